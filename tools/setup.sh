@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages bevrpc needs to build and test, and only
+# those that are missing. Idempotent: a second run installs nothing.
+#
+# Usage: bash tools/setup.sh
+set -euo pipefail
+
+pkgs=(
+  bazel-bootstrap        # Bazel 4.2.3 (WORKSPACE mode, offline)
+  g++ pkg-config
+  libevent-dev           # transport/: bufferevents, listeners, rate limits
+  libprotobuf-dev libprotoc-dev protobuf-compiler  # wire format, plugin, protoc
+  libabsl-dev            # absl::Status, strings, synchronization, time, flags
+  libgtest-dev libgmock-dev
+  libbenchmark-dev       # microbenchmarks
+  python3 iproute2       # test helpers (ss) and scripts
+)
+
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' \
+    || missing+=("$p")
+done
+
+if ((${#missing[@]})); then
+  echo "setup: installing ${missing[*]}" >&2
+  SUDO=""
+  if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends \
+    "${missing[@]}" >/dev/null
+fi
