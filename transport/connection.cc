@@ -1,0 +1,334 @@
+#include "transport/connection.h"
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/util.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <cstring>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "transport/rate_limit.h"
+
+namespace bevrpc::transport {
+namespace {
+
+int BevOptions(const ConnectionOptions& options) {
+  int flags = BEV_OPT_THREADSAFE | BEV_OPT_CLOSE_ON_FREE;
+  if (options.defer_callbacks) flags |= BEV_OPT_DEFER_CALLBACKS;
+  return flags;
+}
+
+void SetNoDelay(int fd) {
+  int one = 1;
+  // Fails harmlessly on non-TCP sockets (socketpairs in tests).
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+}
+
+std::string SocketError(int fd) {
+  int err = EVUTIL_SOCKET_ERROR();
+  if (fd >= 0) {
+    int so_error = 0;
+    socklen_t len = sizeof(so_error);
+    if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &so_error, &len) == 0 &&
+        so_error != 0) {
+      err = so_error;
+    }
+  }
+  return evutil_socket_error_to_string(err);
+}
+
+}  // namespace
+
+Connection::Connection(EventLoop* loop, bufferevent* bev,
+                       const ConnectionOptions& opts)
+    : loop_(loop),
+      bev_(bev),
+      options_(opts),
+      linger_timer_(loop),
+      connect_timer_(loop) {
+  options_.write_low_watermark =
+      std::min(options_.write_low_watermark, options_.write_high_watermark);
+}
+
+void Connection::Setup() {
+  kick_.reset(event_new(loop_->base(), -1, 0, &Connection::OnKick, this));
+  bufferevent_setcb(bev_, &Connection::OnRead, &Connection::OnWrite,
+                    &Connection::OnEvent, this);
+  bufferevent_setwatermark(bev_, EV_WRITE, options_.write_low_watermark, 0);
+}
+
+absl::StatusOr<std::unique_ptr<Connection>> Connection::Adopt(
+    EventLoop* loop, int fd, const ConnectionOptions& options) {
+  evutil_make_socket_nonblocking(fd);
+  SetNoDelay(fd);
+  bufferevent* bev = bufferevent_socket_new(loop->base(), fd, BevOptions(options));
+  if (bev == nullptr) {
+    evutil_closesocket(fd);
+    return absl::ResourceExhaustedError("bufferevent_socket_new failed");
+  }
+  std::unique_ptr<Connection> conn(new Connection(loop, bev, options));
+  conn->Setup();
+  absl::StatusOr<SocketAddress> peer = SocketAddress::FromPeerName(fd);
+  conn->peer_ = peer.ok() ? peer->ToString() : "unknown";
+  return conn;
+}
+
+absl::StatusOr<std::unique_ptr<Connection>> Connection::Connect(
+    EventLoop* loop, const SocketAddress& address,
+    const ConnectionOptions& options, absl::Duration timeout,
+    absl::AnyInvocable<void(absl::Status)> on_connected) {
+  bufferevent* bev = bufferevent_socket_new(loop->base(), -1, BevOptions(options));
+  if (bev == nullptr) {
+    return absl::ResourceExhaustedError("bufferevent_socket_new failed");
+  }
+  std::unique_ptr<Connection> conn(new Connection(loop, bev, options));
+  conn->Setup();
+  conn->peer_ = address.ToString();
+  conn->on_connected_ = std::move(on_connected);
+  if (bufferevent_socket_connect(bev, const_cast<sockaddr*>(address.sa()),
+                                 static_cast<int>(address.length)) != 0) {
+    return absl::UnavailableError(absl::StrCat(
+        "connect to ", conn->peer_, ": ", SocketError(bufferevent_getfd(bev))));
+  }
+  Connection* raw = conn.get();
+  conn->connect_timer_.Start(timeout, [raw, timeout] {
+    if (!raw->on_connected_) return;
+    absl::Status s = absl::DeadlineExceededError(
+        absl::StrCat("connect to ", raw->peer_, " timed out after ",
+                     absl::FormatDuration(timeout)));
+    auto cb = std::move(raw->on_connected_);
+    raw->FinishClose(s);
+    cb(s);
+  });
+  return conn;
+}
+
+absl::StatusOr<
+    std::pair<std::unique_ptr<Connection>, std::unique_ptr<Connection>>>
+Connection::Pair(EventLoop* loop, const ConnectionOptions& options) {
+  bufferevent* pair[2];
+  if (bufferevent_pair_new(loop->base(), BevOptions(options), pair) != 0) {
+    return absl::ResourceExhaustedError("bufferevent_pair_new failed");
+  }
+  std::unique_ptr<Connection> a(new Connection(loop, pair[0], options));
+  std::unique_ptr<Connection> b(new Connection(loop, pair[1], options));
+  a->Setup();
+  b->Setup();
+  a->peer_ = "pair";
+  b->peer_ = "pair";
+  return std::make_pair(std::move(a), std::move(b));
+}
+
+Connection::~Connection() {
+  if (bev_ != nullptr) {
+    if (in_group_) bufferevent_remove_from_rate_limit_group(bev_);
+    if (rate_limited_) bufferevent_set_rate_limit(bev_, nullptr);
+    bufferevent_free(bev_);
+  }
+}
+
+void Connection::Start(ConnectionHandler* handler) {
+  handler_ = handler;
+  UpdateReadWatermarks();
+  bufferevent_enable(bev_, EV_WRITE);
+  UpdateReading();
+}
+
+size_t Connection::output_size() const {
+  if (bev_ == nullptr) return 0;
+  return evbuffer_get_length(bufferevent_get_output(bev_));
+}
+
+void Connection::Write(absl::FunctionRef<void(Buffer&)> fill) {
+  if (state_ == State::kClosed) return;
+  Buffer out(bufferevent_get_output(bev_));
+  fill(out);
+  if (writable_ && out.size() > options_.write_high_watermark) {
+    writable_ = false;
+    UpdateReading();
+    if (handler_ != nullptr) handler_->OnWritabilityChanged(false);
+  }
+}
+
+void Connection::PauseReading() {
+  paused_by_user_ = true;
+  UpdateReading();
+}
+
+void Connection::ResumeReading() {
+  paused_by_user_ = false;
+  UpdateReading();
+}
+
+void Connection::UpdateReadWatermarks() {
+  size_t high = std::max(wanted_, options_.read_buffer_bytes);
+  bufferevent_setwatermark(bev_, EV_READ, wanted_, high);
+}
+
+void Connection::UpdateReading() {
+  if (state_ != State::kOpen || handler_ == nullptr) return;
+  if (!paused_by_user_ && writable_) {
+    bufferevent_enable(bev_, EV_READ);
+    // Input that arrived while paused gets no new read event: process it.
+    if (evbuffer_get_length(bufferevent_get_input(bev_)) >= wanted_) {
+      event_active(kick_.get(), EV_READ, 0);
+    }
+  } else {
+    // Disable explicitly: input left at the high watermark can otherwise
+    // re-fire EV_READ and spin (libevent #891).
+    bufferevent_disable(bev_, EV_READ);
+  }
+}
+
+void Connection::OnRead(bufferevent*, void* arg) {
+  static_cast<Connection*>(arg)->HandleRead();
+}
+
+void Connection::HandleRead() {
+  if (state_ == State::kDraining) {
+    // Closing: discard input so that the peer's EOF (or RST) is seen.
+    evbuffer* in = bufferevent_get_input(bev_);
+    evbuffer_drain(in, evbuffer_get_length(in));
+    return;
+  }
+  if (state_ != State::kOpen || handler_ == nullptr) return;
+  if (paused_by_user_ || !writable_) return;
+  Buffer input(bufferevent_get_input(bev_));
+  if (input.size() < wanted_) return;
+  size_t wanted = handler_->OnReadable(input);
+  if (state_ != State::kOpen) return;
+  wanted = std::max<size_t>(wanted, 1);
+  if (wanted != wanted_) {
+    wanted_ = wanted;
+    UpdateReadWatermarks();
+  }
+}
+
+void Connection::OnWrite(bufferevent*, void* arg) {
+  static_cast<Connection*>(arg)->HandleDrained();
+}
+
+void Connection::HandleDrained() {
+  size_t left = output_size();
+  if (state_ == State::kDraining) {
+    if (left != 0) return;
+    int fd = bufferevent_getfd(bev_);
+    if (fd < 0) {
+      FinishClose(absl::OkStatus());  // A pair has no half-close.
+    } else {
+      shutdown(fd, SHUT_WR);  // The peer sees EOF; we wait for its EOF.
+    }
+    return;
+  }
+  if (state_ != State::kOpen || writable_) return;
+  if (left > options_.write_low_watermark) return;
+  writable_ = true;
+  UpdateReading();
+  if (handler_ != nullptr) handler_->OnWritabilityChanged(true);
+}
+
+void Connection::OnEvent(bufferevent* bev, short what, void* arg) {
+  auto* self = static_cast<Connection*>(arg);
+  if (what & BEV_EVENT_CONNECTED) {
+    self->connect_timer_.Cancel();
+    SetNoDelay(bufferevent_getfd(bev));
+    if (auto cb = std::move(self->on_connected_)) cb(absl::OkStatus());
+    return;
+  }
+  if (self->state_ == State::kDraining && (what & BEV_EVENT_EOF)) {
+    self->FinishClose(absl::OkStatus());
+    return;
+  }
+  absl::Status why;
+  if (what & BEV_EVENT_EOF) {
+    why = absl::UnavailableError(
+        absl::StrCat("connection to ", self->peer_, " closed by peer"));
+  } else {
+    why = absl::UnavailableError(absl::StrCat(
+        "connection to ", self->peer_, " failed: ",
+        SocketError(bufferevent_getfd(bev))));
+  }
+  if (self->on_connected_) {
+    self->connect_timer_.Cancel();
+    auto cb = std::move(self->on_connected_);
+    self->FinishClose(why);
+    cb(why);
+    return;
+  }
+  self->FinishClose(why);
+}
+
+void Connection::CloseAfterFlush() {
+  if (state_ != State::kOpen) return;
+  state_ = State::kDraining;
+  bufferevent_setwatermark(bev_, EV_WRITE, 0, 0);
+  bufferevent_setwatermark(bev_, EV_READ, 0, 0);
+  bufferevent_enable(bev_, EV_READ | EV_WRITE);
+  linger_timer_.Start(options_.linger,
+                      [this] { FinishClose(absl::OkStatus()); });
+  if (output_size() == 0) HandleDrained();
+}
+
+void Connection::Close(absl::Status why) { FinishClose(std::move(why)); }
+
+void Connection::FinishClose(absl::Status why) {
+  if (state_ == State::kClosed) return;
+  state_ = State::kClosed;
+  close_status_ = std::move(why);
+  linger_timer_.Cancel();
+  connect_timer_.Cancel();
+  if (in_group_) bufferevent_remove_from_rate_limit_group(bev_);
+  if (rate_limited_) bufferevent_set_rate_limit(bev_, nullptr);
+  in_group_ = rate_limited_ = false;
+  bufferevent_disable(bev_, EV_READ | EV_WRITE);
+  bufferevent_setcb(bev_, nullptr, nullptr, nullptr, nullptr);
+  // Safe inside the bufferevent's own callback: libevent defers the final
+  // release until the callback returns.
+  bufferevent_free(bev_);
+  bev_ = nullptr;
+  // OnClosed runs from the loop, outside the caller's stack.
+  event_active(kick_.get(), EV_READ, 0);
+}
+
+void Connection::OnKick(int, short, void* arg) {
+  auto* self = static_cast<Connection*>(arg);
+  if (self->state_ == State::kClosed) {
+    if (self->handler_ != nullptr) {
+      ConnectionHandler* handler = self->handler_;
+      self->handler_ = nullptr;  // Exactly once.
+      handler->OnClosed(self->close_status_);
+    }
+    return;
+  }
+  self->HandleRead();
+}
+
+absl::Status Connection::SetRateLimits(const TokenBucket* bucket,
+                                       const RateLimitGroup* group) {
+  if (bev_ == nullptr) return absl::FailedPreconditionError("closed");
+  if (bufferevent_getfd(bev_) < 0) {
+    return absl::FailedPreconditionError(
+        "rate limits apply only to socket connections");
+  }
+  if (bucket != nullptr) {
+    if (bufferevent_set_rate_limit(bev_, bucket->cfg()) != 0) {
+      return absl::InternalError("bufferevent_set_rate_limit failed");
+    }
+    rate_limited_ = true;
+  }
+  if (group != nullptr) {
+    if (bufferevent_add_to_rate_limit_group(bev_, group->get()) != 0) {
+      return absl::InternalError("bufferevent_add_to_rate_limit_group failed");
+    }
+    in_group_ = true;
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace bevrpc::transport

@@ -1,0 +1,177 @@
+// Connection: one byte stream (a TCP socket or an in-process bufferevent
+// pair) driven by one EventLoop, with framing-friendly reads and
+// backpressure-aware writes.
+//
+// Reading: the owner's ConnectionHandler::OnReadable() gets the input buffer
+// and returns how many bytes it needs buffered before it can make progress
+// (e.g. 12 for a frame header, then the rest of the frame). The connection
+// sets the read low watermark to that number, so libevent calls back only
+// when a whole unit is there; the read high watermark is the larger of that
+// number and ConnectionOptions::read_buffer_bytes, bounding buffered input.
+//
+// Writing: Write() appends to the output buffer. When the output passes
+// write_high_watermark the connection becomes "not writable" and stops
+// reading (no new requests while the peer is not draining our answers); when
+// libevent's writecb reports the output at or below write_low_watermark it
+// becomes writable again. The handler hears both transitions.
+//
+//   auto conn = Connection::Adopt(loop, fd, options).value();
+//   conn->Start(&handler);
+//   conn->Write([&](Buffer& out) { out.Append(frame); });
+//
+// Threading: every method, and every handler callback, is on the loop
+// thread. Other threads hand work to the loop with EventLoop::Post().
+// Lifetime: the owner destroys the Connection on its loop thread, but never
+// from inside one of its handler callbacks (post the deletion instead).
+#ifndef BEVRPC_TRANSPORT_CONNECTION_H_
+#define BEVRPC_TRANSPORT_CONNECTION_H_
+
+#include <cstddef>
+#include <memory>
+#include <string>
+#include <utility>
+
+#include "absl/functional/any_invocable.h"
+#include "absl/functional/function_ref.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "transport/address.h"
+#include "transport/buffer.h"
+#include "transport/event_loop.h"
+
+struct bufferevent;
+struct bufferevent_rate_limit_group;
+
+namespace bevrpc::transport {
+
+class TokenBucket;
+class RateLimitGroup;
+
+struct ConnectionOptions {
+  // Input bytes buffered before reading from the socket pauses, unless the
+  // handler asks for more (a large frame). Default: 256 KiB.
+  size_t read_buffer_bytes = 256 * 1024;
+  // Output above this makes the connection not writable. Default: 1 MiB.
+  size_t write_high_watermark = 1024 * 1024;
+  // Output at or below this makes it writable again. Default: 256 KiB.
+  size_t write_low_watermark = 256 * 1024;
+  // Run bufferevent callbacks from the loop rather than inline
+  // (BEV_OPT_DEFER_CALLBACKS). Default: false.
+  bool defer_callbacks = false;
+  // How long a graceful close waits for output to drain and the peer to
+  // close its side before closing anyway. Default: 2 s.
+  absl::Duration linger = absl::Seconds(2);
+};
+
+// The owner's side of a connection. Called on the loop thread only.
+class ConnectionHandler {
+ public:
+  virtual ~ConnectionHandler() = default;
+
+  // `input` holds at least the number of bytes the previous call returned
+  // (1 before the first call). Consume whole units from it; return the total
+  // number of bytes that must be buffered before the next call (>= 1).
+  // Return 0 to stop reading (e.g. after deciding to close).
+  virtual size_t OnReadable(Buffer& input) = 0;
+
+  // The output crossed the high watermark (false) or drained to the low
+  // watermark (true). Reading pauses while not writable.
+  virtual void OnWritabilityChanged(bool writable) {}
+
+  // The connection is closed: the peer closed, an error, or Close(). Called
+  // exactly once, never from inside Close() itself, and never after the
+  // Connection is destroyed. `why` is OK for a local close.
+  virtual void OnClosed(const absl::Status& why) = 0;
+};
+
+class Connection {
+ public:
+  // Takes ownership of a connected socket (e.g. from a Listener).
+  static absl::StatusOr<std::unique_ptr<Connection>> Adopt(
+      EventLoop* loop, int fd, const ConnectionOptions& options);
+
+  // Starts a non-blocking connect. `on_connected` is called exactly once on
+  // the loop thread: OK once connected, UNAVAILABLE if refused or failed,
+  // DEADLINE_EXCEEDED after `timeout`. Start() may be called before or after.
+  static absl::StatusOr<std::unique_ptr<Connection>> Connect(
+      EventLoop* loop, const SocketAddress& address,
+      const ConnectionOptions& options, absl::Duration timeout,
+      absl::AnyInvocable<void(absl::Status)> on_connected);
+
+  // Two in-process connections joined by bufferevent_pair_new (no socket).
+  static absl::StatusOr<
+      std::pair<std::unique_ptr<Connection>, std::unique_ptr<Connection>>>
+  Pair(EventLoop* loop, const ConnectionOptions& options);
+
+  ~Connection();
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  // Starts delivering input to `handler`, which must outlive the connection.
+  void Start(ConnectionHandler* handler);
+
+  // Appends to the output with `fill`, then updates writability.
+  void Write(absl::FunctionRef<void(Buffer&)> fill);
+  bool writable() const { return writable_; }
+  size_t output_size() const;
+
+  // Stops and restarts delivering input (independent of backpressure).
+  void PauseReading();
+  void ResumeReading();
+
+  // Graceful close: stop delivering input, send what is buffered, half-close,
+  // wait (bounded by options.linger) for the peer to close, then close.
+  // OnClosed(OK) follows. Idempotent.
+  void CloseAfterFlush();
+  // Closes now; buffered output is dropped. OnClosed(why) is delivered from
+  // the loop later (never inside this call). Idempotent.
+  void Close(absl::Status why);
+
+  // Applies a per-connection token bucket and/or joins a group; either may
+  // be null. Both must outlive the connection. Sockets only.
+  absl::Status SetRateLimits(const TokenBucket* bucket,
+                             const RateLimitGroup* group);
+
+  bool closed() const { return state_ == State::kClosed; }
+  const std::string& peer() const { return peer_; }
+  EventLoop* loop() const { return loop_; }
+
+ private:
+  enum class State { kOpen, kDraining, kClosed };
+
+  Connection(EventLoop* loop, bufferevent* bev, const ConnectionOptions& opts);
+  void Setup();
+  static void OnRead(bufferevent* bev, void* arg);
+  static void OnWrite(bufferevent* bev, void* arg);
+  static void OnEvent(bufferevent* bev, short what, void* arg);
+  static void OnKick(int fd, short what, void* arg);
+  void HandleRead();
+  void HandleDrained();
+  void UpdateReadWatermarks();
+  void UpdateReading();
+  void FinishClose(absl::Status why);
+
+  EventLoop* loop_;
+  bufferevent* bev_;
+  ConnectionOptions options_;
+  ConnectionHandler* handler_ = nullptr;
+  std::string peer_;
+  State state_ = State::kOpen;
+  size_t wanted_ = 1;
+  bool paused_by_user_ = false;
+  bool writable_ = true;
+  bool in_group_ = false;
+  bool rate_limited_ = false;
+  absl::Status close_status_;
+  // Activated to run input processing or a deferred OnClosed outside the
+  // caller's stack.
+  EventPtr kick_;
+  Timer linger_timer_;
+  Timer connect_timer_;
+  absl::AnyInvocable<void(absl::Status)> on_connected_;
+};
+
+}  // namespace bevrpc::transport
+
+#endif  // BEVRPC_TRANSPORT_CONNECTION_H_
