@@ -1,0 +1,129 @@
+#include "rpc/channel.h"
+
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
+#include "rpc/internal/client_slot.h"
+
+namespace bevrpc {
+
+absl::StatusOr<std::unique_ptr<Channel>> Channel::Create(
+    absl::string_view address, ChannelOptions options) {
+  if (options.num_connections < 1) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "num_connections must be >= 1, got ", options.num_connections));
+  }
+  absl::StatusOr<transport::SocketAddress> addr =
+      transport::SocketAddress::Parse(address);
+  if (!addr.ok()) return addr.status();
+  std::unique_ptr<Channel> channel(new Channel());
+  channel->target_ = std::string(address);
+  channel->options_ = std::move(options);
+  transport::LoopPool* loops = channel->options_.loops;
+  if (loops == nullptr) {
+    auto owned = transport::LoopPool::Start(channel->options_.io_threads,
+                                            "bevrpc-client");
+    if (!owned.ok()) return owned.status();
+    channel->owned_loops_ = *std::move(owned);
+    loops = channel->owned_loops_.get();
+  }
+  for (int i = 0; i < channel->options_.num_connections; ++i) {
+    channel->slots_.push_back(std::make_unique<internal::ClientSlot>(
+        loops->Next(), *addr, &channel->options_));
+  }
+  return channel;
+}
+
+Channel::~Channel() {
+  for (auto& slot : slots_) {
+    absl::Notification done;
+    internal::ClientSlot* s = slot.get();
+    s->loop()->Post([s, &done] {
+      s->Shutdown();
+      done.Notify();
+    });
+    done.WaitForNotification();
+  }
+  if (owned_loops_ != nullptr) owned_loops_->Stop();
+}
+
+CallHandle Channel::CallAsync(absl::string_view method,
+                              const google::protobuf::Message& request,
+                              google::protobuf::Message* response,
+                              const CallOptions& options,
+                              absl::AnyInvocable<void(absl::Status)> done,
+                              Metadata* trailers) {
+  uint32_t index = next_slot_.fetch_add(1, std::memory_order_relaxed) %
+                   slots_.size();
+  internal::ClientSlot* slot = slots_[index].get();
+  auto call = std::make_unique<internal::ClientCall>();
+  call->id = slot->NextCallId();
+  call->method = std::string(method);
+  call->response = response;
+  call->trailers = trailers;
+  call->headers = options.metadata;
+  call->timeout = options.timeout;
+  if (options.timeout != absl::InfiniteDuration()) {
+    call->deadline = absl::Now() + options.timeout;
+  }
+  call->done = std::move(done);
+  CallHandle handle{static_cast<int>(index), call->id};
+
+  size_t size = request.ByteSizeLong();
+  absl::Status invalid;
+  if (size > options_.limits.max_message_bytes) {
+    invalid = absl::ResourceExhaustedError(
+        absl::StrCat("request payload of ", size,
+                     " bytes exceeds max_message_bytes ",
+                     options_.limits.max_message_bytes));
+  } else if (method.size() > options_.limits.max_method_bytes) {
+    invalid = absl::InvalidArgumentError(
+        absl::StrCat("method name of ", method.size(),
+                     " bytes exceeds max_method_bytes ",
+                     options_.limits.max_method_bytes));
+  } else {
+    request.SerializeToString(&call->request);
+  }
+  slot->loop()->Post([slot, call = std::move(call),
+                      invalid = std::move(invalid)]() mutable {
+    if (!invalid.ok()) {
+      call->done(std::move(invalid));
+      return;
+    }
+    slot->Start(std::move(call));
+  });
+  return handle;
+}
+
+void Channel::Cancel(const CallHandle& call) {
+  if (call.slot < 0 || call.slot >= static_cast<int>(slots_.size())) return;
+  internal::ClientSlot* slot = slots_[call.slot].get();
+  uint64_t id = call.call_id;
+  slot->loop()->Post([slot, id] { slot->Cancel(id); });
+}
+
+absl::Status Channel::Call(absl::string_view method,
+                           const google::protobuf::Message& request,
+                           google::protobuf::Message* response,
+                           const CallOptions& options, Metadata* trailers) {
+  for (auto& slot : slots_) {
+    if (slot->loop()->IsInLoopThread()) {
+      return absl::FailedPreconditionError(
+          "blocking Channel::Call() on the channel's own I/O thread would "
+          "deadlock; use CallAsync()");
+    }
+  }
+  absl::Notification finished;
+  absl::Status result;
+  CallAsync(method, request, response, options,
+            [&](absl::Status s) {
+              result = std::move(s);
+              finished.Notify();
+            },
+            trailers);
+  finished.WaitForNotification();
+  return result;
+}
+
+}  // namespace bevrpc

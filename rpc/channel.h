@@ -1,0 +1,118 @@
+// Channel: the client side. Holds one or more connections to one address,
+// multiplexes calls over them by call_id, and enforces deadlines locally.
+//
+//   auto channel = Channel::Create("127.0.0.1:8080").value();
+//   EchoRequest req;  req.set_message("hi");
+//   EchoResponse resp;
+//   CallOptions options;  options.timeout = absl::Seconds(1);
+//   absl::Status s = channel->Call("bevrpc.echo.Echo/Echo", req, &resp, options);
+//
+//   channel->CallAsync("bevrpc.echo.Echo/Echo", req, &resp, options,
+//                      [](absl::Status s) { ... });   // on an I/O thread
+//
+// Connections are opened on first use and reopened after they close. A call
+// on a connection that closes or is refused fails with UNAVAILABLE.
+//
+// Threading: thread-safe. Callbacks run on the channel's I/O threads and
+// must not block; never inline from CallAsync(). Destroying the channel
+// fails calls still open with CANCELLED; do not destroy it from one of its
+// own callbacks.
+#ifndef BEVRPC_RPC_CHANNEL_H_
+#define BEVRPC_RPC_CHANNEL_H_
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/functional/any_invocable.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "google/protobuf/message.h"
+#include "rpc/call_options.h"
+#include "rpc/frame_codec.h"
+#include "transport/address.h"
+#include "transport/connection.h"
+#include "transport/loop_pool.h"
+
+namespace bevrpc {
+
+namespace internal {
+class ClientSlot;
+}  // namespace internal
+
+struct ChannelOptions {
+  // Connections to open to the address; calls are spread round-robin.
+  // Default: 1.
+  int num_connections = 1;
+  // I/O threads the channel starts when `loops` is null. Default: 1.
+  int io_threads = 1;
+  // Loops to run on instead of starting threads; borrowed, must outlive the
+  // channel. Default: null.
+  transport::LoopPool* loops = nullptr;
+  // Give up connecting after this long (DEADLINE_EXCEEDED for the calls
+  // waiting). Default: 5 s.
+  absl::Duration connect_timeout = absl::Seconds(5);
+  // Frame size limits. Default: see FrameLimits.
+  FrameLimits limits;
+  // Buffering and watermarks of each connection.
+  transport::ConnectionOptions connection;
+};
+
+// Identifies a call started with CallAsync(), for Cancel().
+struct CallHandle {
+  int slot = -1;
+  uint64_t call_id = 0;
+};
+
+class Channel {
+ public:
+  // Resolves `address` ("host:port", "[v6]:port"); may block on DNS. Does
+  // not connect yet.
+  static absl::StatusOr<std::unique_ptr<Channel>> Create(
+      absl::string_view address, ChannelOptions options = {});
+  ~Channel();
+  Channel(const Channel&) = delete;
+  Channel& operator=(const Channel&) = delete;
+
+  // Starts a call. `done` is called exactly once, on an I/O thread, with the
+  // call's status; `response` (and `trailers`, if not null) are filled
+  // before it when the status is OK. `response` and `trailers` must outlive
+  // the call; `request` is serialized before CallAsync() returns.
+  CallHandle CallAsync(absl::string_view method,
+                       const google::protobuf::Message& request,
+                       google::protobuf::Message* response,
+                       const CallOptions& options,
+                       absl::AnyInvocable<void(absl::Status)> done,
+                       Metadata* trailers = nullptr);
+
+  // Cancels a call: its `done` gets CANCELLED (unless it already finished)
+  // and the server is told to stop. Thread-safe; harmless on finished calls.
+  void Cancel(const CallHandle& call);
+
+  // Blocking call. Must not be called on one of the channel's I/O threads
+  // (FAILED_PRECONDITION).
+  absl::Status Call(absl::string_view method,
+                    const google::protobuf::Message& request,
+                    google::protobuf::Message* response,
+                    const CallOptions& options = {},
+                    Metadata* trailers = nullptr);
+
+  const std::string& target() const { return target_; }
+
+ private:
+  Channel() = default;
+
+  std::string target_;
+  ChannelOptions options_;
+  std::unique_ptr<transport::LoopPool> owned_loops_;
+  std::vector<std::unique_ptr<internal::ClientSlot>> slots_;
+  std::atomic<uint32_t> next_slot_{0};
+};
+
+}  // namespace bevrpc
+
+#endif  // BEVRPC_RPC_CHANNEL_H_

@@ -1,0 +1,328 @@
+#include "rpc/internal/client_slot.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "rpc/status.h"
+
+namespace bevrpc::internal {
+
+// ---------------------------------------------------------------------------
+// ClientConnection
+
+ClientConnection::ClientConnection(ClientSlot* slot,
+                                   const ChannelOptions* options)
+    : slot_(slot), options_(options), decoder_(options->limits) {}
+
+absl::Status ClientConnection::Connect(transport::EventLoop* loop,
+                                       const transport::SocketAddress& address) {
+  auto conn = transport::Connection::Connect(
+      loop, address, options_->connection, options_->connect_timeout,
+      [this](absl::Status s) { OnConnected(std::move(s)); });
+  if (!conn.ok()) return conn.status();
+  conn_ = *std::move(conn);
+  return absl::OkStatus();
+}
+
+void ClientConnection::OnConnected(absl::Status status) {
+  if (status.ok()) {
+    ready_ = true;
+    conn_->Start(this);
+  } else {
+    closed_ = true;
+    if (status.code() == absl::StatusCode::kDeadlineExceeded) {
+      // A connect timeout is a transport failure, not the call's deadline.
+      status = absl::UnavailableError(status.message());
+    }
+  }
+  slot_->OnConnected(this, status);
+}
+
+void ClientConnection::Send(ClientCall* call) {
+  call->conn = this;
+  ids_.insert(call->id);
+  out_meta_.Clear();
+  out_meta_.set_call_id(call->id);
+  out_meta_.set_kind(wire::REQUEST);
+  out_meta_.set_method(call->method);
+  if (call->deadline != absl::InfiniteFuture()) {
+    int64_t us = absl::ToInt64Microseconds(call->deadline - absl::Now());
+    out_meta_.set_timeout_us(static_cast<uint64_t>(std::max<int64_t>(us, 1)));
+  }
+  if (!call->headers.empty()) {
+    out_meta_.mutable_metadata()->insert(call->headers.begin(),
+                                         call->headers.end());
+  }
+  conn_->Write([&](transport::Buffer& out) {
+    AppendFrame(out, out_meta_, call->request);
+  });
+  std::string().swap(call->request);  // Sent: free it now.
+}
+
+void ClientConnection::SendCancel(uint64_t call_id) {
+  ids_.erase(call_id);
+  if (closed_ || !ready_) return;
+  out_meta_.Clear();
+  out_meta_.set_call_id(call_id);
+  out_meta_.set_kind(wire::CANCEL);
+  conn_->Write([&](transport::Buffer& out) {
+    AppendFrame(out, out_meta_, absl::string_view());
+  });
+}
+
+void ClientConnection::Close(const absl::Status& why) {
+  if (closed_) return;
+  closed_ = true;
+  if (conn_ != nullptr) conn_->Close(why);
+  FailAll(why);
+}
+
+size_t ClientConnection::OnReadable(transport::Buffer& input) {
+  absl::StatusOr<size_t> wanted = decoder_.Decode(input, *this);
+  if (!wanted.ok()) {
+    Close(absl::UnavailableError(absl::StrCat(
+        "protocol error from ", conn_->peer(), ": ", wanted.status().message())));
+    return 1;
+  }
+  return *wanted;
+}
+
+void ClientConnection::OnClosed(const absl::Status& why) {
+  closed_ = true;
+  absl::Status status = why;
+  if (!goaway_message_.empty()) {
+    status = absl::UnavailableError(
+        absl::StrCat(why.message(), " (after GOAWAY: ", goaway_message_, ")"));
+  } else if (why.ok()) {
+    status = absl::UnavailableError("connection closed");
+  }
+  FailAll(status);
+}
+
+void ClientConnection::FailAll(const absl::Status& why) {
+  absl::flat_hash_set<uint64_t> ids = std::move(ids_);
+  ids_.clear();
+  for (uint64_t id : ids) slot_->OnConnectionLost(this, id, why);
+}
+
+void ClientConnection::OnFrame(wire::FrameMeta& meta, transport::Buffer& input,
+                               size_t payload_size) {
+  switch (meta.kind()) {
+    case wire::RESPONSE:
+      if (ids_.erase(meta.call_id()) == 1) {
+        slot_->OnResponse(this, meta, input, payload_size);
+      }
+      // A response to a call we gave up on (deadline, cancel) is dropped.
+      return;
+    case wire::GOAWAY:
+      HandleGoAway(meta);
+      return;
+    case wire::PING: {
+      std::string payload(payload_size, '\0');
+      input.Peek(payload.data(), payload_size);
+      out_meta_.Clear();
+      out_meta_.set_kind(wire::PONG);
+      conn_->Write([&](transport::Buffer& out) {
+        AppendFrame(out, out_meta_, payload);
+      });
+      return;
+    }
+    case wire::PONG:
+      return;
+    default:
+      Close(absl::UnavailableError(absl::StrCat(
+          "protocol error from ", conn_->peer(), ": unexpected ",
+          FrameKindName(meta.kind()), " frame")));
+  }
+}
+
+void ClientConnection::OnOversizedFrame(const wire::FrameMeta& meta,
+                                        uint64_t payload_size) {
+  if (meta.kind() == wire::RESPONSE && ids_.erase(meta.call_id()) == 1) {
+    slot_->Finish(meta.call_id(),
+                  absl::ResourceExhaustedError(absl::StrCat(
+                      "response payload of ", payload_size,
+                      " bytes exceeds max_message_bytes ",
+                      options_->limits.max_message_bytes)));
+  }
+}
+
+void ClientConnection::HandleGoAway(const wire::FrameMeta& meta) {
+  draining_ = true;
+  absl::Status goaway = StatusFromWire(meta.status_code(), meta.status_message());
+  goaway_message_ = goaway.ok() ? "server is shutting down"
+                                : std::string(goaway.message());
+  // Calls the server will not process are safe to retry elsewhere.
+  std::vector<uint64_t> refused;
+  for (uint64_t id : ids_) {
+    if (id > meta.last_call_id()) refused.push_back(id);
+  }
+  for (uint64_t id : refused) {
+    ids_.erase(id);
+    slot_->OnConnectionLost(
+        this, id,
+        absl::UnavailableError(absl::StrCat(
+            "server sent GOAWAY before processing the call: ", goaway_message_)));
+  }
+  slot_->OnDraining(this);
+}
+
+// ---------------------------------------------------------------------------
+// ClientSlot
+
+ClientSlot::ClientSlot(transport::EventLoop* loop,
+                       transport::SocketAddress address,
+                       const ChannelOptions* options)
+    : loop_(loop), address_(std::move(address)), options_(options) {}
+
+ClientSlot::~ClientSlot() = default;
+
+void ClientSlot::Start(std::unique_ptr<ClientCall> call) {
+  Purge();
+  uint64_t id = call->id;
+  if (shut_down_) {
+    call->done(absl::CancelledError("channel is being destroyed"));
+    return;
+  }
+  if (call->deadline != absl::InfiniteFuture()) {
+    if (absl::Now() >= call->deadline) {
+      call->done(absl::DeadlineExceededError(
+          absl::StrCat("deadline of ", absl::FormatDuration(call->timeout),
+                       " exceeded before ", call->method, " was sent")));
+      return;
+    }
+    call->timer = std::make_unique<transport::Timer>(loop_);
+    call->timer->Start(call->deadline - absl::Now(), [this, id] { Expire(id); });
+  }
+  ClientCall* raw = call.get();
+  calls_.emplace(id, std::move(call));
+  if (active_ != nullptr && active_->ready()) {
+    active_->Send(raw);
+    return;
+  }
+  waiting_.push_back(id);
+  if (active_ != nullptr) return;  // Connecting.
+  auto conn = std::make_unique<ClientConnection>(this, options_);
+  absl::Status s = conn->Connect(loop_, address_);
+  if (!s.ok()) {
+    std::vector<uint64_t> waiting = std::move(waiting_);
+    waiting_.clear();
+    for (uint64_t w : waiting) Finish(w, s);
+    return;
+  }
+  active_ = std::move(conn);
+}
+
+void ClientSlot::OnConnected(ClientConnection* conn, const absl::Status& status) {
+  if (conn != active_.get()) return;
+  if (!status.ok()) {
+    retired_.push_back(std::move(active_));
+    std::vector<uint64_t> waiting = std::move(waiting_);
+    waiting_.clear();
+    for (uint64_t id : waiting) Finish(id, status);
+    return;
+  }
+  SendWaiting();
+}
+
+void ClientSlot::SendWaiting() {
+  std::vector<uint64_t> waiting = std::move(waiting_);
+  waiting_.clear();
+  for (uint64_t id : waiting) {
+    auto it = calls_.find(id);
+    if (it == calls_.end()) continue;  // Cancelled or expired meanwhile.
+    active_->Send(it->second.get());
+  }
+}
+
+void ClientSlot::OnResponse(ClientConnection* conn, const wire::FrameMeta& meta,
+                            transport::Buffer& input, size_t payload_size) {
+  auto it = calls_.find(meta.call_id());
+  if (it == calls_.end() || it->second->conn != conn) return;
+  ClientCall* call = it->second.get();
+  absl::Status status = StatusFromWire(meta.status_code(), meta.status_message());
+  if (status.ok()) {
+    transport::BufferInputStream stream(input, payload_size);
+    if (!call->response->ParseFromZeroCopyStream(&stream)) {
+      status = absl::InternalError(absl::StrCat(
+          "response payload (", payload_size, " bytes) does not parse as ",
+          call->response->GetTypeName()));
+    }
+  }
+  if (call->trailers != nullptr && !meta.metadata().empty()) {
+    call->trailers->insert(meta.metadata().begin(), meta.metadata().end());
+  }
+  Finish(meta.call_id(), std::move(status));
+}
+
+void ClientSlot::OnConnectionLost(ClientConnection* conn, uint64_t call_id,
+                                  const absl::Status& why) {
+  auto it = calls_.find(call_id);
+  if (it == calls_.end() || it->second->conn != conn) return;
+  Finish(call_id, why.ok() ? absl::UnavailableError("connection closed") : why);
+  if (conn == active_.get() && conn->closed()) {
+    retired_.push_back(std::move(active_));
+  }
+}
+
+void ClientSlot::OnDraining(ClientConnection* conn) {
+  if (conn == active_.get()) retired_.push_back(std::move(active_));
+  // The draining connection closes once its remaining calls finish; the
+  // server closes it too.
+}
+
+void ClientSlot::Finish(uint64_t call_id, absl::Status status) {
+  auto it = calls_.find(call_id);
+  if (it == calls_.end()) return;
+  std::unique_ptr<ClientCall> call = std::move(it->second);
+  calls_.erase(it);
+  call->timer.reset();
+  call->done(std::move(status));
+}
+
+void ClientSlot::Expire(uint64_t call_id) {
+  auto it = calls_.find(call_id);
+  if (it == calls_.end()) return;
+  ClientCall* call = it->second.get();
+  if (call->conn != nullptr) call->conn->SendCancel(call_id);
+  Finish(call_id, absl::DeadlineExceededError(absl::StrCat(
+                      "deadline of ", absl::FormatDuration(call->timeout),
+                      " exceeded calling ", call->method)));
+}
+
+void ClientSlot::Cancel(uint64_t call_id) {
+  auto it = calls_.find(call_id);
+  if (it == calls_.end()) return;
+  ClientCall* call = it->second.get();
+  if (call->conn != nullptr) call->conn->SendCancel(call_id);
+  Finish(call_id, absl::CancelledError(
+                      absl::StrCat(call->method, " cancelled by the client")));
+}
+
+void ClientSlot::Purge() {
+  retired_.erase(std::remove_if(retired_.begin(), retired_.end(),
+                                [](const std::unique_ptr<ClientConnection>& c) {
+                                  return c->closed() ||
+                                         (c->draining() && c->idle());
+                                }),
+                 retired_.end());
+  if (active_ != nullptr && active_->closed()) active_.reset();
+}
+
+void ClientSlot::Shutdown() {
+  shut_down_ = true;
+  std::vector<uint64_t> ids;
+  for (auto& [id, call] : calls_) ids.push_back(id);
+  for (uint64_t id : ids) {
+    auto it = calls_.find(id);
+    if (it == calls_.end()) continue;
+    if (it->second->conn != nullptr) it->second->conn->Forget(id);
+    Finish(id, absl::CancelledError("channel destroyed with the call open"));
+  }
+  waiting_.clear();
+  active_.reset();
+  retired_.clear();
+}
+
+}  // namespace bevrpc::internal

@@ -1,0 +1,137 @@
+// ClientSlot: one of a Channel's connection slots. It owns the calls started
+// on it, (re)connects on demand, sends requests, matches responses by
+// call_id, and enforces deadlines. After a GOAWAY it keeps the old
+// connection for the calls the server will still finish and opens a new
+// one for new calls. Internal to rpc/.
+//
+// Threading: NextCallId() is thread-safe; everything else runs on the
+// slot's loop thread.
+#ifndef BEVRPC_RPC_INTERNAL_CLIENT_SLOT_H_
+#define BEVRPC_RPC_INTERNAL_CLIENT_SLOT_H_
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/functional/any_invocable.h"
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "google/protobuf/message.h"
+#include "rpc/call_options.h"
+#include "rpc/channel.h"
+#include "rpc/frame_codec.h"
+#include "transport/address.h"
+#include "transport/connection.h"
+#include "transport/event_loop.h"
+
+namespace bevrpc::internal {
+
+struct ClientCall {
+  uint64_t id = 0;
+  std::string method;
+  std::string request;  // Serialized.
+  google::protobuf::Message* response = nullptr;
+  Metadata* trailers = nullptr;
+  Metadata headers;
+  absl::Time deadline = absl::InfiniteFuture();
+  absl::Duration timeout = absl::InfiniteDuration();
+  absl::AnyInvocable<void(absl::Status)> done;
+  std::unique_ptr<transport::Timer> timer;
+  class ClientConnection* conn = nullptr;  // Null while waiting to be sent.
+};
+
+class ClientSlot;
+
+// One connection of a slot.
+class ClientConnection : public transport::ConnectionHandler,
+                         public FrameSink {
+ public:
+  ClientConnection(ClientSlot* slot, const ChannelOptions* options);
+  absl::Status Connect(transport::EventLoop* loop,
+                       const transport::SocketAddress& address);
+
+  bool ready() const { return ready_ && !draining_ && !closed_; }
+  bool closed() const { return closed_; }
+  bool draining() const { return draining_; }
+  bool idle() const { return ids_.empty(); }
+
+  void Send(ClientCall* call);
+  void SendCancel(uint64_t call_id);
+  void Forget(uint64_t call_id) { ids_.erase(call_id); }
+  void Close(const absl::Status& why);
+
+  size_t OnReadable(transport::Buffer& input) override;
+  void OnClosed(const absl::Status& why) override;
+  void OnFrame(wire::FrameMeta& meta, transport::Buffer& input,
+               size_t payload_size) override;
+  void OnOversizedFrame(const wire::FrameMeta& meta,
+                        uint64_t payload_size) override;
+
+ private:
+  void OnConnected(absl::Status status);
+  void HandleGoAway(const wire::FrameMeta& meta);
+  void FailAll(const absl::Status& why);
+
+  ClientSlot* slot_;
+  const ChannelOptions* options_;
+  std::unique_ptr<transport::Connection> conn_;
+  FrameDecoder decoder_;
+  absl::flat_hash_set<uint64_t> ids_;  // Calls sent here and still open.
+  bool ready_ = false;
+  bool draining_ = false;
+  bool closed_ = false;
+  std::string goaway_message_;
+  wire::FrameMeta out_meta_;
+};
+
+class ClientSlot {
+ public:
+  ClientSlot(transport::EventLoop* loop, transport::SocketAddress address,
+             const ChannelOptions* options);
+  ~ClientSlot();
+
+  transport::EventLoop* loop() const { return loop_; }
+  uint64_t NextCallId() {
+    return next_call_id_.fetch_add(1, std::memory_order_relaxed);
+  }
+
+  void Start(std::unique_ptr<ClientCall> call);
+  void Cancel(uint64_t call_id);
+  // Fails every call with CANCELLED and closes every connection.
+  void Shutdown();
+
+  // For ClientConnection.
+  void OnConnected(ClientConnection* conn, const absl::Status& status);
+  void OnResponse(ClientConnection* conn, const wire::FrameMeta& meta,
+                  transport::Buffer& input, size_t payload_size);
+  void OnConnectionLost(ClientConnection* conn, uint64_t call_id,
+                        const absl::Status& why);
+  void OnDraining(ClientConnection* conn);
+  // Ends a call: removes it, cancels its timer and runs its callback.
+  void Finish(uint64_t call_id, absl::Status status);
+
+ private:
+  void SendWaiting();
+  void Purge();
+  void Expire(uint64_t call_id);
+
+  transport::EventLoop* const loop_;
+  const transport::SocketAddress address_;
+  const ChannelOptions* const options_;
+  std::atomic<uint64_t> next_call_id_{1};
+  absl::flat_hash_map<uint64_t, std::unique_ptr<ClientCall>> calls_;
+  std::vector<uint64_t> waiting_;  // Started while no connection was ready.
+  std::unique_ptr<ClientConnection> active_;
+  // Draining after GOAWAY, or closed and waiting to be destroyed outside
+  // their own callbacks.
+  std::vector<std::unique_ptr<ClientConnection>> retired_;
+  bool shut_down_ = false;
+};
+
+}  // namespace bevrpc::internal
+
+#endif  // BEVRPC_RPC_INTERNAL_CLIENT_SLOT_H_

@@ -1,0 +1,201 @@
+#include "rpc/internal/server_call.h"
+
+#include <exception>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "rpc/internal/server_session.h"
+
+namespace bevrpc::internal {
+
+ServerCall::ServerCall(ServerSession* session, transport::EventLoop* loop,
+                       uint64_t call_id, const MethodDesc* method,
+                       std::string peer)
+    : session_(session),
+      loop_(loop),
+      call_id_(call_id),
+      method_(method),
+      peer_(std::move(peer)),
+      request_(method->request_prototype->New()),
+      response_(method->response_prototype->New()),
+      context_(this) {}
+
+ServerCall::~ServerCall() = default;
+
+void ServerCall::Dispatch(WorkerPool* pool) {
+  if (deadline_ != absl::InfiniteFuture()) {
+    deadline_timer_ = std::make_unique<transport::Timer>(loop_);
+    absl::Duration budget = deadline_ - absl::Now();
+    deadline_timer_->Start(budget, [this, budget] {
+      Abort(absl::DeadlineExceededError(absl::StrCat(
+                "deadline exceeded: ", method_->full_name, " did not finish within ",
+                absl::FormatDuration(budget))),
+            /*send_response=*/true);
+    });
+  }
+  if (method_->mode == ExecutionMode::kInline) {
+    RunHandler();
+    return;
+  }
+  std::shared_ptr<ServerCall> self = shared_from_this();
+  bool queued = pool->Submit([self] {
+    // Work that can no longer be answered is skipped.
+    if (self->cancelled()) return;
+    if (absl::Now() >= self->deadline_) {
+      self->Complete(absl::DeadlineExceededError(absl::StrCat(
+          "deadline exceeded before ", self->method_->full_name, " started")));
+      return;
+    }
+    self->RunHandler();
+  });
+  if (!queued) {
+    Abort(absl::UnavailableError("server is shutting down"),
+          /*send_response=*/true);
+  }
+}
+
+void ServerCall::RunHandler() {
+  Completion done(shared_from_this());
+  try {
+    (*method_->handler)(context_, *request_, response_.get(), std::move(done));
+  } catch (const std::exception& e) {
+    Complete(absl::InternalError(
+        absl::StrCat(method_->full_name, " handler threw: ", e.what())));
+  } catch (...) {
+    Complete(absl::InternalError(
+        absl::StrCat(method_->full_name, " handler threw an exception")));
+  }
+}
+
+void ServerCall::Complete(absl::Status status) {
+  if (loop_->IsInLoopThread()) {
+    FinishOnLoop(std::move(status));
+    return;
+  }
+  loop_->Post([self = shared_from_this(), status = std::move(status)]() mutable {
+    self->FinishOnLoop(std::move(status));
+  });
+}
+
+void ServerCall::FinishOnLoop(absl::Status status) {
+  if (ended_) return;  // Cancelled or timed out: the late result is dropped.
+  std::shared_ptr<ServerCall> self = shared_from_this();
+  ended_ = true;
+  if (session_ != nullptr) session_->SendResponse(this, status);
+  EndCall();
+}
+
+void ServerCall::Abort(absl::Status status, bool send_response) {
+  if (ended_) return;
+  std::shared_ptr<ServerCall> self = shared_from_this();
+  ended_ = true;
+  if (send_response && session_ != nullptr) {
+    session_->SendResponse(this, status);
+  }
+  Cancel();
+  EndCall();
+}
+
+void ServerCall::Detach() {
+  std::shared_ptr<ServerCall> self = shared_from_this();
+  session_ = nullptr;
+  Abort(absl::CancelledError("connection closed"), /*send_response=*/false);
+}
+
+void ServerCall::EndCall() {
+  if (session_ != nullptr) {
+    session_->RemoveCall(call_id_);
+    session_ = nullptr;
+  }
+  // Destroying pending RunAfter closures may destroy a Completion, which
+  // calls back into Complete(): ended_ is already set, so that is a no-op.
+  deadline_timer_.reset();
+  std::vector<std::unique_ptr<transport::Timer>> timers;
+  timers.swap(timers_);
+  timers.clear();
+}
+
+void ServerCall::Cancel() {
+  cancelled_.store(true, std::memory_order_release);
+  absl::AnyInvocable<void()> cb;
+  {
+    absl::MutexLock lock(&mu_);
+    cb = std::move(on_cancel_);
+  }
+  if (cb) cb();
+}
+
+void ServerCall::SetOnCancel(absl::AnyInvocable<void()> cb) {
+  {
+    absl::MutexLock lock(&mu_);
+    if (!cancelled()) {
+      on_cancel_ = std::move(cb);
+      return;
+    }
+  }
+  loop_->Post(std::move(cb));
+}
+
+void ServerCall::RunAfter(absl::Duration delay, absl::AnyInvocable<void()> fn) {
+  if (!loop_->IsInLoopThread()) {
+    loop_->Post([self = shared_from_this(), delay, fn = std::move(fn)]() mutable {
+      self->RunAfter(delay, std::move(fn));
+    });
+    return;
+  }
+  if (ended_) return;
+  auto timer = std::make_unique<transport::Timer>(loop_);
+  timer->Start(delay, std::move(fn));
+  timers_.push_back(std::move(timer));
+}
+
+}  // namespace bevrpc::internal
+
+namespace bevrpc {
+
+absl::Time ServerContext::deadline() const { return call_->deadline(); }
+const Metadata& ServerContext::metadata() const { return call_->metadata(); }
+const std::string& ServerContext::method() const {
+  return call_->method().full_name;
+}
+const std::string& ServerContext::peer() const { return call_->peer(); }
+void ServerContext::AddTrailer(std::string key, std::string value) {
+  call_->trailers()[std::move(key)] = std::move(value);
+}
+bool ServerContext::IsCancelled() const { return call_->cancelled(); }
+void ServerContext::OnCancel(absl::AnyInvocable<void()> callback) {
+  call_->SetOnCancel(std::move(callback));
+}
+void ServerContext::RunAfter(absl::Duration delay,
+                             absl::AnyInvocable<void()> fn) {
+  call_->RunAfter(delay, std::move(fn));
+}
+
+Completion::Completion(std::shared_ptr<internal::ServerCall> call)
+    : call_(std::move(call)) {}
+
+Completion& Completion::operator=(Completion&& other) {
+  if (this != &other) {
+    if (call_ != nullptr) {
+      call_->Complete(absl::InternalError("handler dropped the call"));
+    }
+    call_ = std::move(other.call_);
+  }
+  return *this;
+}
+
+Completion::~Completion() {
+  if (call_ == nullptr) return;
+  std::shared_ptr<internal::ServerCall> call = std::move(call_);
+  call->Complete(absl::InternalError(absl::StrCat(
+      call->method().full_name,
+      " handler returned or threw without finishing the call")));
+}
+
+void Completion::Finish(absl::Status status) && {
+  if (call_ == nullptr) return;  // Finished already.
+  std::shared_ptr<internal::ServerCall> call = std::move(call_);
+  call->Complete(std::move(status));
+}
+
+}  // namespace bevrpc

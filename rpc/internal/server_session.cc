@@ -1,0 +1,337 @@
+#include "rpc/internal/server_session.h"
+
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "rpc/status.h"
+
+namespace bevrpc::internal {
+
+ServerSession::ServerSession(const ServerShared* shared,
+                             std::unique_ptr<transport::Connection> conn,
+                             absl::AnyInvocable<void(ServerSession*)> on_closed)
+    : shared_(shared),
+      conn_(std::move(conn)),
+      on_closed_(std::move(on_closed)),
+      decoder_(shared->options.limits),
+      frame_timer_(conn_->loop()),
+      idle_timer_(conn_->loop()) {}
+
+ServerSession::~ServerSession() {
+  // Calls outliving the connection (handlers still running) see it closed.
+  auto calls = std::move(calls_);
+  for (auto& [id, call] : calls) call->Detach();
+}
+
+void ServerSession::Start() {
+  conn_->Start(this);
+  if (shared_->options.idle_timeout != absl::InfiniteDuration()) {
+    idle_timer_.Start(shared_->options.idle_timeout, [this] { CheckIdle(); });
+  }
+}
+
+size_t ServerSession::OnReadable(transport::Buffer& input) {
+  absl::StatusOr<size_t> wanted = decoder_.Decode(input, *this);
+  if (!wanted.ok()) {
+    ProtocolError(wanted.status());
+    return 1;
+  }
+  UpdateFrameTimer(input);
+  return *wanted;
+}
+
+bool ServerSession::WantsFrames() { return !closing_ && conn_->writable(); }
+
+void ServerSession::OnFrame(wire::FrameMeta& meta, transport::Buffer& input,
+                            size_t payload_size) {
+  ++frames_seen_;
+  switch (meta.kind()) {
+    case wire::REQUEST:
+      HandleRequest(meta, input, payload_size);
+      return;
+    case wire::CANCEL: {
+      // A CANCEL for a call that already ended is normal (a race); ignore.
+      auto it = calls_.find(meta.call_id());
+      if (it != calls_.end()) {
+        std::shared_ptr<ServerCall> call = it->second;
+        call->Abort(absl::CancelledError("call cancelled by the client"),
+                    /*send_response=*/false);
+      }
+      return;
+    }
+    case wire::PING:
+      SendPong(input, payload_size);
+      return;
+    case wire::PONG:
+    case wire::GOAWAY:
+      // The client is closing; it will send no new calls. Nothing to do.
+      return;
+    case wire::RESPONSE:
+      ProtocolError(absl::InvalidArgumentError(absl::StrCat(
+          "RESPONSE frame (call_id ", meta.call_id(),
+          ") sent to a server: only servers send RESPONSE")));
+      return;
+    case wire::MESSAGE:
+    case wire::HALF_CLOSE:
+    case wire::WINDOW_UPDATE: {
+      // Streaming frames. Every method here is unary, so one for an open
+      // call fails that call; one for a call that already ended is dropped.
+      auto it = calls_.find(meta.call_id());
+      if (it != calls_.end()) {
+        std::shared_ptr<ServerCall> call = it->second;
+        call->Abort(absl::InvalidArgumentError(absl::StrCat(
+                        FrameKindName(meta.kind()), " frame on unary call ",
+                        meta.call_id(), " (", call->method().full_name,
+                        "): unary calls take exactly one request")),
+                    /*send_response=*/true);
+      }
+      return;
+    }
+    default:
+      ProtocolError(absl::InvalidArgumentError(
+          absl::StrCat("frame kind ", FrameKindName(meta.kind()),
+                       " is not valid here")));
+  }
+}
+
+void ServerSession::OnOversizedFrame(const wire::FrameMeta& meta,
+                                     uint64_t payload_size) {
+  ++frames_seen_;
+  if (meta.kind() != wire::REQUEST || meta.call_id() == 0) {
+    ProtocolError(absl::InvalidArgumentError(absl::StrCat(
+        FrameKindName(meta.kind()), " frame payload of ", payload_size,
+        " bytes exceeds max_message_bytes ",
+        shared_->options.limits.max_message_bytes)));
+    return;
+  }
+  SendError(meta.call_id(),
+            absl::ResourceExhaustedError(absl::StrCat(
+                "request payload of ", payload_size,
+                " bytes exceeds max_message_bytes ",
+                shared_->options.limits.max_message_bytes)));
+}
+
+absl::Status ServerSession::CheckRequest(const wire::FrameMeta& meta,
+                                         const MethodDesc** method) {
+  const FrameLimits& limits = shared_->options.limits;
+  if (draining_) {
+    return absl::UnavailableError(
+        "server is shutting down and accepts no new calls");
+  }
+  if (calls_.contains(meta.call_id())) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("duplicate call_id ", meta.call_id(),
+                     ": a call with this id is still open"));
+  }
+  const std::string& name = meta.method();
+  if (name.size() > limits.max_method_bytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("method name of ", name.size(),
+                     " bytes exceeds max_method_bytes ",
+                     limits.max_method_bytes));
+  }
+  auto it = shared_->methods.find(name);
+  if (it == shared_->methods.end()) {
+    size_t slash = name.find('/');
+    if (slash == std::string::npos) {
+      return absl::UnimplementedError(absl::StrCat(
+          "bad method name \"", name, "\": expected package.Service/Method"));
+    }
+    std::string service = name.substr(0, slash);
+    if (!shared_->services.contains(service)) {
+      return absl::UnimplementedError(
+          absl::StrCat("unknown service \"", service, "\""));
+    }
+    return absl::UnimplementedError(absl::StrCat(
+        "unknown method \"", name.substr(slash + 1), "\" of service \"",
+        service, "\""));
+  }
+  if (calls_.size() >= shared_->options.max_concurrent_calls_per_connection) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "too many open calls on this connection (max_concurrent_calls_per_"
+        "connection ",
+        shared_->options.max_concurrent_calls_per_connection, ")"));
+  }
+  *method = &it->second;
+  return absl::OkStatus();
+}
+
+void ServerSession::HandleRequest(wire::FrameMeta& meta,
+                                  transport::Buffer& input,
+                                  size_t payload_size) {
+  uint64_t call_id = meta.call_id();
+  if (call_id == 0) {
+    ProtocolError(absl::InvalidArgumentError(
+        "REQUEST frame with call_id 0: call ids start at 1"));
+    return;
+  }
+  if (call_id > last_call_id_) last_call_id_ = call_id;
+  const MethodDesc* method = nullptr;
+  absl::Status s = CheckRequest(meta, &method);
+  if (!s.ok()) {
+    SendError(call_id, s);
+    return;
+  }
+  auto call = std::make_shared<ServerCall>(this, conn_->loop(), call_id,
+                                           method, conn_->peer());
+  {
+    transport::BufferInputStream stream(input, payload_size);
+    if (!call->request()->ParseFromZeroCopyStream(&stream)) {
+      SendError(call_id, absl::InvalidArgumentError(absl::StrCat(
+                             "request payload (", payload_size,
+                             " bytes) does not parse as ",
+                             method->request_prototype->GetTypeName())));
+      return;
+    }
+  }
+  if (meta.timeout_us() != 0) {
+    call->set_deadline(absl::Now() + absl::Microseconds(meta.timeout_us()));
+  }
+  if (!meta.metadata().empty()) {
+    call->mutable_metadata()->insert(meta.metadata().begin(),
+                                     meta.metadata().end());
+  }
+  calls_.emplace(call_id, call);
+  call->Dispatch(shared_->workers.get());
+}
+
+void ServerSession::SendResponse(ServerCall* call, const absl::Status& status) {
+  out_meta_.Clear();
+  out_meta_.set_call_id(call->call_id());
+  out_meta_.set_kind(wire::RESPONSE);
+  const google::protobuf::Message* payload = nullptr;
+  absl::Status effective = status;
+  if (status.ok()) {
+    payload = call->response();
+    size_t size = payload->ByteSizeLong();
+    if (size > shared_->options.limits.max_message_bytes) {
+      effective = absl::ResourceExhaustedError(absl::StrCat(
+          "response payload of ", size, " bytes exceeds max_message_bytes ",
+          shared_->options.limits.max_message_bytes));
+      payload = nullptr;
+    }
+  }
+  out_meta_.set_status_code(static_cast<int32_t>(effective.code()));
+  if (!effective.ok()) {
+    out_meta_.set_status_message(std::string(effective.message()));
+  }
+  if (!call->trailers().empty()) {
+    out_meta_.mutable_metadata()->insert(call->trailers().begin(),
+                                         call->trailers().end());
+  }
+  conn_->Write([&](transport::Buffer& out) {
+    AppendFrame(out, out_meta_, payload);
+  });
+}
+
+void ServerSession::RemoveCall(uint64_t call_id) {
+  calls_.erase(call_id);
+  if (draining_) MaybeFinishDrain();
+}
+
+void ServerSession::SendError(uint64_t call_id, const absl::Status& status) {
+  out_meta_.Clear();
+  out_meta_.set_call_id(call_id);
+  out_meta_.set_kind(wire::RESPONSE);
+  out_meta_.set_status_code(static_cast<int32_t>(status.code()));
+  out_meta_.set_status_message(std::string(status.message()));
+  conn_->Write([&](transport::Buffer& out) {
+    AppendFrame(out, out_meta_, nullptr);
+  });
+}
+
+void ServerSession::SendPong(transport::Buffer& input, size_t payload_size) {
+  std::string payload(payload_size, '\0');
+  input.Peek(payload.data(), payload_size);
+  out_meta_.Clear();
+  out_meta_.set_kind(wire::PONG);
+  conn_->Write([&](transport::Buffer& out) {
+    AppendFrame(out, out_meta_, payload);
+  });
+}
+
+void ServerSession::SendGoAway(const absl::Status& status) {
+  out_meta_.Clear();
+  out_meta_.set_kind(wire::GOAWAY);
+  out_meta_.set_last_call_id(last_call_id_);
+  out_meta_.set_status_code(static_cast<int32_t>(status.code()));
+  out_meta_.set_status_message(std::string(status.message()));
+  conn_->Write([&](transport::Buffer& out) {
+    AppendFrame(out, out_meta_, absl::string_view());
+  });
+}
+
+void ServerSession::ProtocolError(const absl::Status& status) {
+  if (closing_) return;
+  closing_ = true;
+  SendGoAway(status);
+  conn_->CloseAfterFlush();
+}
+
+void ServerSession::UpdateFrameTimer(const transport::Buffer& input) {
+  bool partial = decoder_.mid_frame() || (!input.empty() && conn_->writable());
+  if (partial && !frame_timer_.pending() && !closing_) {
+    frame_timer_.Start(shared_->options.frame_timeout, [this] {
+      ProtocolError(absl::DeadlineExceededError(absl::StrCat(
+          "frame not completed within frame_timeout ",
+          absl::FormatDuration(shared_->options.frame_timeout))));
+    });
+  } else if (!partial && frame_timer_.pending()) {
+    frame_timer_.Cancel();
+  }
+}
+
+void ServerSession::CheckIdle() {
+  if (closing_) return;
+  if (calls_.empty() && frames_seen_ == frames_at_last_idle_check_) {
+    closing_ = true;
+    SendGoAway(absl::OkStatus());
+    conn_->CloseAfterFlush();
+    return;
+  }
+  frames_at_last_idle_check_ = frames_seen_;
+  idle_timer_.Start(shared_->options.idle_timeout, [this] { CheckIdle(); });
+}
+
+void ServerSession::BeginDrain() {
+  if (draining_ || closing_) return;
+  draining_ = true;
+  SendGoAway(absl::OkStatus());
+  MaybeFinishDrain();
+}
+
+void ServerSession::MaybeFinishDrain() {
+  if (!calls_.empty() || closing_) return;
+  closing_ = true;
+  conn_->CloseAfterFlush();
+}
+
+void ServerSession::AbortCalls() {
+  auto calls = calls_;  // Abort() removes entries.
+  for (auto& [id, call] : calls) {
+    call->Abort(absl::UnavailableError(
+                    "server shut down before the call finished"),
+                /*send_response=*/true);
+  }
+  if (!closing_) {
+    closing_ = true;
+    conn_->CloseAfterFlush();
+  }
+}
+
+void ServerSession::CloseNow() {
+  closing_ = true;
+  conn_->Close(absl::UnavailableError("server stopped"));
+}
+
+void ServerSession::OnClosed(const absl::Status& why) {
+  closing_ = true;
+  frame_timer_.Cancel();
+  idle_timer_.Cancel();
+  auto calls = std::move(calls_);
+  calls_.clear();
+  for (auto& [id, call] : calls) call->Detach();
+  on_closed_(this);
+}
+
+}  // namespace bevrpc::internal

@@ -1,0 +1,104 @@
+// ServerSession: the server's side of one connection. It deframes requests
+// (FrameDecoder), dispatches them to handlers, writes responses, enforces
+// limits and answers protocol errors with GOAWAY. Internal to rpc/.
+//
+// Threading: everything runs on the connection's loop thread. The Server
+// owns sessions and destroys them on that thread, after OnClosed.
+#ifndef BEVRPC_RPC_INTERNAL_SERVER_SESSION_H_
+#define BEVRPC_RPC_INTERNAL_SERVER_SESSION_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/functional/any_invocable.h"
+#include "absl/status/status.h"
+#include "rpc/frame_codec.h"
+#include "rpc/internal/server_call.h"
+#include "rpc/method.h"
+#include "rpc/server_options.h"
+#include "rpc/worker_pool.h"
+#include "transport/connection.h"
+
+namespace bevrpc::internal {
+
+// What every session of one server shares. Immutable while serving, except
+// through its own thread-safe members.
+struct ServerShared {
+  ServerOptions options;
+  absl::flat_hash_map<std::string, MethodDesc> methods;
+  absl::flat_hash_set<std::string> services;
+  std::unique_ptr<WorkerPool> workers;
+};
+
+class ServerSession : public transport::ConnectionHandler, public FrameSink {
+ public:
+  // `on_closed` runs on the loop once the connection is closed; the owner
+  // then destroys the session (later, not inside that call).
+  ServerSession(const ServerShared* shared,
+                std::unique_ptr<transport::Connection> conn,
+                absl::AnyInvocable<void(ServerSession*)> on_closed);
+  ~ServerSession() override;
+
+  void Start();
+
+  // Graceful drain: GOAWAY with the last call id, refuse new calls with
+  // UNAVAILABLE, close once open calls finish.
+  void BeginDrain();
+  // Ends every open call with UNAVAILABLE and closes after flushing.
+  void AbortCalls();
+  // Closes the connection at once.
+  void CloseNow();
+
+  // For ServerCall.
+  void SendResponse(ServerCall* call, const absl::Status& status);
+  void RemoveCall(uint64_t call_id);
+
+  size_t open_calls() const { return calls_.size(); }
+
+  // transport::ConnectionHandler
+  size_t OnReadable(transport::Buffer& input) override;
+  void OnWritabilityChanged(bool writable) override {}
+  void OnClosed(const absl::Status& why) override;
+
+  // FrameSink
+  void OnFrame(wire::FrameMeta& meta, transport::Buffer& input,
+               size_t payload_size) override;
+  void OnOversizedFrame(const wire::FrameMeta& meta,
+                        uint64_t payload_size) override;
+  bool WantsFrames() override;
+
+ private:
+  void HandleRequest(wire::FrameMeta& meta, transport::Buffer& input,
+                     size_t payload_size);
+  absl::Status CheckRequest(const wire::FrameMeta& meta,
+                            const MethodDesc** method);
+  void SendError(uint64_t call_id, const absl::Status& status);
+  void SendPong(transport::Buffer& input, size_t payload_size);
+  // GOAWAY with `status`, then close after flushing.
+  void ProtocolError(const absl::Status& status);
+  void SendGoAway(const absl::Status& status);
+  void UpdateFrameTimer(const transport::Buffer& input);
+  void CheckIdle();
+  void MaybeFinishDrain();
+
+  const ServerShared* shared_;
+  std::unique_ptr<transport::Connection> conn_;
+  absl::AnyInvocable<void(ServerSession*)> on_closed_;
+  FrameDecoder decoder_;
+  absl::flat_hash_map<uint64_t, std::shared_ptr<ServerCall>> calls_;
+  uint64_t last_call_id_ = 0;
+  bool draining_ = false;
+  bool closing_ = false;
+  uint64_t frames_seen_ = 0;
+  uint64_t frames_at_last_idle_check_ = 0;
+  transport::Timer frame_timer_;
+  transport::Timer idle_timer_;
+  wire::FrameMeta out_meta_;  // Reused for every frame written.
+};
+
+}  // namespace bevrpc::internal
+
+#endif  // BEVRPC_RPC_INTERNAL_SERVER_SESSION_H_

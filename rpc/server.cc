@@ -1,0 +1,242 @@
+#include "rpc/server.h"
+
+#include <unistd.h>
+
+#include <utility>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
+#include "rpc/internal/server_session.h"
+#include "transport/listener.h"
+#include "transport/loop_pool.h"
+#include "transport/rate_limit.h"
+
+namespace bevrpc {
+namespace internal {
+
+class ServerImpl {
+ public:
+  explicit ServerImpl(ServerOptions options) {
+    shared_.options = std::move(options);
+  }
+  ~ServerImpl() { Shutdown(absl::ZeroDuration()); }
+
+  absl::Status RegisterMethod(MethodDesc method);
+  absl::Status Start();
+  void Shutdown(absl::Duration grace);
+  int port() const { return port_.load(std::memory_order_acquire); }
+  size_t num_connections() const {
+    return connections_.load(std::memory_order_relaxed);
+  }
+
+ private:
+  // Sessions of one loop, touched only on that loop's thread.
+  struct LoopSessions {
+    transport::EventLoop* loop;
+    absl::flat_hash_map<ServerSession*, std::unique_ptr<ServerSession>> sessions;
+  };
+
+  void OnAccept(int fd);
+  void AdoptOnLoop(LoopSessions* ls, int fd);
+  // Runs fn(session) for every session on every loop; waits until done.
+  void ForEachSession(absl::FunctionRef<void(ServerSession*)> fn);
+  // Waits until no connection is open or `deadline` passes.
+  bool WaitForConnections(absl::Time deadline);
+
+  ServerShared shared_;
+  std::unique_ptr<transport::LoopPool> loops_;
+  std::vector<std::unique_ptr<LoopSessions>> loop_sessions_;
+  std::unique_ptr<transport::Listener> listener_;
+  std::unique_ptr<transport::TokenBucket> per_connection_bucket_;
+  std::unique_ptr<transport::RateLimitGroup> group_;
+  std::atomic<uint32_t> next_loop_{0};
+  std::atomic<int> port_{0};
+  std::atomic<size_t> connections_{0};
+  bool started_ = false;
+  bool stopped_ = false;
+};
+
+absl::Status ServerImpl::RegisterMethod(MethodDesc method) {
+  if (started_) {
+    return absl::FailedPreconditionError(
+        "RegisterMethod() must be called before Start()");
+  }
+  const std::string& name = method.full_name;
+  size_t slash = name.find('/');
+  if (slash == std::string::npos || slash == 0 || slash + 1 == name.size() ||
+      name.find('/', slash + 1) != std::string::npos) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "method name \"", name, "\" is not package.Service/Method"));
+  }
+  if (method.request_prototype == nullptr ||
+      method.response_prototype == nullptr || method.handler == nullptr) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "method \"", name, "\" lacks a request type, response type or handler"));
+  }
+  if (shared_.methods.contains(name)) {
+    return absl::AlreadyExistsError(
+        absl::StrCat("method \"", name, "\" is already registered"));
+  }
+  shared_.services.insert(name.substr(0, slash));
+  shared_.methods.emplace(name, std::move(method));
+  return absl::OkStatus();
+}
+
+absl::Status ServerImpl::Start() {
+  if (started_) return absl::FailedPreconditionError("server already started");
+  const ServerOptions& o = shared_.options;
+  absl::StatusOr<transport::SocketAddress> addr =
+      transport::SocketAddress::Parse(o.listen_address);
+  if (!addr.ok()) return addr.status();
+  absl::StatusOr<std::unique_ptr<transport::LoopPool>> loops =
+      transport::LoopPool::Start(o.io_threads, "bevrpc-io");
+  if (!loops.ok()) return loops.status();
+  loops_ = *std::move(loops);
+  for (int i = 0; i < loops_->size(); ++i) {
+    loop_sessions_.push_back(std::make_unique<LoopSessions>());
+    loop_sessions_.back()->loop = loops_->loop(i);
+  }
+  if (o.per_connection_rate_limit.enabled()) {
+    auto bucket = transport::TokenBucket::Create(o.per_connection_rate_limit);
+    if (!bucket.ok()) return bucket.status();
+    per_connection_bucket_ = *std::move(bucket);
+  }
+  if (o.server_rate_limit.enabled()) {
+    auto group =
+        transport::RateLimitGroup::Create(loops_->loop(0), o.server_rate_limit);
+    if (!group.ok()) return group.status();
+    group_ = *std::move(group);
+  }
+  shared_.workers = std::make_unique<WorkerPool>(o.worker_threads);
+
+  // The listener lives on loop 0; create it there.
+  absl::Status status;
+  absl::Notification created;
+  transport::ListenerOptions lo;
+  lo.reuse_port = o.reuse_port;
+  loops_->loop(0)->Post([&] {
+    auto listener = transport::Listener::Create(
+        loops_->loop(0), *addr, lo, [this](int fd) { OnAccept(fd); });
+    if (listener.ok()) {
+      listener_ = *std::move(listener);
+      port_.store(listener_->port(), std::memory_order_release);
+    } else {
+      status = listener.status();
+    }
+    created.Notify();
+  });
+  created.WaitForNotification();
+  started_ = true;
+  if (!status.ok()) {
+    Shutdown(absl::ZeroDuration());
+    return status;
+  }
+  return absl::OkStatus();
+}
+
+void ServerImpl::OnAccept(int fd) {
+  if (connections_.load(std::memory_order_relaxed) >=
+      shared_.options.max_connections) {
+    close(fd);  // Over the limit: refuse before allocating anything.
+    return;
+  }
+  connections_.fetch_add(1, std::memory_order_relaxed);
+  uint32_t i = next_loop_.fetch_add(1, std::memory_order_relaxed);
+  LoopSessions* ls = loop_sessions_[i % loop_sessions_.size()].get();
+  if (ls->loop == loops_->loop(0)) {
+    AdoptOnLoop(ls, fd);
+  } else {
+    ls->loop->Post([this, ls, fd] { AdoptOnLoop(ls, fd); });
+  }
+}
+
+void ServerImpl::AdoptOnLoop(LoopSessions* ls, int fd) {
+  auto conn = transport::Connection::Adopt(ls->loop, fd,
+                                           shared_.options.connection);
+  if (!conn.ok()) {
+    connections_.fetch_sub(1, std::memory_order_relaxed);
+    return;
+  }
+  if (per_connection_bucket_ != nullptr || group_ != nullptr) {
+    (*conn)->SetRateLimits(per_connection_bucket_.get(), group_.get())
+        .IgnoreError();  // Best effort: a socket always accepts limits.
+  }
+  auto session = std::make_unique<ServerSession>(
+      &shared_, *std::move(conn), [this, ls](ServerSession* s) {
+        // Destroy later, outside the session's own callback.
+        ls->loop->Post([this, ls, s] {
+          ls->sessions.erase(s);
+          connections_.fetch_sub(1, std::memory_order_relaxed);
+        });
+      });
+  ServerSession* raw = session.get();
+  ls->sessions.emplace(raw, std::move(session));
+  raw->Start();
+}
+
+void ServerImpl::ForEachSession(absl::FunctionRef<void(ServerSession*)> fn) {
+  for (auto& ls : loop_sessions_) {
+    absl::Notification done;
+    LoopSessions* l = ls.get();
+    l->loop->Post([l, &fn, &done] {
+      std::vector<ServerSession*> sessions;
+      for (auto& [s, owned] : l->sessions) sessions.push_back(s);
+      for (ServerSession* s : sessions) fn(s);
+      done.Notify();
+    });
+    done.WaitForNotification();
+  }
+}
+
+bool ServerImpl::WaitForConnections(absl::Time deadline) {
+  while (connections_.load(std::memory_order_relaxed) != 0) {
+    if (absl::Now() >= deadline) return false;
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  return true;
+}
+
+void ServerImpl::Shutdown(absl::Duration grace) {
+  if (!started_ || stopped_) return;
+  stopped_ = true;
+  absl::Notification unlistened;
+  loops_->loop(0)->Post([&] {
+    listener_.reset();
+    unlistened.Notify();
+  });
+  unlistened.WaitForNotification();
+
+  ForEachSession([](ServerSession* s) { s->BeginDrain(); });
+  if (!WaitForConnections(absl::Now() + grace)) {
+    ForEachSession([](ServerSession* s) { s->AbortCalls(); });
+    // Closing waits for the peers' EOF for at most the connection linger.
+    if (!WaitForConnections(absl::Now() + shared_.options.connection.linger +
+                            absl::Milliseconds(100))) {
+      ForEachSession([](ServerSession* s) { s->CloseNow(); });
+      WaitForConnections(absl::Now() + absl::Seconds(1));
+    }
+  }
+  // Sync handlers still running finish (their results go nowhere).
+  shared_.workers->Shutdown();
+  loops_->Stop();
+  // Loops are stopped: what remains is destroyed on this thread.
+  loop_sessions_.clear();
+  group_.reset();
+  loops_.reset();
+}
+
+}  // namespace internal
+
+Server::Server(ServerOptions options)
+    : impl_(std::make_unique<internal::ServerImpl>(std::move(options))) {}
+Server::~Server() = default;
+absl::Status Server::RegisterMethod(MethodDesc method) {
+  return impl_->RegisterMethod(std::move(method));
+}
+absl::Status Server::Start() { return impl_->Start(); }
+int Server::port() const { return impl_->port(); }
+void Server::Shutdown(absl::Duration grace) { impl_->Shutdown(grace); }
+size_t Server::num_connections() const { return impl_->num_connections(); }
+
+}  // namespace bevrpc

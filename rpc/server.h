@@ -1,0 +1,66 @@
+// Server: accepts connections, routes "package.Service/Method" calls to
+// registered handlers, and shuts down gracefully.
+//
+//   ServerOptions options;
+//   options.listen_address = "127.0.0.1:0";
+//   Server server(options);
+//   server.RegisterMethod(SyncMethod<EchoRequest, EchoResponse>(
+//       "bevrpc.echo.Echo/Echo", &HandleEcho));
+//   absl::Status s = server.Start();
+//   std::cout << "listening on " << server.port() << "\n";
+//   ...
+//   server.Shutdown(absl::Seconds(5));   // GOAWAY, drain, close
+//
+// Threading: RegisterMethod() before Start(). Start(), Shutdown() and the
+// destructor from one controlling thread, never from a handler or I/O loop.
+// port() is thread-safe after Start().
+#ifndef BEVRPC_RPC_SERVER_H_
+#define BEVRPC_RPC_SERVER_H_
+
+#include <atomic>
+#include <memory>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "rpc/method.h"
+#include "rpc/server_options.h"
+
+namespace bevrpc {
+
+namespace internal {
+class ServerImpl;
+}  // namespace internal
+
+class Server {
+ public:
+  explicit Server(ServerOptions options = {});
+  ~Server();  // Shutdown(absl::ZeroDuration()) if still running.
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // Adds a method. Fails on a duplicate or malformed name, or after Start().
+  absl::Status RegisterMethod(MethodDesc method);
+
+  // Binds, starts the I/O threads and the worker pool, and serves.
+  absl::Status Start();
+
+  // The bound port (after Start()).
+  int port() const;
+
+  // Graceful shutdown: stop accepting, send GOAWAY on every connection,
+  // refuse new calls with UNAVAILABLE, let open calls finish for up to
+  // `grace`, then fail the rest with UNAVAILABLE and close. Blocks until
+  // done. Idempotent.
+  void Shutdown(absl::Duration grace);
+
+  // Open connections right now (thread-safe).
+  size_t num_connections() const;
+
+ private:
+  std::unique_ptr<internal::ServerImpl> impl_;
+};
+
+}  // namespace bevrpc
+
+#endif  // BEVRPC_RPC_SERVER_H_

@@ -1,0 +1,86 @@
+// ServerContext and Completion: what a handler sees of its call.
+//
+//   void Echo(ServerContext& ctx, const EchoRequest& req, EchoResponse* resp,
+//             Completion done) {
+//     resp->set_message(req.message());
+//     ctx.AddTrailer("served-by", "echo");
+//     std::move(done).Finish(absl::OkStatus());
+//   }
+//
+// Threading: deadline(), metadata(), method(), peer() and IsCancelled() are
+// thread-safe. AddTrailer() is for the handler, before it finishes the call.
+// OnCancel() and RunAfter() may be called from any thread.
+#ifndef BEVRPC_RPC_SERVER_CONTEXT_H_
+#define BEVRPC_RPC_SERVER_CONTEXT_H_
+
+#include <memory>
+#include <string>
+
+#include "absl/functional/any_invocable.h"
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "rpc/call_options.h"
+
+namespace bevrpc {
+
+namespace internal {
+class ServerCall;
+}  // namespace internal
+
+class ServerContext {
+ public:
+  // When the caller stops waiting; absl::InfiniteFuture() if never.
+  absl::Time deadline() const;
+  // Request headers.
+  const Metadata& metadata() const;
+  // "package.Service/Method".
+  const std::string& method() const;
+  // The client's address, e.g. "127.0.0.1:53122".
+  const std::string& peer() const;
+
+  // Adds a response trailer. Call before finishing the call.
+  void AddTrailer(std::string key, std::string value);
+
+  // True once the call can no longer be answered: the client cancelled, the
+  // deadline passed, the connection closed or the server shut down.
+  bool IsCancelled() const;
+  // Runs `callback` once on the call's I/O loop when the call is cancelled
+  // (at once, from the loop, if it already is). Not run if the call finishes
+  // normally first. Replaces an earlier callback.
+  void OnCancel(absl::AnyInvocable<void()> callback);
+
+  // Runs `fn` on the call's I/O loop after `delay`, unless the call ends
+  // first (then `fn` is destroyed unrun). For handlers that wait without
+  // blocking a thread.
+  void RunAfter(absl::Duration delay, absl::AnyInvocable<void()> fn);
+
+ private:
+  friend class internal::ServerCall;
+  explicit ServerContext(internal::ServerCall* call) : call_(call) {}
+  internal::ServerCall* call_;
+};
+
+// Finishes one call. Move-only; Finish() exactly once, from any thread. A
+// Completion destroyed without Finish() fails the call with INTERNAL, so a
+// handler that loses its completion does not leave the client hanging.
+// A result that arrives after the call was cancelled or timed out is
+// dropped.
+class Completion {
+ public:
+  Completion() = default;
+  explicit Completion(std::shared_ptr<internal::ServerCall> call);
+  Completion(Completion&&) = default;
+  Completion& operator=(Completion&& other);
+  ~Completion();
+
+  // Sends the response (status OK) or the error. The response message must
+  // be filled before this.
+  void Finish(absl::Status status) &&;
+
+ private:
+  std::shared_ptr<internal::ServerCall> call_;
+};
+
+}  // namespace bevrpc
+
+#endif  // BEVRPC_RPC_SERVER_CONTEXT_H_

@@ -1,0 +1,47 @@
+// Wire protocol v1 constants: the 12-byte frame header. Nothing else lives
+// here; FrameMeta is in wire.proto and the full description in
+// docs/protocol.md.
+//
+//   offset 0  4 bytes  magic "BEVR"
+//   offset 4  4 bytes  body_size, big-endian: meta bytes + payload bytes
+//   offset 8  4 bytes  meta_size, big-endian: <= body_size
+#ifndef BEVRPC_RPC_WIRE_FORMAT_H_
+#define BEVRPC_RPC_WIRE_FORMAT_H_
+
+#include <cstddef>
+#include <cstdint>
+
+namespace bevrpc::wire {
+
+inline constexpr char kMagic[4] = {'B', 'E', 'V', 'R'};
+inline constexpr size_t kMagicSize = 4;
+inline constexpr size_t kHeaderSize = 12;
+
+struct FrameHeader {
+  uint32_t body_size;
+  uint32_t meta_size;
+};
+
+inline void PutBigEndian32(uint32_t v, char* p) {
+  p[0] = static_cast<char>(v >> 24);
+  p[1] = static_cast<char>(v >> 16);
+  p[2] = static_cast<char>(v >> 8);
+  p[3] = static_cast<char>(v);
+}
+
+inline uint32_t GetBigEndian32(const char* p) {
+  auto b = reinterpret_cast<const unsigned char*>(p);
+  return (uint32_t{b[0]} << 24) | (uint32_t{b[1]} << 16) |
+         (uint32_t{b[2]} << 8) | uint32_t{b[3]};
+}
+
+// Writes the 12-byte header to p.
+inline void EncodeHeader(const FrameHeader& h, char* p) {
+  for (size_t i = 0; i < kMagicSize; ++i) p[i] = kMagic[i];
+  PutBigEndian32(h.body_size, p + 4);
+  PutBigEndian32(h.meta_size, p + 8);
+}
+
+}  // namespace bevrpc::wire
+
+#endif  // BEVRPC_RPC_WIRE_FORMAT_H_
