@@ -3,7 +3,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/notification.h"
+#include "transport/sync.h"
 #include "rpc/internal/client_slot.h"
 
 namespace bevrpc {
@@ -37,7 +37,7 @@ absl::StatusOr<std::unique_ptr<Channel>> Channel::Create(
 
 Channel::~Channel() {
   for (auto& slot : slots_) {
-    absl::Notification done;
+    Notification done;
     internal::ClientSlot* s = slot.get();
     s->loop()->Post([s, &done] {
       s->Shutdown();
@@ -114,7 +114,7 @@ absl::Status Channel::Call(absl::string_view method,
           "deadlock; use CallAsync()");
     }
   }
-  absl::Notification finished;
+  Notification finished;
   absl::Status result;
   CallAsync(method, request, response, options,
             [&](absl::Status s) {

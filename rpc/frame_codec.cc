@@ -115,7 +115,7 @@ absl::Status FrameDecoder::ParseMeta(transport::Buffer& input) {
   int kind = meta_.kind();
   if (kind == wire::FRAME_KIND_UNSPECIFIED || !wire::FrameKind_IsValid(kind)) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "frame kind ", FrameKindName(kind),
+        "frame kind ", kind,
         kind == 0 ? " (FRAME_KIND_UNSPECIFIED) is invalid" : " is unknown"));
   }
   return absl::OkStatus();

@@ -6,7 +6,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/notification.h"
+#include "transport/sync.h"
 #include "rpc/internal/server_session.h"
 #include "transport/listener.h"
 #include "transport/loop_pool.h"
@@ -112,7 +112,7 @@ absl::Status ServerImpl::Start() {
 
   // The listener lives on loop 0; create it there.
   absl::Status status;
-  absl::Notification created;
+  Notification created;
   transport::ListenerOptions lo;
   lo.reuse_port = o.reuse_port;
   loops_->loop(0)->Post([&] {
@@ -177,7 +177,7 @@ void ServerImpl::AdoptOnLoop(LoopSessions* ls, int fd) {
 
 void ServerImpl::ForEachSession(absl::FunctionRef<void(ServerSession*)> fn) {
   for (auto& ls : loop_sessions_) {
-    absl::Notification done;
+    Notification done;
     LoopSessions* l = ls.get();
     l->loop->Post([l, &fn, &done] {
       std::vector<ServerSession*> sessions;
@@ -200,7 +200,7 @@ bool ServerImpl::WaitForConnections(absl::Time deadline) {
 void ServerImpl::Shutdown(absl::Duration grace) {
   if (!started_ || stopped_) return;
   stopped_ = true;
-  absl::Notification unlistened;
+  Notification unlistened;
   loops_->loop(0)->Post([&] {
     listener_.reset();
     unlistened.Notify();

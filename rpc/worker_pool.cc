@@ -19,17 +19,19 @@ WorkerPool::WorkerPool(int num_threads) {
 WorkerPool::~WorkerPool() { Shutdown(); }
 
 bool WorkerPool::Submit(absl::AnyInvocable<void()> task) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   if (stopping_) return false;
   queue_.push_back(std::move(task));
+  cv_.Signal();
   return true;
 }
 
 void WorkerPool::Shutdown() {
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     if (stopping_ && threads_.empty()) return;
     stopping_ = true;
+    cv_.SignalAll();
   }
   for (auto& t : threads_) t.join();
   threads_.clear();
@@ -39,12 +41,8 @@ void WorkerPool::Work() {
   while (true) {
     absl::AnyInvocable<void()> task;
     {
-      absl::MutexLock lock(&mu_);
-      mu_.Await(absl::Condition(
-          +[](WorkerPool* p) ABSL_EXCLUSIVE_LOCKS_REQUIRED(p->mu_) {
-            return p->stopping_ || !p->queue_.empty();
-          },
-          this));
+      MutexLock lock(&mu_);
+      while (!stopping_ && queue_.empty()) cv_.Wait(&mu_);
       if (queue_.empty()) return;  // Stopping and drained.
       task = std::move(queue_.front());
       queue_.pop_front();

@@ -15,7 +15,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/functional/any_invocable.h"
-#include "absl/synchronization/mutex.h"
+#include "transport/sync.h"
 
 namespace bevrpc {
 
@@ -33,7 +33,8 @@ class WorkerPool {
  private:
   void Work();
 
-  absl::Mutex mu_;
+  Mutex mu_;
+  CondVar cv_;  // Signalled when a task is queued or stopping_ is set.
   std::deque<absl::AnyInvocable<void()>> queue_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::vector<std::thread> threads_;

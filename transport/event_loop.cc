@@ -60,7 +60,7 @@ void EventLoop::Quit() { event_base_loopbreak(base_); }
 void EventLoop::Post(absl::AnyInvocable<void()> task) {
   bool wake;
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     tasks_.push_back(std::move(task));
     wake = !wakeup_pending_;
     wakeup_pending_ = true;
@@ -87,7 +87,7 @@ void EventLoop::OnWakeup(int, short, void* arg) {
 void EventLoop::RunPostedTasks() {
   std::vector<absl::AnyInvocable<void()>> batch;
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     batch.swap(tasks_);
     wakeup_pending_ = false;
   }

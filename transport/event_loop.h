@@ -23,7 +23,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/functional/any_invocable.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
+#include "transport/sync.h"
 #include "absl/time/time.h"
 
 struct event;
@@ -82,7 +82,7 @@ class EventLoop {
   EventPtr wakeup_;
   std::atomic<std::thread::id> loop_thread_{};
 
-  absl::Mutex mu_;
+  Mutex mu_;
   std::vector<absl::AnyInvocable<void()>> tasks_ ABSL_GUARDED_BY(mu_);
   bool wakeup_pending_ ABSL_GUARDED_BY(mu_) = false;
 };

@@ -5,13 +5,13 @@
 #include <cstdio>
 #include <cstdlib>
 
-#include "absl/base/call_once.h"
+#include <mutex>
 
 namespace bevrpc::transport {
 
 void InitLibevent() {
-  static absl::once_flag once;
-  absl::call_once(once, [] {
+  static std::once_flag once;
+  std::call_once(once, [] {
     if (evthread_use_pthreads() != 0) {
       // Without locking, every BEV_OPT_THREADSAFE bufferevent would race; no
       // caller can recover from this.

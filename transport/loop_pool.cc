@@ -5,7 +5,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/notification.h"
+#include "transport/sync.h"
 
 namespace bevrpc::transport {
 
@@ -23,7 +23,7 @@ absl::StatusOr<std::unique_ptr<LoopPool>> LoopPool::Start(int num_threads,
   }
   for (int i = 0; i < num_threads; ++i) {
     EventLoop* loop = pool->loops_[i].get();
-    absl::Notification running;
+    Notification running;
     std::string thread_name = absl::StrCat(name, i).substr(0, 15);
     pool->threads_.emplace_back([loop, &running, thread_name] {
       pthread_setname_np(pthread_self(), thread_name.c_str());

@@ -119,7 +119,7 @@ void ServerCall::Cancel() {
   cancelled_.store(true, std::memory_order_release);
   absl::AnyInvocable<void()> cb;
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     cb = std::move(on_cancel_);
   }
   if (cb) cb();
@@ -127,7 +127,7 @@ void ServerCall::Cancel() {
 
 void ServerCall::SetOnCancel(absl::AnyInvocable<void()> cb) {
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     if (!cancelled()) {
       on_cancel_ = std::move(cb);
       return;

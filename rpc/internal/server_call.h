@@ -16,7 +16,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
-#include "absl/synchronization/mutex.h"
+#include "transport/sync.h"
 #include "absl/time/time.h"
 #include "google/protobuf/message.h"
 #include "rpc/call_options.h"
@@ -89,7 +89,7 @@ class ServerCall : public std::enable_shared_from_this<ServerCall> {
   std::unique_ptr<transport::Timer> deadline_timer_;       // loop
   std::vector<std::unique_ptr<transport::Timer>> timers_;  // loop
   std::atomic<bool> cancelled_{false};
-  absl::Mutex mu_;
+  Mutex mu_;
   absl::AnyInvocable<void()> on_cancel_ ABSL_GUARDED_BY(mu_);
 };
 

@@ -1,0 +1,414 @@
+// End-to-end unary calls through the real Server and Channel, in one process
+// over loopback TCP: results, errors, metadata, deadlines on both sides,
+// cancellation, pipelining, sync handlers and graceful shutdown.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "transport/sync.h"
+#include "absl/time/clock.h"
+#include "gtest/gtest.h"
+#include "rpc/channel.h"
+#include "rpc/method.h"
+#include "rpc/server.h"
+#include "services/echo/echo.pb.h"
+#include "services/echo/echo_service.h"
+
+namespace bevrpc {
+namespace {
+
+using echo::EchoRequest;
+using echo::EchoResponse;
+
+constexpr char kEcho[] = "bevrpc.echo.Echo/Echo";
+
+// A loopback socket bound to a free port; listening if `listen_too`.
+// Returns the fd and sets *port.
+int BindLoopback(bool listen_too, int* port) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) return -1;
+  if (listen_too && listen(fd, 16) != 0) return -1;
+  socklen_t len = sizeof(addr);
+  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  *port = ntohs(addr.sin_port);
+  return fd;
+}
+
+// Test-only methods registered next to the echo service.
+struct Probe {
+  std::atomic<int> started{0};
+  std::atomic<int> cancelled{0};
+  Notification cancel_seen;
+};
+
+class UnaryCallTest : public ::testing::Test {
+ protected:
+  void SetUp() override { StartServer(ServerOptions()); }
+
+  void StartServer(ServerOptions options) {
+    server_ = std::make_unique<Server>(options);
+    ASSERT_TRUE(echo::RegisterEchoService(*server_).ok());
+    Probe* probe = &probe_;
+    // Never finishes on its own; records cancellation.
+    ASSERT_TRUE(server_
+                    ->RegisterMethod(CallbackMethod<EchoRequest, EchoResponse>(
+                        "test.Probe/Hang",
+                        [probe](ServerContext& ctx, const EchoRequest&,
+                                EchoResponse*, Completion done) {
+                          probe->started++;
+                          ctx.OnCancel([probe, d = std::make_shared<Completion>(
+                                                   std::move(done))] {
+                            probe->cancelled++;
+                            probe->cancel_seen.Notify();
+                          });
+                        }))
+                    .ok());
+    // Echoes request metadata back as trailers.
+    ASSERT_TRUE(server_
+                    ->RegisterMethod(CallbackMethod<EchoRequest, EchoResponse>(
+                        "test.Probe/Headers",
+                        [](ServerContext& ctx, const EchoRequest&,
+                           EchoResponse* resp, Completion done) {
+                          for (const auto& [k, v] : ctx.metadata()) {
+                            ctx.AddTrailer("echo-" + k, v);
+                          }
+                          resp->set_message(ctx.peer());
+                          std::move(done).Finish(absl::OkStatus());
+                        }))
+                    .ok());
+    // Sync flavour: blocks a worker for delay_ms.
+    ASSERT_TRUE(server_
+                    ->RegisterMethod(SyncMethod<EchoRequest, EchoResponse>(
+                        "test.Probe/Sleep",
+                        [probe](ServerContext&, const EchoRequest& req,
+                                EchoResponse* resp) {
+                          probe->started++;
+                          absl::SleepFor(absl::Milliseconds(req.delay_ms()));
+                          resp->set_message(req.message());
+                          return absl::OkStatus();
+                        }))
+                    .ok());
+    ASSERT_TRUE(server_
+                    ->RegisterMethod(SyncMethod<EchoRequest, EchoResponse>(
+                        "test.Probe/Throw",
+                        [](ServerContext&, const EchoRequest&,
+                           EchoResponse*) -> absl::Status {
+                          throw std::runtime_error("boom");
+                        }))
+                    .ok());
+    ASSERT_TRUE(server_
+                    ->RegisterMethod(CallbackMethod<EchoRequest, EchoResponse>(
+                        "test.Probe/Drop",
+                        [](ServerContext&, const EchoRequest&, EchoResponse*,
+                           Completion) {}))
+                    .ok());
+    ASSERT_TRUE(server_->Start().ok());
+    address_ = absl::StrCat("127.0.0.1:", server_->port());
+  }
+
+  std::unique_ptr<Channel> NewChannel(ChannelOptions options = {}) {
+    auto channel = Channel::Create(address_, options);
+    EXPECT_TRUE(channel.ok()) << channel.status();
+    return *std::move(channel);
+  }
+
+  Probe probe_;
+  std::unique_ptr<Server> server_;
+  std::string address_;
+};
+
+TEST_F(UnaryCallTest, EchoesTheMessage) {
+  auto channel = NewChannel();
+  EchoRequest req;
+  req.set_message("hello");
+  EchoResponse resp;
+  ASSERT_TRUE(channel->Call(kEcho, req, &resp).ok());
+  EXPECT_EQ(resp.message(), "hello");
+}
+
+TEST_F(UnaryCallTest, HandlerErrorReachesTheClient) {
+  auto channel = NewChannel();
+  EchoRequest req;
+  req.set_fail_code(static_cast<int>(absl::StatusCode::kFailedPrecondition));
+  req.set_fail_message("not yet");
+  EchoResponse resp;
+  absl::Status s = channel->Call(kEcho, req, &resp);
+  EXPECT_EQ(s, absl::FailedPreconditionError("not yet"));
+}
+
+TEST_F(UnaryCallTest, MetadataGoesOutAndTrailersComeBack) {
+  auto channel = NewChannel();
+  CallOptions options;
+  options.metadata["x-request-id"] = "42";
+  Metadata trailers;
+  EchoResponse resp;
+  ASSERT_TRUE(channel
+                  ->Call("test.Probe/Headers", EchoRequest(), &resp, options,
+                         &trailers)
+                  .ok());
+  EXPECT_EQ(trailers["echo-x-request-id"], "42");
+  EXPECT_TRUE(absl::StartsWith(resp.message(), "127.0.0.1:"));
+}
+
+TEST_F(UnaryCallTest, UnknownServiceAndMethodAreUnimplemented) {
+  auto channel = NewChannel();
+  EchoResponse resp;
+  absl::Status s = channel->Call("no.Such/Method", EchoRequest(), &resp);
+  EXPECT_EQ(s.code(), absl::StatusCode::kUnimplemented);
+  EXPECT_NE(s.message().find("no.Such"), std::string::npos);
+  s = channel->Call("bevrpc.echo.Echo/Nope", EchoRequest(), &resp);
+  EXPECT_EQ(s.code(), absl::StatusCode::kUnimplemented);
+  EXPECT_NE(s.message().find("Nope"), std::string::npos);
+}
+
+TEST_F(UnaryCallTest, DeadlineExceededOnTheServerStopsTheHandler) {
+  auto channel = NewChannel();
+  CallOptions options;
+  options.timeout = absl::Milliseconds(100);
+  absl::Time start = absl::Now();
+  EchoResponse resp;
+  absl::Status s = channel->Call("test.Probe/Hang", EchoRequest(), &resp, options);
+  EXPECT_EQ(s.code(), absl::StatusCode::kDeadlineExceeded) << s;
+  EXPECT_LT(absl::Now() - start, absl::Seconds(2));
+  // The server's own timer cancelled the handler.
+  EXPECT_TRUE(probe_.cancel_seen.WaitForNotificationWithTimeout(absl::Seconds(5)));
+}
+
+TEST_F(UnaryCallTest, DelayedEchoTimesOutAndLateAnswerIsDropped) {
+  auto channel = NewChannel();
+  EchoRequest req;
+  req.set_message("late");
+  req.set_delay_ms(300);
+  CallOptions options;
+  options.timeout = absl::Milliseconds(50);
+  EchoResponse resp;
+  EXPECT_EQ(channel->Call(kEcho, req, &resp, options).code(),
+            absl::StatusCode::kDeadlineExceeded);
+  // The connection is still healthy afterwards.
+  req.set_delay_ms(0);
+  req.set_message("next");
+  ASSERT_TRUE(channel->Call(kEcho, req, &resp).ok());
+  EXPECT_EQ(resp.message(), "next");
+}
+
+TEST_F(UnaryCallTest, ClientDeadlineFiresEvenIfTheServerNeverAnswers) {
+  // A socket that listens but never accepts or answers: only the
+  // channel's own timer can end the call.
+  int port = 0;
+  int fd = BindLoopback(/*listen_too=*/true, &port);
+  ASSERT_GE(fd, 0);
+  auto quiet = Channel::Create(absl::StrCat("127.0.0.1:", port));
+  ASSERT_TRUE(quiet.ok());
+  CallOptions options;
+  options.timeout = absl::Milliseconds(150);
+  EchoResponse resp;
+  absl::Time start = absl::Now();
+  absl::Status s = (*quiet)->Call(kEcho, EchoRequest(), &resp, options);
+  EXPECT_EQ(s.code(), absl::StatusCode::kDeadlineExceeded) << s;
+  EXPECT_GE(absl::Now() - start, absl::Milliseconds(140));
+  EXPECT_LT(absl::Now() - start, absl::Seconds(3));
+  close(fd);
+}
+
+TEST_F(UnaryCallTest, ClientCancelReachesTheHandler) {
+  auto channel = NewChannel();
+  Notification done;
+  absl::Status result;
+  EchoResponse resp;
+  CallHandle handle = channel->CallAsync(
+      "test.Probe/Hang", EchoRequest(), &resp, CallOptions(),
+      [&](absl::Status s) {
+        result = s;
+        done.Notify();
+      });
+  // Wait until the handler runs, then cancel.
+  absl::Time until = absl::Now() + absl::Seconds(5);
+  while (probe_.started.load() == 0 && absl::Now() < until) {
+    absl::SleepFor(absl::Milliseconds(1));
+  }
+  ASSERT_EQ(probe_.started.load(), 1);
+  channel->Cancel(handle);
+  ASSERT_TRUE(done.WaitForNotificationWithTimeout(absl::Seconds(5)));
+  EXPECT_EQ(result.code(), absl::StatusCode::kCancelled);
+  EXPECT_TRUE(probe_.cancel_seen.WaitForNotificationWithTimeout(absl::Seconds(5)));
+  EXPECT_EQ(probe_.cancelled.load(), 1);
+}
+
+TEST_F(UnaryCallTest, TenThousandPipelinedCallsOnOneConnection) {
+  auto channel = NewChannel();  // One connection.
+  constexpr int kCalls = 10000;
+  std::vector<EchoRequest> reqs(kCalls);
+  std::vector<EchoResponse> resps(kCalls);
+  std::atomic<int> ok{0}, finished{0};
+  Notification all_done;
+  for (int i = 0; i < kCalls; ++i) {
+    reqs[i].set_message(absl::StrCat("m", i));
+    channel->CallAsync(kEcho, reqs[i], &resps[i], CallOptions(),
+                       [&, i](absl::Status s) {
+                         if (s.ok() && resps[i].message() == absl::StrCat("m", i)) {
+                           ok++;
+                         }
+                         if (++finished == kCalls) all_done.Notify();
+                       });
+  }
+  ASSERT_TRUE(all_done.WaitForNotificationWithTimeout(absl::Seconds(60)));
+  EXPECT_EQ(ok.load(), kCalls);
+  EXPECT_EQ(server_->num_connections(), 1u);
+}
+
+TEST_F(UnaryCallTest, RefusedConnectionIsUnavailable) {
+  int port = 0;
+  int fd = BindLoopback(/*listen_too=*/false, &port);
+  ASSERT_GE(fd, 0);
+  close(fd);  // Bound once, now closed: nothing listens there.
+  auto channel = Channel::Create(absl::StrCat("127.0.0.1:", port));
+  ASSERT_TRUE(channel.ok());
+  EchoResponse resp;
+  absl::Status s = (*channel)->Call(kEcho, EchoRequest(), &resp);
+  EXPECT_EQ(s.code(), absl::StatusCode::kUnavailable) << s;
+}
+
+TEST_F(UnaryCallTest, SyncHandlerWhoseDeadlinePassedInTheQueueNeverRuns) {
+  server_->Shutdown(absl::ZeroDuration());
+  ServerOptions options;
+  options.worker_threads = 1;
+  StartServer(options);
+  auto channel = NewChannel();
+  EchoRequest slow;
+  slow.set_delay_ms(400);
+  EchoResponse slow_resp, quick_resp;
+  Notification slow_done, quick_done;
+  absl::Status quick_status;
+  channel->CallAsync("test.Probe/Sleep", slow, &slow_resp, CallOptions(),
+                     [&](absl::Status) { slow_done.Notify(); });
+  absl::SleepFor(absl::Milliseconds(50));  // The worker is now busy.
+  CallOptions short_deadline;
+  short_deadline.timeout = absl::Milliseconds(100);
+  channel->CallAsync("test.Probe/Sleep", EchoRequest(), &quick_resp,
+                     short_deadline, [&](absl::Status s) {
+                       quick_status = s;
+                       quick_done.Notify();
+                     });
+  ASSERT_TRUE(quick_done.WaitForNotificationWithTimeout(absl::Seconds(5)));
+  EXPECT_EQ(quick_status.code(), absl::StatusCode::kDeadlineExceeded);
+  ASSERT_TRUE(slow_done.WaitForNotificationWithTimeout(absl::Seconds(5)));
+  absl::SleepFor(absl::Milliseconds(100));
+  EXPECT_EQ(probe_.started.load(), 1);  // Only the slow call's handler ran.
+}
+
+TEST_F(UnaryCallTest, ThrowingOrDroppingHandlersGiveInternal) {
+  auto channel = NewChannel();
+  EchoResponse resp;
+  absl::Status s = channel->Call("test.Probe/Throw", EchoRequest(), &resp);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInternal);
+  EXPECT_NE(s.message().find("test.Probe/Throw"), std::string::npos) << s;
+  s = channel->Call("test.Probe/Drop", EchoRequest(), &resp);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInternal);
+  // The server is still fine.
+  EchoRequest req;
+  req.set_message("alive");
+  ASSERT_TRUE(channel->Call(kEcho, req, &resp).ok());
+}
+
+TEST_F(UnaryCallTest, OversizedRequestFailsLocally) {
+  ChannelOptions options;
+  options.limits.max_message_bytes = 1024;
+  auto channel = NewChannel(options);
+  EchoRequest req;
+  req.set_message(std::string(2000, 'x'));
+  EchoResponse resp;
+  absl::Status s = channel->Call(kEcho, req, &resp);
+  EXPECT_EQ(s.code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_NE(s.message().find("1024"), std::string::npos);
+}
+
+TEST_F(UnaryCallTest, LargeMessagesRoundTrip) {
+  auto channel = NewChannel();
+  EchoRequest req;
+  req.set_message(std::string(3 * 1024 * 1024, 'q'));
+  EchoResponse resp;
+  ASSERT_TRUE(channel->Call(kEcho, req, &resp).ok());
+  EXPECT_EQ(resp.message().size(), req.message().size());
+}
+
+TEST_F(UnaryCallTest, GracefulShutdownFinishesOpenCallsAndRefusesNewOnes) {
+  auto channel = NewChannel();
+  EchoRequest req;
+  req.set_message("in flight");
+  req.set_delay_ms(300);
+  EchoResponse resp;
+  Notification done;
+  absl::Status result;
+  channel->CallAsync(kEcho, req, &resp, CallOptions(), [&](absl::Status s) {
+    result = s;
+    done.Notify();
+  });
+  absl::SleepFor(absl::Milliseconds(50));
+  server_->Shutdown(absl::Seconds(5));
+  ASSERT_TRUE(done.WaitForNotificationWithTimeout(absl::Seconds(5)));
+  EXPECT_TRUE(result.ok()) << result;
+  EXPECT_EQ(resp.message(), "in flight");
+  EchoRequest after;
+  EXPECT_EQ(channel->Call(kEcho, after, &resp).code(),
+            absl::StatusCode::kUnavailable);
+}
+
+TEST_F(UnaryCallTest, ShutdownGraceRunsOutAndFailsTheRest) {
+  auto channel = NewChannel();
+  EchoResponse resp;
+  Notification done;
+  absl::Status result;
+  channel->CallAsync("test.Probe/Hang", EchoRequest(), &resp, CallOptions(),
+                     [&](absl::Status s) {
+                       result = s;
+                       done.Notify();
+                     });
+  absl::Time until = absl::Now() + absl::Seconds(5);
+  while (probe_.started.load() == 0 && absl::Now() < until) {
+    absl::SleepFor(absl::Milliseconds(1));
+  }
+  server_->Shutdown(absl::Milliseconds(100));
+  ASSERT_TRUE(done.WaitForNotificationWithTimeout(absl::Seconds(5)));
+  EXPECT_EQ(result.code(), absl::StatusCode::kUnavailable) << result;
+  EXPECT_TRUE(probe_.cancel_seen.HasBeenNotified());
+}
+
+TEST_F(UnaryCallTest, ManyThreadsShareOneChannel) {
+  ChannelOptions options;
+  options.num_connections = 2;
+  options.io_threads = 2;
+  auto channel = NewChannel(options);
+  std::atomic<int> ok{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 200; ++i) {
+        EchoRequest req;
+        req.set_message(absl::StrCat(t, "-", i));
+        EchoResponse resp;
+        if (channel->Call(kEcho, req, &resp).ok() &&
+            resp.message() == req.message()) {
+          ok++;
+        }
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(ok.load(), 800);
+}
+
+}  // namespace
+}  // namespace bevrpc
