@@ -25,6 +25,15 @@
 
 namespace bevrpc {
 
+// The shape of an RPC. Only kUnary is served today; the protoc plugin
+// rejects streaming methods until they are supported.
+enum class MethodKind {
+  kUnary,
+  kServerStreaming,
+  kClientStreaming,
+  kBidiStreaming,
+};
+
 // Where a handler runs.
 enum class ExecutionMode {
   // On the connection's I/O loop. The handler must not block; it may finish

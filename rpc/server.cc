@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "transport/sync.h"
 #include "rpc/internal/server_session.h"
@@ -23,6 +24,8 @@ class ServerImpl {
   ~ServerImpl() { Shutdown(absl::ZeroDuration()); }
 
   absl::Status RegisterMethod(MethodDesc method);
+  // Registers all or none.
+  absl::Status RegisterMethods(std::vector<MethodDesc> methods);
   absl::Status Start();
   void Shutdown(absl::Duration grace);
   int port() const { return port_.load(std::memory_order_acquire); }
@@ -37,6 +40,7 @@ class ServerImpl {
     absl::flat_hash_map<ServerSession*, std::unique_ptr<ServerSession>> sessions;
   };
 
+  absl::Status CheckMethod(const MethodDesc& method) const;
   void OnAccept(int fd);
   void AdoptOnLoop(LoopSessions* ls, int fd);
   // Runs fn(session) for every session on every loop; waits until done.
@@ -57,7 +61,31 @@ class ServerImpl {
   bool stopped_ = false;
 };
 
+absl::Status ServerImpl::RegisterMethods(std::vector<MethodDesc> methods) {
+  absl::flat_hash_set<std::string> names;
+  for (const MethodDesc& m : methods) {
+    absl::Status s = CheckMethod(m);
+    if (!s.ok()) return s;
+    if (!names.insert(m.full_name).second) {
+      return absl::AlreadyExistsError(
+          absl::StrCat("method \"", m.full_name, "\" is listed twice"));
+    }
+  }
+  for (MethodDesc& m : methods) {
+    std::string name = m.full_name;
+    shared_.services.insert(name.substr(0, name.find('/')));
+    shared_.methods.emplace(std::move(name), std::move(m));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status ServerImpl::RegisterMethod(MethodDesc method) {
+  std::vector<MethodDesc> one;
+  one.push_back(std::move(method));
+  return RegisterMethods(std::move(one));
+}
+
+absl::Status ServerImpl::CheckMethod(const MethodDesc& method) const {
   if (started_) {
     return absl::FailedPreconditionError(
         "RegisterMethod() must be called before Start()");
@@ -78,8 +106,6 @@ absl::Status ServerImpl::RegisterMethod(MethodDesc method) {
     return absl::AlreadyExistsError(
         absl::StrCat("method \"", name, "\" is already registered"));
   }
-  shared_.services.insert(name.substr(0, slash));
-  shared_.methods.emplace(name, std::move(method));
   return absl::OkStatus();
 }
 
@@ -233,6 +259,9 @@ Server::Server(ServerOptions options)
 Server::~Server() = default;
 absl::Status Server::RegisterMethod(MethodDesc method) {
   return impl_->RegisterMethod(std::move(method));
+}
+absl::Status Server::RegisterService(Service* service) {
+  return impl_->RegisterMethods(service->Methods());
 }
 absl::Status Server::Start() { return impl_->Start(); }
 int Server::port() const { return impl_->port(); }

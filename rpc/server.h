@@ -25,6 +25,7 @@
 #include "absl/time/time.h"
 #include "rpc/method.h"
 #include "rpc/server_options.h"
+#include "rpc/service.h"
 
 namespace bevrpc {
 
@@ -41,6 +42,10 @@ class Server {
 
   // Adds a method. Fails on a duplicate or malformed name, or after Start().
   absl::Status RegisterMethod(MethodDesc method);
+
+  // Adds every method of `service`, which is borrowed and must outlive the
+  // server. Fails (registering nothing) if any method would fail.
+  absl::Status RegisterService(Service* service);
 
   // Binds, starts the I/O threads and the worker pool, and serves.
   absl::Status Start();

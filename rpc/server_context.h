@@ -9,7 +9,8 @@
 //
 // Threading: deadline(), metadata(), method(), peer() and IsCancelled() are
 // thread-safe. AddTrailer() is for the handler, before it finishes the call.
-// OnCancel() and RunAfter() may be called from any thread.
+// OnCancel(), RunAfter() and RunOnWorkerPool() may be called from any
+// thread.
 #ifndef BEVRPC_RPC_SERVER_CONTEXT_H_
 #define BEVRPC_RPC_SERVER_CONTEXT_H_
 
@@ -53,6 +54,12 @@ class ServerContext {
   // first (then `fn` is destroyed unrun). For handlers that wait without
   // blocking a thread.
   void RunAfter(absl::Duration delay, absl::AnyInvocable<void()> fn);
+
+  // Runs `fn` on the server's worker pool, where it may block. Skipped if
+  // the call has ended by the time a worker is free; if its deadline has
+  // passed by then, the call fails with DEADLINE_EXCEEDED instead. This is
+  // how a callback-flavour handler hands blocking work off the I/O loop.
+  void RunOnWorkerPool(absl::AnyInvocable<void()> fn);
 
  private:
   friend class internal::ServerCall;

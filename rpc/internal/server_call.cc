@@ -23,6 +23,7 @@ ServerCall::ServerCall(ServerSession* session, transport::EventLoop* loop,
 ServerCall::~ServerCall() = default;
 
 void ServerCall::Dispatch(WorkerPool* pool) {
+  pool_ = pool;
   if (deadline_ != absl::InfiniteFuture()) {
     deadline_timer_ = std::make_unique<transport::Timer>(loop_);
     absl::Duration budget = deadline_ - absl::Now();
@@ -37,8 +38,12 @@ void ServerCall::Dispatch(WorkerPool* pool) {
     RunHandler();
     return;
   }
+  RunOnWorkerPool([this] { RunHandler(); });
+}
+
+void ServerCall::RunOnWorkerPool(absl::AnyInvocable<void()> fn) {
   std::shared_ptr<ServerCall> self = shared_from_this();
-  bool queued = pool->Submit([self] {
+  bool queued = pool_->Submit([self, fn = std::move(fn)]() mutable {
     // Work that can no longer be answered is skipped.
     if (self->cancelled()) return;
     if (absl::Now() >= self->deadline_) {
@@ -46,12 +51,9 @@ void ServerCall::Dispatch(WorkerPool* pool) {
           "deadline exceeded before ", self->method_->full_name, " started")));
       return;
     }
-    self->RunHandler();
+    fn();
   });
-  if (!queued) {
-    Abort(absl::UnavailableError("server is shutting down"),
-          /*send_response=*/true);
-  }
+  if (!queued) Complete(absl::UnavailableError("server is shutting down"));
 }
 
 void ServerCall::RunHandler() {
@@ -169,6 +171,9 @@ void ServerContext::OnCancel(absl::AnyInvocable<void()> callback) {
 void ServerContext::RunAfter(absl::Duration delay,
                              absl::AnyInvocable<void()> fn) {
   call_->RunAfter(delay, std::move(fn));
+}
+void ServerContext::RunOnWorkerPool(absl::AnyInvocable<void()> fn) {
+  call_->RunOnWorkerPool(std::move(fn));
 }
 
 Completion::Completion(std::shared_ptr<internal::ServerCall> call)

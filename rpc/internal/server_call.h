@@ -67,6 +67,7 @@ class ServerCall : public std::enable_shared_from_this<ServerCall> {
   bool cancelled() const { return cancelled_.load(std::memory_order_acquire); }
   void SetOnCancel(absl::AnyInvocable<void()> cb);
   void RunAfter(absl::Duration delay, absl::AnyInvocable<void()> fn);
+  void RunOnWorkerPool(absl::AnyInvocable<void()> fn);
 
  private:
   void RunHandler();
@@ -75,6 +76,7 @@ class ServerCall : public std::enable_shared_from_this<ServerCall> {
   void Cancel();
 
   ServerSession* session_;  // loop; null once detached or finished.
+  WorkerPool* pool_ = nullptr;  // Set by Dispatch().
   transport::EventLoop* const loop_;
   const uint64_t call_id_;
   const MethodDesc* const method_;
