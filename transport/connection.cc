@@ -125,12 +125,26 @@ Connection::Pair(EventLoop* loop, const ConnectionOptions& options) {
   return std::make_pair(std::move(a), std::move(b));
 }
 
-Connection::~Connection() {
-  if (bev_ != nullptr) {
-    if (in_group_) bufferevent_remove_from_rate_limit_group(bev_);
-    if (rate_limited_) bufferevent_set_rate_limit(bev_, nullptr);
-    bufferevent_free(bev_);
+Connection::~Connection() { ReleaseBufferevent(); }
+
+void Connection::ReleaseBufferevent() {
+  if (bev_ == nullptr) return;
+  // Some libevent versions misbehave when a rate-limited bufferevent is
+  // freed: detach the limits first.
+  if (in_group_) bufferevent_remove_from_rate_limit_group(bev_);
+  if (rate_limited_) bufferevent_set_rate_limit(bev_, nullptr);
+  in_group_ = rate_limited_ = false;
+  if (bufferevent_getfd(bev_) < 0) {
+    // A pair has no socket to close: tell the partner explicitly, or it
+    // would never see the end of the stream.
+    bufferevent_flush(bev_, EV_WRITE, BEV_FINISHED);
   }
+  bufferevent_disable(bev_, EV_READ | EV_WRITE);
+  bufferevent_setcb(bev_, nullptr, nullptr, nullptr, nullptr);
+  // Safe inside the bufferevent's own callback: libevent defers the final
+  // release until the callback returns.
+  bufferevent_free(bev_);
+  bev_ = nullptr;
 }
 
 void Connection::Start(ConnectionHandler* handler) {
@@ -203,10 +217,20 @@ void Connection::HandleRead() {
   if (input.size() < wanted_) return;
   size_t wanted = handler_->OnReadable(input);
   if (state_ != State::kOpen) return;
-  wanted = std::max<size_t>(wanted, 1);
+  if (wanted == 0) {  // The handler asks to stop reading.
+    paused_by_user_ = true;
+    UpdateReading();
+    return;
+  }
   if (wanted != wanted_) {
     wanted_ = wanted;
     UpdateReadWatermarks();
+  }
+  // Enough is already buffered for the next call (the handler consumed only
+  // part of it): no new read event will come for it, so run it from the
+  // loop.
+  if (input.size() >= wanted_ && !paused_by_user_ && writable_) {
+    event_active(kick_.get(), EV_READ, 0);
   }
 }
 
@@ -283,15 +307,7 @@ void Connection::FinishClose(absl::Status why) {
   close_status_ = std::move(why);
   linger_timer_.Cancel();
   connect_timer_.Cancel();
-  if (in_group_) bufferevent_remove_from_rate_limit_group(bev_);
-  if (rate_limited_) bufferevent_set_rate_limit(bev_, nullptr);
-  in_group_ = rate_limited_ = false;
-  bufferevent_disable(bev_, EV_READ | EV_WRITE);
-  bufferevent_setcb(bev_, nullptr, nullptr, nullptr, nullptr);
-  // Safe inside the bufferevent's own callback: libevent defers the final
-  // release until the callback returns.
-  bufferevent_free(bev_);
-  bev_ = nullptr;
+  ReleaseBufferevent();
   // OnClosed runs from the loop, outside the caller's stack.
   event_active(kick_.get(), EV_READ, 0);
 }

@@ -79,9 +79,11 @@ class ConnectionHandler {
   // watermark (true). Reading pauses while not writable.
   virtual void OnWritabilityChanged(bool writable) {}
 
-  // The connection is closed: the peer closed, an error, or Close(). Called
-  // exactly once, never from inside Close() itself, and never after the
-  // Connection is destroyed. `why` is OK for a local close.
+  // The connection is closed: the peer closed, an error, Close() or the end
+  // of CloseAfterFlush(). Called exactly once, never from inside Close()
+  // itself, and never after the Connection is destroyed. `why` is the
+  // status given to Close(), OK after CloseAfterFlush(), UNAVAILABLE when
+  // the peer closed or the socket failed.
   virtual void OnClosed(const absl::Status& why) = 0;
 };
 
@@ -94,6 +96,7 @@ class Connection {
   // Starts a non-blocking connect. `on_connected` is called exactly once on
   // the loop thread: OK once connected, UNAVAILABLE if refused or failed,
   // DEADLINE_EXCEEDED after `timeout`. Start() may be called before or after.
+  // If Connect() itself returns an error, `on_connected` is never called.
   static absl::StatusOr<std::unique_ptr<Connection>> Connect(
       EventLoop* loop, const SocketAddress& address,
       const ConnectionOptions& options, absl::Duration timeout,
@@ -151,6 +154,8 @@ class Connection {
   void UpdateReadWatermarks();
   void UpdateReading();
   void FinishClose(absl::Status why);
+  // Frees the bufferevent (closing the socket); idempotent.
+  void ReleaseBufferevent();
 
   EventLoop* loop_;
   bufferevent* bev_;

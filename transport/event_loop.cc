@@ -55,7 +55,11 @@ void EventLoop::Run() {
   loop_thread_.store(std::thread::id(), std::memory_order_release);
 }
 
-void EventLoop::Quit() { event_base_loopbreak(base_); }
+void EventLoop::Quit() {
+  // A loopbreak issued before Run() starts would be lost (event_base_loop
+  // clears the flag on entry), so break from inside the loop instead.
+  Post([this] { event_base_loopbreak(base_); });
+}
 
 void EventLoop::Post(absl::AnyInvocable<void()> task) {
   bool wake;

@@ -58,7 +58,8 @@ class EventLoop {
 
   // Runs the loop on the calling thread until Quit(). Owned loops only.
   void Run();
-  // Makes Run() return after the current iteration. Thread-safe.
+  // Makes Run() return after the tasks posted before it. Thread-safe; works
+  // before Run() has started too.
   void Quit();
 
   // Queues `task` to run on the loop thread, in order. Thread-safe. Tasks

@@ -10,7 +10,9 @@ namespace bevrpc::transport {
 
 // Calls evthread_use_pthreads() exactly once per process, so that bufferevents
 // created with BEV_OPT_THREADSAFE get real locks and event_bases can be woken
-// from other threads. Idempotent and thread-safe.
+// from other threads. Also ignores SIGPIPE unless the application installed
+// its own handler, so writing to a vanished peer closes that connection
+// instead of killing the process. Idempotent and thread-safe.
 void InitLibevent();
 
 }  // namespace bevrpc::transport

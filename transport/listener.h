@@ -3,7 +3,7 @@
 // creates a Connection there.
 //
 //   auto listener = Listener::Create(loop, addr, {},
-//       [&](int fd, EventLoop*) { pool->Next()->Post(...adopt fd...); });
+//       [&](int fd) { pool->Next()->Post(...adopt fd...); });
 //   int port = listener->port();
 //
 // Threading: Create() and the destructor on the listener loop's thread (or
