@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <utility>
 
 #include "absl/container/flat_hash_map.h"
@@ -32,6 +33,13 @@ class ServerImpl {
   size_t num_connections() const {
     return connections_.load(std::memory_order_relaxed);
   }
+  std::vector<std::string> ServiceNames() const {
+    std::vector<std::string> names(shared_.services.begin(),
+                                   shared_.services.end());
+    std::sort(names.begin(), names.end());
+    return names;
+  }
+  bool draining() const { return draining_.load(std::memory_order_acquire); }
 
  private:
   // Sessions of one loop, touched only on that loop's thread.
@@ -57,6 +65,7 @@ class ServerImpl {
   std::atomic<uint32_t> next_loop_{0};
   std::atomic<int> port_{0};
   std::atomic<size_t> connections_{0};
+  std::atomic<bool> draining_{false};
   bool started_ = false;
   bool stopped_ = false;
 };
@@ -226,6 +235,7 @@ bool ServerImpl::WaitForConnections(absl::Time deadline) {
 void ServerImpl::Shutdown(absl::Duration grace) {
   if (!started_ || stopped_) return;
   stopped_ = true;
+  draining_.store(true, std::memory_order_release);
   Notification unlistened;
   loops_->loop(0)->Post([&] {
     listener_.reset();
@@ -267,5 +277,9 @@ absl::Status Server::Start() { return impl_->Start(); }
 int Server::port() const { return impl_->port(); }
 void Server::Shutdown(absl::Duration grace) { impl_->Shutdown(grace); }
 size_t Server::num_connections() const { return impl_->num_connections(); }
+std::vector<std::string> Server::ServiceNames() const {
+  return impl_->ServiceNames();
+}
+bool Server::draining() const { return impl_->draining(); }
 
 }  // namespace bevrpc

@@ -19,6 +19,7 @@
 
 #include <atomic>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -61,6 +62,13 @@ class Server {
 
   // Open connections right now (thread-safe).
   size_t num_connections() const;
+
+  // Full names of the services with registered methods, sorted. Thread-safe
+  // after Start().
+  std::vector<std::string> ServiceNames() const;
+
+  // True once Shutdown() has begun (thread-safe).
+  bool draining() const;
 
  private:
   std::unique_ptr<internal::ServerImpl> impl_;

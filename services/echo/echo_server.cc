@@ -16,6 +16,8 @@
 #include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
 #include "rpc/server.h"
+#include "services/builtin/health_service.h"
+#include "services/builtin/reflection_service.h"
 #include "services/echo/echo_service.h"
 
 ABSL_FLAG(int, port, 0, "TCP port on 127.0.0.1; 0 picks a free port");
@@ -56,7 +58,10 @@ int main(int argc, char** argv) {
                                         absl::GetFlag(FLAGS_port));
   options.io_threads = absl::GetFlag(FLAGS_threads);
   bevrpc::Server server(options);
+  bevrpc::builtin::HealthService health(&server);
   absl::Status s = bevrpc::echo::RegisterEchoService(server);
+  if (s.ok()) s = bevrpc::builtin::AddReflection(server);
+  if (s.ok()) s = health.Register();
   if (s.ok()) s = server.Start();
   if (!s.ok()) {
     std::cerr << "echo_server: " << s << "\n";

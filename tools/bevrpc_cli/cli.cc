@@ -1,0 +1,449 @@
+#include "tools/bevrpc_cli/cli.h"
+
+#include <fstream>
+#include <iostream>
+#include <iterator>
+#include <map>
+#include <memory>
+#include <sstream>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/time.h"
+#include "rpc/channel.h"
+#include "rpc/status.h"
+#include "services/builtin/health.pb.h"
+#include "tools/bevrpc_cli/descriptor_source.h"
+#include "tools/bevrpc_cli/json_codec.h"
+
+namespace bevrpc::cli {
+namespace {
+
+// ---------------------------------------------------------------------------
+// Help texts.
+
+constexpr char kMainHelp[] = R"(bevrpc: call and inspect bevrpc servers.
+
+usage: bevrpc COMMAND [ARGS] [FLAGS]
+
+commands:
+  list ADDR [SERVICE]          services, or a service's methods
+  describe ADDR SYMBOL         a service, method, message or enum as .proto
+  call ADDR METHOD [JSON]      call a method with a JSON request
+  health ADDR [SERVICE]        exit 0 if SERVING (a container probe)
+  bench ADDR METHOD [JSON]     load-test a method
+  completion bash              print a bash completion script
+
+ADDR is host:port or [v6]:port. Types come from the server's reflection
+service, or from --proto FILE [-I DIR] when reflection is off.
+Run 'bevrpc COMMAND --help' for a command's flags and examples.
+)";
+
+constexpr char kListHelp[] = R"(usage: bevrpc list ADDR [SERVICE] [--proto FILE -I DIR] [--timeout D]
+
+Lists the services of the server at ADDR, or the methods of SERVICE with
+their request and response types.
+
+examples:
+  bevrpc list 127.0.0.1:8080
+  bevrpc list 127.0.0.1:8080 bevrpc.echo.Echo
+)";
+
+constexpr char kDescribeHelp[] = R"(usage: bevrpc describe ADDR SYMBOL [--proto FILE -I DIR] [--timeout D]
+
+Prints a service, method, message or enum as .proto text.
+
+examples:
+  bevrpc describe 127.0.0.1:8080 bevrpc.echo.Echo
+  bevrpc describe 127.0.0.1:8080 bevrpc.echo.Echo/Echo
+  bevrpc describe 127.0.0.1:8080 bevrpc.echo.EchoRequest
+)";
+
+constexpr char kCallHelp[] = R"(usage: bevrpc call ADDR package.Service/Method [JSON | -d @FILE | -d @-] [flags]
+
+Calls METHOD with a JSON request ({} if none) and prints the response.
+
+flags:
+  -d, --data JSON|@FILE|@-   the request (instead of the JSON argument); @- reads stdin
+  --format json|text|binary  how to print the response (default json)
+  --emit-defaults            print fields that have their default value
+  --timeout DURATION         the call's deadline, e.g. 500ms, 2s (default: none)
+  --metadata KEY=VALUE       a request header; repeatable
+  --proto FILE, -I DIR       read types from .proto files instead of reflection
+  -v, --verbose              print response trailers on stderr
+
+examples:
+  bevrpc call 127.0.0.1:8080 bevrpc.echo.Echo/Echo '{"message":"hi"}'
+  echo '{"message":"hi"}' | bevrpc call 127.0.0.1:8080 bevrpc.echo.Echo/Echo -d @-
+  bevrpc call [::1]:8080 bevrpc.echo.Echo/Echo '{}' --timeout 1s --metadata x-id=7 -v
+)";
+
+constexpr char kHealthHelp[] = R"(usage: bevrpc health ADDR [SERVICE] [--timeout D]
+
+Checks the health service. Exit 0 if SERVING, 1 if NOT_SERVING or UNKNOWN,
+64 + code if the check itself fails (69 NOT_FOUND: unknown service;
+78 UNAVAILABLE: server unreachable).
+
+examples:
+  bevrpc health 127.0.0.1:8080
+  bevrpc health 127.0.0.1:8080 bevrpc.echo.Echo
+)";
+
+constexpr char kCompletion[] = R"(# bash completion for bevrpc. Install with:
+#   bevrpc completion bash > /etc/bash_completion.d/bevrpc
+_bevrpc() {
+  local cur=${COMP_WORDS[COMP_CWORD]}
+  if [ "$COMP_CWORD" -eq 1 ]; then
+    COMPREPLY=($(compgen -W "list describe call health bench completion --help" -- "$cur"))
+    return
+  fi
+  case "${COMP_WORDS[1]}" in
+    call) COMPREPLY=($(compgen -W "--data --format --emit-defaults --timeout --metadata --proto -I --verbose --help" -- "$cur")) ;;
+    bench) COMPREPLY=($(compgen -W "--concurrency --connections --rps --calls --duration --warmup --threads --json --timeout --metadata --proto -I --help" -- "$cur")) ;;
+    list|describe|health) COMPREPLY=($(compgen -W "--timeout --proto -I --help" -- "$cur")) ;;
+    completion) COMPREPLY=($(compgen -W "bash" -- "$cur")) ;;
+  esac
+}
+complete -F _bevrpc bevrpc
+)";
+
+// ---------------------------------------------------------------------------
+// Argument parsing.
+
+struct Flag {
+  const char* name;       // "--timeout"
+  const char* short_name; // "-d" or nullptr
+  bool takes_value;
+};
+
+struct Args {
+  std::vector<std::string> positional;
+  std::multimap<std::string, std::string> flags;  // By long name.
+
+  bool Has(const std::string& name) const { return flags.count(name) != 0; }
+  std::string Get(const std::string& name, std::string fallback = "") const {
+    auto it = flags.find(name);
+    return it == flags.end() ? fallback : it->second;
+  }
+  std::vector<std::string> All(const std::string& name) const {
+    std::vector<std::string> out;
+    auto range = flags.equal_range(name);
+    for (auto it = range.first; it != range.second; ++it) out.push_back(it->second);
+    return out;
+  }
+};
+
+const std::vector<Flag> kCommonFlags = {
+    {"--timeout", nullptr, true},  {"--proto", nullptr, true},
+    {"--import-path", "-I", true}, {"--help", "-h", false},
+};
+
+absl::StatusOr<Args> ParseArgs(const std::vector<std::string>& argv,
+                               std::vector<Flag> flags) {
+  flags.insert(flags.end(), kCommonFlags.begin(), kCommonFlags.end());
+  Args args;
+  for (size_t i = 0; i < argv.size(); ++i) {
+    const std::string& a = argv[i];
+    if (a.size() < 2 || a[0] != '-' || a == "-") {
+      args.positional.push_back(a);
+      continue;
+    }
+    std::string name = a, value;
+    bool has_value = false;
+    size_t eq = a.find('=');
+    if (absl::StartsWith(a, "--") && eq != std::string::npos) {
+      name = a.substr(0, eq);
+      value = a.substr(eq + 1);
+      has_value = true;
+    } else if (!absl::StartsWith(a, "--") && a.size() > 2) {
+      name = a.substr(0, 2);  // -I/dir, -c16
+      value = a.substr(2);
+      has_value = true;
+    }
+    const Flag* flag = nullptr;
+    for (const Flag& f : flags) {
+      if (name == f.name || (f.short_name && name == f.short_name)) flag = &f;
+    }
+    if (flag == nullptr) {
+      return absl::InvalidArgumentError(absl::StrCat("unknown flag ", name));
+    }
+    if (flag->takes_value && !has_value) {
+      if (i + 1 >= argv.size()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("flag ", name, " needs a value"));
+      }
+      value = argv[++i];
+    } else if (!flag->takes_value && has_value) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("flag ", flag->name, " takes no value"));
+    }
+    args.flags.emplace(flag->name, value);
+  }
+  return args;
+}
+
+// ---------------------------------------------------------------------------
+// Shared plumbing.
+
+struct Env {
+  std::istream& in;
+  std::ostream& out;
+  std::ostream& err;
+};
+
+int Fail(const Env& env, int code, absl::string_view message) {
+  env.err << "bevrpc: " << message << "\n";
+  return code;
+}
+
+int FailStatus(const Env& env, const absl::Status& s, absl::string_view what) {
+  env.err << "bevrpc: " << what << ": " << StatusCodeName(s.code()) << ": "
+          << s.message() << "\n";
+  return kExitRpcBase + static_cast<int>(s.code());
+}
+
+int UsageError(const Env& env, absl::string_view message, const char* help) {
+  env.err << "bevrpc: " << message << "\n\n" << help;
+  return kExitUsage;
+}
+
+absl::StatusOr<absl::Duration> ParsePositiveDuration(const std::string& text,
+                                                     const char* flag) {
+  absl::Duration d;
+  if (!absl::ParseDuration(text, &d) || d <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "bad ", flag, " \"", text, "\" (a duration such as 500ms or 2s)"));
+  }
+  return d;
+}
+
+// The connection, the descriptor source and the per-call options every
+// remote command needs.
+struct Session {
+  std::unique_ptr<Channel> channel;
+  std::unique_ptr<DescriptorSource> source;
+  CallOptions options;
+  absl::Duration rpc_timeout = absl::Seconds(10);  // For reflection/health.
+};
+
+// Returns 0 and fills `session`, or an exit code after printing the error.
+int OpenSession(const Env& env, const Args& args, const char* help,
+                Session* session) {
+  if (args.Has("--timeout")) {
+    auto d = ParsePositiveDuration(args.Get("--timeout"), "--timeout");
+    if (!d.ok()) return UsageError(env, d.status().message(), help);
+    session->options.timeout = *d;
+    session->rpc_timeout = *d;
+  }
+  auto channel = Channel::Create(args.positional[0]);
+  if (!channel.ok()) {
+    return Fail(env, kExitUsage,
+                absl::StrCat("bad address: ", channel.status().message()));
+  }
+  session->channel = *std::move(channel);
+  if (args.Has("--proto")) {
+    auto source = DescriptorSource::FromProtoFiles(args.All("--proto"),
+                                                   args.All("--import-path"));
+    if (!source.ok()) return Fail(env, kExitBadInput, source.status().message());
+    session->source = *std::move(source);
+  } else {
+    session->source = DescriptorSource::FromReflection(session->channel.get(),
+                                                       session->rpc_timeout);
+  }
+  return 0;
+}
+
+// Exit code for a failed descriptor lookup: the server's own status when
+// the lookup call failed, "bad input" when the name is simply unknown.
+int FailLookup(const Env& env, const absl::Status& s, const std::string& addr) {
+  if (s.code() == absl::StatusCode::kNotFound ||
+      s.code() == absl::StatusCode::kInvalidArgument) {
+    return Fail(env, kExitBadInput, s.message());
+  }
+  return FailStatus(env, s, absl::StrCat("cannot query ", addr));
+}
+
+// ---------------------------------------------------------------------------
+// Commands.
+
+int List(const Env& env, const std::vector<std::string>& argv) {
+  auto args = ParseArgs(argv, {});
+  if (!args.ok()) return UsageError(env, args.status().message(), kListHelp);
+  if (args->Has("--help")) return (env.out << kListHelp, kExitOk);
+  if (args->positional.empty() || args->positional.size() > 2) {
+    return UsageError(env, "list needs ADDR and an optional SERVICE", kListHelp);
+  }
+  Session session;
+  if (int rc = OpenSession(env, *args, kListHelp, &session)) return rc;
+  const std::string& addr = args->positional[0];
+  if (args->positional.size() == 1) {
+    auto services = session.source->ListServices();
+    if (!services.ok()) return FailLookup(env, services.status(), addr);
+    for (const std::string& s : *services) env.out << s << "\n";
+    return kExitOk;
+  }
+  auto service = session.source->FindService(args->positional[1]);
+  if (!service.ok()) return FailLookup(env, service.status(), addr);
+  for (int i = 0; i < (*service)->method_count(); ++i) {
+    const auto* m = (*service)->method(i);
+    env.out << (*service)->full_name() << "/" << m->name() << "("
+            << m->input_type()->full_name() << ") returns ("
+            << m->output_type()->full_name() << ")\n";
+  }
+  return kExitOk;
+}
+
+int Describe(const Env& env, const std::vector<std::string>& argv) {
+  auto args = ParseArgs(argv, {});
+  if (!args.ok()) return UsageError(env, args.status().message(), kDescribeHelp);
+  if (args->Has("--help")) return (env.out << kDescribeHelp, kExitOk);
+  if (args->positional.size() != 2) {
+    return UsageError(env, "describe needs ADDR and SYMBOL", kDescribeHelp);
+  }
+  Session session;
+  if (int rc = OpenSession(env, *args, kDescribeHelp, &session)) return rc;
+  auto text = session.source->Describe(args->positional[1]);
+  if (!text.ok()) return FailLookup(env, text.status(), args->positional[0]);
+  env.out << *text;
+  return kExitOk;
+}
+
+// Reads the request text from the JSON argument or -d.
+absl::StatusOr<std::string> RequestText(const Env& env, const Args& args) {
+  if (args.Has("--data")) {
+    if (args.positional.size() > 2) {
+      return absl::InvalidArgumentError("give the request as JSON or -d, not both");
+    }
+    std::string data = args.Get("--data");
+    if (data == "@-") {
+      return std::string(std::istreambuf_iterator<char>(env.in), {});
+    }
+    if (absl::StartsWith(data, "@")) {
+      std::ifstream file(data.substr(1));
+      if (!file) {
+        return absl::NotFoundError(
+            absl::StrCat("cannot read request file ", data.substr(1)));
+      }
+      return std::string(std::istreambuf_iterator<char>(file), {});
+    }
+    return data;
+  }
+  return args.positional.size() == 3 ? args.positional[2] : "{}";
+}
+
+int Call(const Env& env, const std::vector<std::string>& argv) {
+  auto args = ParseArgs(argv, {{"--data", "-d", true},
+                               {"--format", nullptr, true},
+                               {"--emit-defaults", nullptr, false},
+                               {"--metadata", nullptr, true},
+                               {"--verbose", "-v", false}});
+  if (!args.ok()) return UsageError(env, args.status().message(), kCallHelp);
+  if (args->Has("--help")) return (env.out << kCallHelp, kExitOk);
+  if (args->positional.size() < 2 || args->positional.size() > 3) {
+    return UsageError(env, "call needs ADDR, METHOD and an optional JSON request",
+                      kCallHelp);
+  }
+  auto format = ParseOutputFormat(args->Get("--format", "json"));
+  if (!format.ok()) return UsageError(env, format.status().message(), kCallHelp);
+  Session session;
+  if (int rc = OpenSession(env, *args, kCallHelp, &session)) return rc;
+  for (const std::string& kv : args->All("--metadata")) {
+    std::pair<std::string, std::string> p =
+        absl::StrSplit(kv, absl::MaxSplits('=', 1));
+    if (p.first.empty() || !absl::StrContains(kv, '=')) {
+      return UsageError(env, absl::StrCat("bad --metadata \"", kv, "\" (KEY=VALUE)"),
+                        kCallHelp);
+    }
+    session.options.metadata[p.first] = p.second;
+  }
+  const std::string& addr = args->positional[0];
+  auto method = session.source->FindMethod(args->positional[1]);
+  if (!method.ok()) return FailLookup(env, method.status(), addr);
+  auto text = RequestText(env, *args);
+  if (!text.ok()) return Fail(env, kExitBadInput, text.status().message());
+  std::unique_ptr<google::protobuf::Message> request(
+      session.source->NewMessage((*method)->input_type()));
+  std::unique_ptr<google::protobuf::Message> response(
+      session.source->NewMessage((*method)->output_type()));
+  absl::Status parsed = ParseJsonRequest(*text, request.get());
+  if (!parsed.ok()) return Fail(env, kExitBadInput, parsed.message());
+
+  Metadata trailers;
+  std::string wire_name = absl::StrCat((*method)->service()->full_name(), "/",
+                                       (*method)->name());
+  absl::Status s = session.channel->Call(wire_name, *request, response.get(),
+                                         session.options, &trailers);
+  if (args->Has("--verbose")) {
+    for (const auto& [k, v] : trailers) env.err << "< " << k << ": " << v << "\n";
+  }
+  if (!s.ok()) {
+    env.err << StatusCodeName(s.code()) << ": " << s.message() << "\n";
+    return kExitRpcBase + static_cast<int>(s.code());
+  }
+  auto out = FormatMessage(*response, *format, args->Has("--emit-defaults"));
+  if (!out.ok()) return Fail(env, kExitBadInput, out.status().message());
+  env.out << *out;
+  if (*format == OutputFormat::kJson) env.out << "\n";
+  return kExitOk;
+}
+
+int Health(const Env& env, const std::vector<std::string>& argv) {
+  auto args = ParseArgs(argv, {});
+  if (!args.ok()) return UsageError(env, args.status().message(), kHealthHelp);
+  if (args->Has("--help")) return (env.out << kHealthHelp, kExitOk);
+  if (args->positional.empty() || args->positional.size() > 2) {
+    return UsageError(env, "health needs ADDR and an optional SERVICE",
+                      kHealthHelp);
+  }
+  Session session;
+  if (int rc = OpenSession(env, *args, kHealthHelp, &session)) return rc;
+  health::v1::HealthCheckRequest req;
+  if (args->positional.size() == 2) req.set_service(args->positional[1]);
+  health::v1::HealthCheckResponse resp;
+  CallOptions options;
+  options.timeout = session.rpc_timeout;
+  absl::Status s = session.channel->Call("bevrpc.health.v1.Health/Check", req,
+                                         &resp, options);
+  if (!s.ok()) {
+    return FailStatus(env, s, absl::StrCat("health check of ", args->positional[0]));
+  }
+  env.out << health::v1::HealthCheckResponse::ServingStatus_Name(resp.status())
+          << "\n";
+  return resp.status() == health::v1::HealthCheckResponse::SERVING
+             ? kExitOk
+             : kExitNotServing;
+}
+
+int Completion(const Env& env, const std::vector<std::string>& argv) {
+  if (argv.size() != 1 || argv[0] != "bash") {
+    return Fail(env, kExitUsage, "usage: bevrpc completion bash");
+  }
+  env.out << kCompletion;
+  return kExitOk;
+}
+
+}  // namespace
+
+int RunCli(const std::vector<std::string>& args, std::istream& in,
+           std::ostream& out, std::ostream& err) {
+  Env env{in, out, err};
+  if (args.empty()) return (err << kMainHelp, kExitUsage);
+  const std::string& command = args[0];
+  std::vector<std::string> rest(args.begin() + 1, args.end());
+  if (command == "--help" || command == "-h" || command == "help") {
+    out << kMainHelp;
+    return kExitOk;
+  }
+  if (command == "list") return List(env, rest);
+  if (command == "describe") return Describe(env, rest);
+  if (command == "call") return Call(env, rest);
+  if (command == "health") return Health(env, rest);
+  if (command == "completion") return Completion(env, rest);
+  return UsageError(env, absl::StrCat("unknown command \"", command, "\""),
+                    kMainHelp);
+}
+
+}  // namespace bevrpc::cli
