@@ -57,7 +57,8 @@ class ServerImpl {
   bool WaitForConnections(absl::Time deadline);
 
   ServerShared shared_;
-  std::unique_ptr<transport::LoopPool> loops_;
+  std::unique_ptr<transport::LoopPool> owned_loops_;
+  transport::LoopPool* loops_ = nullptr;
   std::vector<std::unique_ptr<LoopSessions>> loop_sessions_;
   std::unique_ptr<transport::Listener> listener_;
   std::unique_ptr<transport::TokenBucket> per_connection_bucket_;
@@ -124,10 +125,15 @@ absl::Status ServerImpl::Start() {
   absl::StatusOr<transport::SocketAddress> addr =
       transport::SocketAddress::Parse(o.listen_address);
   if (!addr.ok()) return addr.status();
-  absl::StatusOr<std::unique_ptr<transport::LoopPool>> loops =
-      transport::LoopPool::Start(o.io_threads, "bevrpc-io");
-  if (!loops.ok()) return loops.status();
-  loops_ = *std::move(loops);
+  if (o.loops != nullptr) {
+    loops_ = o.loops;
+  } else {
+    absl::StatusOr<std::unique_ptr<transport::LoopPool>> loops =
+        transport::LoopPool::Start(o.io_threads, "bevrpc-io");
+    if (!loops.ok()) return loops.status();
+    owned_loops_ = *std::move(loops);
+    loops_ = owned_loops_.get();
+  }
   for (int i = 0; i < loops_->size(); ++i) {
     loop_sessions_.push_back(std::make_unique<LoopSessions>());
     loop_sessions_.back()->loop = loops_->loop(i);
@@ -255,11 +261,27 @@ void ServerImpl::Shutdown(absl::Duration grace) {
   }
   // Sync handlers still running finish (their results go nowhere).
   shared_.workers->Shutdown();
-  loops_->Stop();
-  // Loops are stopped: what remains is destroyed on this thread.
-  loop_sessions_.clear();
+  if (owned_loops_ != nullptr) {
+    owned_loops_->Stop();
+    // Loops are stopped: what remains is destroyed on this thread.
+    loop_sessions_.clear();
+  } else {
+    // Borrowed loops keep running: destroy each loop's sessions on it,
+    // after every task already queued there (which may refer to them).
+    for (auto& ls : loop_sessions_) {
+      Notification done;
+      LoopSessions* l = ls.get();
+      l->loop->Post([l, &done] {
+        l->sessions.clear();
+        done.Notify();
+      });
+      done.WaitForNotification();
+    }
+    loop_sessions_.clear();
+  }
   group_.reset();
-  loops_.reset();
+  owned_loops_.reset();
+  loops_ = nullptr;
 }
 
 }  // namespace internal

@@ -13,6 +13,7 @@
 #include "absl/time/time.h"
 #include "rpc/frame_codec.h"
 #include "transport/connection.h"
+#include "transport/loop_pool.h"
 #include "transport/rate_limit.h"
 
 namespace bevrpc {
@@ -23,6 +24,11 @@ struct ServerOptions {
   std::string listen_address = "127.0.0.1:0";
   // I/O threads, each with its own event loop. Default: 1.
   int io_threads = 1;
+  // Run on these loops instead of starting `io_threads` threads (embedding:
+  // e.g. a LoopPool::Borrow() of the application's own event loops).
+  // Borrowed; must outlive the server; Shutdown() must then be called from
+  // a thread that is not one of them. Default: null.
+  transport::LoopPool* loops = nullptr;
   // Threads for sync (ExecutionMode::kWorkerPool) handlers. Default: 4.
   int worker_threads = 4;
   // Frame size limits. Default: see FrameLimits.

@@ -19,10 +19,11 @@ absl::StatusOr<std::unique_ptr<LoopPool>> LoopPool::Start(int num_threads,
   for (int i = 0; i < num_threads; ++i) {
     absl::StatusOr<std::unique_ptr<EventLoop>> loop = EventLoop::Create();
     if (!loop.ok()) return loop.status();
-    pool->loops_.push_back(*std::move(loop));
+    pool->loops_.push_back(loop->get());
+    pool->owned_.push_back(*std::move(loop));
   }
   for (int i = 0; i < num_threads; ++i) {
-    EventLoop* loop = pool->loops_[i].get();
+    EventLoop* loop = pool->loops_[i];
     Notification running;
     std::string thread_name = absl::StrCat(name, i).substr(0, 15);
     pool->threads_.emplace_back([loop, &running, thread_name] {
@@ -36,11 +37,17 @@ absl::StatusOr<std::unique_ptr<LoopPool>> LoopPool::Start(int num_threads,
   return pool;
 }
 
+std::unique_ptr<LoopPool> LoopPool::Borrow(std::vector<EventLoop*> loops) {
+  std::unique_ptr<LoopPool> pool(new LoopPool());
+  pool->loops_ = std::move(loops);
+  return pool;
+}
+
 LoopPool::~LoopPool() { Stop(); }
 
 EventLoop* LoopPool::Next() {
   uint32_t i = next_.fetch_add(1, std::memory_order_relaxed);
-  return loops_[i % loops_.size()].get();
+  return loops_[i % loops_.size()];
 }
 
 void LoopPool::Stop() {

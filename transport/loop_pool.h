@@ -25,20 +25,28 @@ class LoopPool {
   // Starts `num_threads` (>= 1) loops. Thread names are `name` + index.
   static absl::StatusOr<std::unique_ptr<LoopPool>> Start(int num_threads,
                                                          std::string name);
+  // A pool over loops someone else runs (e.g. EventLoop::Wrap() of an
+  // application's event_base). Borrowed: they must outlive the pool, and
+  // Stop() leaves them running.
+  static std::unique_ptr<LoopPool> Borrow(std::vector<EventLoop*> loops);
   ~LoopPool();
 
   // Round-robin choice of a loop. Thread-safe.
   EventLoop* Next();
-  EventLoop* loop(int i) const { return loops_[i].get(); }
+  EventLoop* loop(int i) const { return loops_[i]; }
   int size() const { return static_cast<int>(loops_.size()); }
 
-  // Quits every loop and joins its thread. Idempotent.
+  // Quits every loop and joins its thread. Idempotent. No-op for borrowed
+  // loops.
   void Stop();
+
+  bool owns_loops() const { return !owned_.empty(); }
 
  private:
   LoopPool() = default;
 
-  std::vector<std::unique_ptr<EventLoop>> loops_;
+  std::vector<EventLoop*> loops_;
+  std::vector<std::unique_ptr<EventLoop>> owned_;
   std::vector<std::thread> threads_;
   std::atomic<uint32_t> next_{0};
   bool stopped_ = false;
