@@ -55,6 +55,8 @@ struct MethodDesc {
   const google::protobuf::Message* request_prototype = nullptr;
   const google::protobuf::Message* response_prototype = nullptr;
   ExecutionMode mode = ExecutionMode::kInline;
+  // The shape of the RPC. Default: kUnary.
+  MethodKind kind = MethodKind::kUnary;
   // Shared so that a method table can be copied; called concurrently from
   // several threads, so it must be thread-safe.
   std::shared_ptr<UntypedHandler> handler;

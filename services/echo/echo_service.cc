@@ -3,8 +3,6 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "rpc/method.h"
-#include "services/echo/echo.pb.h"
 
 namespace bevrpc::echo {
 namespace {
@@ -23,25 +21,25 @@ absl::Status ResultFor(const EchoRequest& req, EchoResponse* resp) {
                       req.fail_message());
 }
 
-void Echo(ServerContext& ctx, const EchoRequest& req, EchoResponse* resp,
-          Completion done) {
-  if (req.delay_ms() == 0) {
-    std::move(done).Finish(ResultFor(req, resp));
+}  // namespace
+
+void EchoService::EchoAsync(ServerContext& ctx, const EchoRequest& request,
+                            EchoResponse* response, Completion done) {
+  if (request.delay_ms() == 0) {
+    std::move(done).Finish(ResultFor(request, response));
     return;
   }
   // Wait on the loop's timer; if the call ends first (deadline, cancel) the
   // closure is dropped and `done` with it.
-  ctx.RunAfter(absl::Milliseconds(req.delay_ms()),
-               [&req, resp, done = std::move(done)]() mutable {
-                 std::move(done).Finish(ResultFor(req, resp));
+  ctx.RunAfter(absl::Milliseconds(request.delay_ms()),
+               [&request, response, done = std::move(done)]() mutable {
+                 std::move(done).Finish(ResultFor(request, response));
                });
 }
 
-}  // namespace
-
 absl::Status RegisterEchoService(Server& server) {
-  return server.RegisterMethod(
-      CallbackMethod<EchoRequest, EchoResponse>(kEchoMethod, &Echo));
+  static EchoService* const service = new EchoService();
+  return server.RegisterService(service);
 }
 
 }  // namespace bevrpc::echo

@@ -1,21 +1,31 @@
-// The echo service's handlers, registered on a Server.
+// The echo service's implementation, on the generated Echo::Service base.
 //
-//   Server server(options);
-//   RegisterEchoService(server);
+//   bevrpc::echo::EchoService echo;        // must outlive the server
+//   server.RegisterService(&echo);
+//   // or: bevrpc::echo::RegisterEchoService(server);
 //
 // Echo answers with the request's message after `delay_ms` (waiting on a
 // loop timer, never blocking the I/O thread), or fails with `fail_code` /
-// `fail_message` when `fail_code` is non-zero. Thread-safe (stateless).
+// `fail_message` when `fail_code` is non-zero. Stateless and thread-safe.
 #ifndef BEVRPC_SERVICES_ECHO_ECHO_SERVICE_H_
 #define BEVRPC_SERVICES_ECHO_ECHO_SERVICE_H_
 
 #include "absl/status/status.h"
 #include "rpc/server.h"
+#include "services/echo/echo.bevrpc.h"
 
 namespace bevrpc::echo {
 
-inline constexpr char kEchoMethod[] = "bevrpc.echo.Echo/Echo";
+inline constexpr const char* kEchoMethod = Echo::kEchoMethod;
 
+class EchoService : public Echo::Service {
+ public:
+  // Callback flavour: runs on the I/O loop and never blocks it.
+  void EchoAsync(ServerContext& ctx, const EchoRequest& request,
+                 EchoResponse* response, Completion done) override;
+};
+
+// Registers a process-wide EchoService on `server`.
 absl::Status RegisterEchoService(Server& server);
 
 }  // namespace bevrpc::echo
