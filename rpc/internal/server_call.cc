@@ -26,11 +26,11 @@ void ServerCall::Dispatch(WorkerPool* pool) {
   pool_ = pool;
   if (deadline_ != absl::InfiniteFuture()) {
     deadline_timer_ = std::make_unique<transport::Timer>(loop_);
-    absl::Duration budget = deadline_ - absl::Now();
-    deadline_timer_->Start(budget, [this, budget] {
+    deadline_timer_->Start(deadline_ - absl::Now(), [this] {
       Abort(absl::DeadlineExceededError(absl::StrCat(
-                "deadline exceeded: ", method_->full_name, " did not finish within ",
-                absl::FormatDuration(budget))),
+                "deadline exceeded: ", method_->full_name,
+                " did not finish within the caller's ",
+                absl::FormatDuration(timeout_))),
             /*send_response=*/true);
     });
   }

@@ -43,7 +43,11 @@ class ServerCall : public std::enable_shared_from_this<ServerCall> {
   transport::EventLoop* loop() const { return loop_; }
 
   // Set before dispatch (loop).
-  void set_deadline(absl::Time deadline) { deadline_ = deadline; }
+  // The caller's budget, counted from now.
+  void set_timeout(absl::Duration timeout) {
+    timeout_ = timeout;
+    deadline_ = absl::Now() + timeout;
+  }
   Metadata* mutable_metadata() { return &metadata_; }
   Metadata& trailers() { return trailers_; }
 
@@ -82,6 +86,7 @@ class ServerCall : public std::enable_shared_from_this<ServerCall> {
   const MethodDesc* const method_;
   const std::string peer_;
   absl::Time deadline_ = absl::InfiniteFuture();
+  absl::Duration timeout_ = absl::InfiniteDuration();
   Metadata metadata_;
   Metadata trailers_;
   std::unique_ptr<google::protobuf::Message> request_;

@@ -185,7 +185,7 @@ void ServerSession::HandleRequest(wire::FrameMeta& meta,
     }
   }
   if (meta.timeout_us() != 0) {
-    call->set_deadline(absl::Now() + absl::Microseconds(meta.timeout_us()));
+    call->set_timeout(absl::Microseconds(meta.timeout_us()));
   }
   if (!meta.metadata().empty()) {
     call->mutable_metadata()->insert(meta.metadata().begin(),

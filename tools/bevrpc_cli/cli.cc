@@ -92,6 +92,15 @@ examples:
   bevrpc health 127.0.0.1:8080 bevrpc.echo.Echo
 )";
 
+constexpr char kCompletionHelp[] = R"(usage: bevrpc completion bash
+
+Prints a bash completion script for bevrpc.
+
+example:
+  bevrpc completion bash > /etc/bash_completion.d/bevrpc
+  source <(bevrpc completion bash)
+)";
+
 constexpr char kCompletion[] = R"(# bash completion for bevrpc. Install with:
 #   bevrpc completion bash > /etc/bash_completion.d/bevrpc
 _bevrpc() {
@@ -226,17 +235,22 @@ struct Session {
   std::unique_ptr<Channel> channel;
   std::unique_ptr<DescriptorSource> source;
   CallOptions options;
-  absl::Duration rpc_timeout = absl::Seconds(10);  // For reflection/health.
+  // Reflection lookups and health checks: --timeout, else 10 s. (For
+  // `call`, --timeout is the call's own deadline and lookups keep 10 s.)
+  absl::Duration rpc_timeout = absl::Seconds(10);
 };
 
 // Returns 0 and fills `session`, or an exit code after printing the error.
 int OpenSession(const Env& env, const Args& args, const char* help,
-                Session* session) {
+                bool timeout_is_for_the_call, Session* session) {
   if (args.Has("--timeout")) {
     auto d = ParsePositiveDuration(args.Get("--timeout"), "--timeout");
     if (!d.ok()) return UsageError(env, d.status().message(), help);
-    session->options.timeout = *d;
-    session->rpc_timeout = *d;
+    if (timeout_is_for_the_call) {
+      session->options.timeout = *d;
+    } else {
+      session->rpc_timeout = *d;
+    }
   }
   auto channel = Channel::Create(args.positional[0]);
   if (!channel.ok()) {
@@ -277,7 +291,7 @@ int List(const Env& env, const std::vector<std::string>& argv) {
     return UsageError(env, "list needs ADDR and an optional SERVICE", kListHelp);
   }
   Session session;
-  if (int rc = OpenSession(env, *args, kListHelp, &session)) return rc;
+  if (int rc = OpenSession(env, *args, kListHelp, false, &session)) return rc;
   const std::string& addr = args->positional[0];
   if (args->positional.size() == 1) {
     auto services = session.source->ListServices();
@@ -304,7 +318,7 @@ int Describe(const Env& env, const std::vector<std::string>& argv) {
     return UsageError(env, "describe needs ADDR and SYMBOL", kDescribeHelp);
   }
   Session session;
-  if (int rc = OpenSession(env, *args, kDescribeHelp, &session)) return rc;
+  if (int rc = OpenSession(env, *args, kDescribeHelp, false, &session)) return rc;
   auto text = session.source->Describe(args->positional[1]);
   if (!text.ok()) return FailLookup(env, text.status(), args->positional[0]);
   env.out << *text;
@@ -315,7 +329,8 @@ int Describe(const Env& env, const std::vector<std::string>& argv) {
 absl::StatusOr<std::string> RequestText(const Env& env, const Args& args) {
   if (args.Has("--data")) {
     if (args.positional.size() > 2) {
-      return absl::InvalidArgumentError("give the request as JSON or -d, not both");
+      return absl::FailedPreconditionError(
+          "give the request as JSON or -d, not both");
     }
     std::string data = args.Get("--data");
     if (data == "@-") {
@@ -349,7 +364,7 @@ int Call(const Env& env, const std::vector<std::string>& argv) {
   auto format = ParseOutputFormat(args->Get("--format", "json"));
   if (!format.ok()) return UsageError(env, format.status().message(), kCallHelp);
   Session session;
-  if (int rc = OpenSession(env, *args, kCallHelp, &session)) return rc;
+  if (int rc = OpenSession(env, *args, kCallHelp, true, &session)) return rc;
   for (const std::string& kv : args->All("--metadata")) {
     std::pair<std::string, std::string> p =
         absl::StrSplit(kv, absl::MaxSplits('=', 1));
@@ -363,6 +378,9 @@ int Call(const Env& env, const std::vector<std::string>& argv) {
   auto method = session.source->FindMethod(args->positional[1]);
   if (!method.ok()) return FailLookup(env, method.status(), addr);
   auto text = RequestText(env, *args);
+  if (text.status().code() == absl::StatusCode::kFailedPrecondition) {
+    return UsageError(env, text.status().message(), kCallHelp);
+  }
   if (!text.ok()) return Fail(env, kExitBadInput, text.status().message());
   std::unique_ptr<google::protobuf::Message> request(
       session.source->NewMessage((*method)->input_type()));
@@ -399,7 +417,7 @@ int Health(const Env& env, const std::vector<std::string>& argv) {
                       kHealthHelp);
   }
   Session session;
-  if (int rc = OpenSession(env, *args, kHealthHelp, &session)) return rc;
+  if (int rc = OpenSession(env, *args, kHealthHelp, false, &session)) return rc;
   health::v1::HealthCheckRequest req;
   if (args->positional.size() == 2) req.set_service(args->positional[1]);
   health::v1::HealthCheckResponse resp;
@@ -418,8 +436,13 @@ int Health(const Env& env, const std::vector<std::string>& argv) {
 }
 
 int Completion(const Env& env, const std::vector<std::string>& argv) {
+  if (argv.size() == 1 && (argv[0] == "--help" || argv[0] == "-h")) {
+    env.out << kCompletionHelp;
+    return kExitOk;
+  }
   if (argv.size() != 1 || argv[0] != "bash") {
-    return Fail(env, kExitUsage, "usage: bevrpc completion bash");
+    return UsageError(env, "completion needs a shell name: bash",
+                      kCompletionHelp);
   }
   env.out << kCompletion;
   return kExitOk;

@@ -18,8 +18,13 @@ class DescriptorSource::ErrorCollector
  public:
   void AddError(const std::string& filename, int line, int column,
                 const std::string& message) override {
-    absl::StrAppend(&text, filename, ":", line + 1, ":", column + 1, ": ",
-                    message, "\n");
+    if (!text.empty()) text += "; ";
+    if (line < 0) {  // Not about a position: e.g. the file does not exist.
+      absl::StrAppend(&text, filename, ": ", message);
+    } else {
+      absl::StrAppend(&text, filename, ":", line + 1, ":", column + 1, ": ",
+                      message);
+    }
   }
   std::string text;
 };
@@ -50,9 +55,12 @@ DescriptorSource::FromProtoFiles(const std::vector<std::string>& files,
   for (const std::string& file : files) {
     const google::protobuf::FileDescriptor* fd = s->importer_->Import(file);
     if (fd == nullptr) {
+      std::string paths = import_paths.empty()
+                              ? std::string(".")
+                              : absl::StrJoin(import_paths, ", ");
       return absl::InvalidArgumentError(absl::StrCat(
-          "cannot load ", file, ":\n", s->errors_->text,
-          s->errors_->text.empty() ? "file not found under the -I paths" : ""));
+          "cannot load ", file, " (import paths: ", paths, "): ",
+          s->errors_->text.empty() ? "not found" : s->errors_->text));
     }
     for (int i = 0; i < fd->service_count(); ++i) {
       s->proto_services_.push_back(fd->service(i)->full_name());

@@ -12,6 +12,16 @@
 namespace bevrpc::cli {
 namespace {
 
+// Protobuf's JSON errors may span lines (the input and a caret): keep the
+// first, for a one-line message.
+std::string FirstLine(absl::string_view text) {
+  text = text.substr(0, text.find('\n'));
+  while (!text.empty() && (text.back() == ' ' || text.back() == '.')) {
+    text.remove_suffix(1);
+  }
+  return std::string(text);
+}
+
 using google::protobuf::Descriptor;
 using google::protobuf::FieldDescriptor;
 
@@ -125,7 +135,7 @@ absl::Status ParseJsonRequest(absl::string_view json,
   if (!parsed.ok()) {
     // Not a JSON object at all: say so in JSON terms.
     return absl::InvalidArgumentError(absl::StrCat(
-        "request is not a JSON object: ", parsed.message().as_string()));
+        "request is not a JSON object: ", FirstLine(parsed.message().as_string())));
   }
   absl::Status s = CheckObject(generic, message->GetDescriptor(), "");
   if (!s.ok()) return s;
@@ -135,7 +145,7 @@ absl::Status ParseJsonRequest(absl::string_view json,
     return absl::InvalidArgumentError(
         absl::StrCat("request does not match ",
                      message->GetDescriptor()->full_name(), ": ",
-                     parsed.message().as_string()));
+                     FirstLine(parsed.message().as_string())));
   }
   return absl::OkStatus();
 }
