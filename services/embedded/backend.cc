@@ -16,12 +16,14 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <functional>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/strings/str_cat.h"
 #include "rpc/channel.h"
 #include "rpc/server.h"
+#include "services/builtin/reflection_service.h"
 #include "services/echo/echo_service.h"
 #include "services/kv/kv.bevrpc.h"
 #include "transport/event_loop.h"
@@ -36,7 +38,8 @@ namespace {
 // The application as it was before bevrpc: one loop thread with a timer.
 class Backend {
  public:
-  explicit Backend(bevrpc::transport::EventLoop* loop) : loop_(loop), tick_(loop) {}
+  explicit Backend(bevrpc::transport::EventLoop* loop)
+      : loop_(loop), tick_(loop) {}
 
   // Runs on the loop thread.
   void StartTicking(absl::Duration every, std::function<void(int)> on_tick) {
@@ -80,16 +83,19 @@ int main(int argc, char** argv) {
   auto loops = bevrpc::transport::LoopPool::Borrow({app_loop.get()});
 
   bevrpc::ServerOptions server_options;
-  server_options.listen_address = absl::StrCat("127.0.0.1:", absl::GetFlag(FLAGS_port));
+  server_options.listen_address =
+      absl::StrCat("127.0.0.1:", absl::GetFlag(FLAGS_port));
   server_options.loops = loops.get();
   bevrpc::Server server(server_options);
   bevrpc::echo::EchoService echo;
   absl::Status s = server.RegisterService(&echo);
+  if (s.ok()) s = bevrpc::builtin::AddReflection(server);
   if (s.ok()) s = server.Start();
 
   bevrpc::ChannelOptions channel_options;
   channel_options.loops = loops.get();
-  auto kv_channel = bevrpc::Channel::Create(absl::GetFlag(FLAGS_kv), channel_options);
+  auto kv_channel =
+      bevrpc::Channel::Create(absl::GetFlag(FLAGS_kv), channel_options);
   // [END embed]
   if (!s.ok() || !kv_channel.ok()) {
     std::cerr << "backend: " << (s.ok() ? kv_channel.status() : s) << "\n";
@@ -101,13 +107,14 @@ int main(int argc, char** argv) {
 
   // [START call]
   // From the application's own timer, on its loop: an async call.
-  bevrpc::kv::KeyValue::Stub kv((*kv_channel).get());
-  auto put = std::make_shared<bevrpc::kv::PutRequest>();
-  auto reply = std::make_shared<bevrpc::kv::PutResponse>();
-  backend.StartTicking(absl::Milliseconds(absl::GetFlag(FLAGS_tick_ms)), [&](int n) {
-    put->set_key("backend/heartbeat");
-    put->set_value(absl::StrCat(n));
-    kv.PutAsync(*put, reply.get(), {}, [](absl::Status s) {
+  bevrpc::kv::KeyValue::Stub kv(kv_channel->get());
+  absl::Duration every = absl::Milliseconds(absl::GetFlag(FLAGS_tick_ms));
+  backend.StartTicking(every, [&kv](int n) {
+    bevrpc::kv::PutRequest put;  // Serialized by PutAsync() at once.
+    put.set_key("backend/heartbeat");
+    put.set_value(absl::StrCat(n));
+    auto reply = std::make_shared<bevrpc::kv::PutResponse>();
+    kv.PutAsync(put, reply.get(), {}, [reply](absl::Status s) {
       if (!s.ok()) std::cerr << "backend: heartbeat failed: " << s << "\n";
     });
   });

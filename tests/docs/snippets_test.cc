@@ -8,6 +8,8 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "absl/strings/ascii.h"
 #include "gtest/gtest.h"
 
 namespace bevrpc {
@@ -23,6 +25,23 @@ std::string ReadFile(const std::string& path) {
   std::stringstream ss;
   ss << in.rdbuf();
   return ss.str();
+}
+
+// The lines of `file` between "// [START region]" and "// [END region]".
+std::string Region(const std::string& file, const std::string& region) {
+  std::string out;
+  bool inside = false;
+  for (absl::string_view line : absl::StrSplit(file, '\n')) {
+    absl::string_view trimmed = absl::StripLeadingAsciiWhitespace(line);
+    if (trimmed == absl::StrCat("// [START ", region, "]")) {
+      inside = true;
+    } else if (trimmed == absl::StrCat("// [END ", region, "]")) {
+      return out;
+    } else if (inside) {
+      absl::StrAppend(&out, line, "\n");
+    }
+  }
+  return "<region " + region + " not found>";
 }
 
 struct Snippet {
@@ -54,17 +73,29 @@ std::vector<Snippet> Snippets(const std::string& markdown) {
   return out;
 }
 
-TEST(SnippetsTest, TutorialCodeBlocksAreTheRealFiles) {
-  std::string doc = ReadFile("docs/tutorial.md");
-  ASSERT_FALSE(doc.empty()) << "docs/tutorial.md not in runfiles";
+// Checks every snippet of `doc`; returns how many there were.
+size_t CheckDoc(const std::string& doc_path) {
+  std::string doc = ReadFile(doc_path);
+  EXPECT_FALSE(doc.empty()) << doc_path << " not in runfiles";
   std::vector<Snippet> snippets = Snippets(doc);
-  ASSERT_GE(snippets.size(), 3u);
   for (const Snippet& s : snippets) {
-    std::string file = ReadFile(s.path);
-    ASSERT_FALSE(file.empty()) << s.path << " not in runfiles";
-    EXPECT_EQ(s.body, file) << "docs/tutorial.md's block for " << s.path
+    // PATH or PATH#region (a "// [START region]" ... "// [END region]" part).
+    std::vector<std::string> parts = absl::StrSplit(s.path, absl::MaxSplits('#', 1));
+    std::string file = ReadFile(parts[0]);
+    EXPECT_FALSE(file.empty()) << parts[0] << " not in runfiles";
+    std::string want = parts.size() == 2 ? Region(file, parts[1]) : file;
+    EXPECT_EQ(s.body, want) << doc_path << "'s block for " << s.path
                             << " differs from the file: update the doc";
   }
+  return snippets.size();
+}
+
+TEST(SnippetsTest, TutorialCodeBlocksAreTheRealFiles) {
+  EXPECT_GE(CheckDoc("docs/tutorial.md"), 3u);
+}
+
+TEST(SnippetsTest, EmbeddingCodeBlocksAreTheRealFiles) {
+  EXPECT_GE(CheckDoc("docs/embedding.md"), 2u);
 }
 
 }  // namespace
