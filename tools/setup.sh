@@ -22,7 +22,9 @@ for p in "${pkgs[@]}"; do
     || missing+=("$p")
 done
 
-if ((${#missing[@]})); then
+if ((${#missing[@]} == 0)); then
+  echo "setup: all ${#pkgs[@]} packages present" >&2
+else
   echo "setup: installing ${missing[*]}" >&2
   SUDO=""
   if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi

@@ -38,7 +38,9 @@ void RaiseOpenFilesLimit() {
 int ServerMain(int argc, char** argv, absl::string_view name,
                RegisterFn register_services) {
   absl::SetProgramUsageMessage(absl::StrCat(
-      "Usage: ", name, " [--port=P] [--threads=N] [--host=ADDR]"));
+      "Usage: ", name,
+      " [--port=P] [--host=ADDR] [--threads=N] [--grace_ms=MS]"
+      " [--reflection=false]\n(--helpfull describes every flag)"));
   absl::ParseCommandLine(argc, argv);
   RaiseOpenFilesLimit();
 

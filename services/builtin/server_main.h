@@ -4,8 +4,11 @@
 //
 //   int main(int argc, char** argv) {
 //     MyService service;
-//     return bevrpc::builtin::ServerMain(argc, argv, "my_server",
-//         [&](bevrpc::Server& server) { return server.RegisterService(&service); });
+//     return bevrpc::builtin::ServerMain(
+//         argc, argv, "my_server",
+//         [&](bevrpc::Server& server, bevrpc::builtin::HealthService&) {
+//           return server.RegisterService(&service);
+//         });
 //   }
 //
 // Flags: --port (0 = a free port), --host, --threads (I/O threads),

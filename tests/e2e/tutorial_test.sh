@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The tutorial's steps 4 and 5 (docs/tutorial.md), run for real: start
-# hello_server, call it with the CLI, check the answers and exit codes.
+# The tutorial's steps 4 to 6 (docs/tutorial.md), run for real: start
+# hello_server, call it with the CLI and the C++ client, check the answers
+# and exit codes.
 set -euo pipefail
 runfiles="${TEST_SRCDIR}/bevrpc"
 server="$runfiles/services/hello/hello_server"
@@ -31,6 +32,9 @@ rc=$?
 set -e
 [ "$rc" -eq 67 ] || { echo "empty name: exit $rc, want 67"; exit 1; }
 [ "$err" = "INVALID_ARGUMENT: name is empty" ] || { echo "empty name: '$err'"; exit 1; }
+
+got=$("$runfiles/services/hello/hello_client" "$addr")
+[ "$got" = 'Hello, Ada!' ] || { echo "client: got '$got'"; exit 1; }
 
 kill -TERM $pid
 wait $pid
