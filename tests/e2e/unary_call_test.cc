@@ -21,6 +21,7 @@
 #include "rpc/channel.h"
 #include "rpc/method.h"
 #include "rpc/server.h"
+#include "services/echo/echo.bevrpc.h"
 #include "services/echo/echo.pb.h"
 #include "services/echo/echo_service.h"
 
@@ -137,6 +138,28 @@ TEST_F(UnaryCallTest, EchoesTheMessage) {
   EchoResponse resp;
   ASSERT_TRUE(channel->Call(kEcho, req, &resp).ok());
   EXPECT_EQ(resp.message(), "hello");
+}
+
+TEST_F(UnaryCallTest, GeneratedStubBlockingAndAsync) {
+  auto channel = NewChannel();
+  echo::Echo::Stub stub(channel.get());
+  EchoRequest req;
+  req.set_message("stub");
+  absl::StatusOr<EchoResponse> resp = stub.Echo(req);
+  ASSERT_TRUE(resp.ok()) << resp.status();
+  EXPECT_EQ(resp->message(), "stub");
+
+  EchoResponse async_resp;
+  Notification done;
+  absl::Status async_status;
+  req.set_message("stub async");
+  stub.EchoAsync(req, &async_resp, CallOptions(), [&](absl::Status s) {
+    async_status = s;
+    done.Notify();
+  });
+  ASSERT_TRUE(done.WaitForNotificationWithTimeout(absl::Seconds(5)));
+  ASSERT_TRUE(async_status.ok()) << async_status;
+  EXPECT_EQ(async_resp.message(), "stub async");
 }
 
 TEST_F(UnaryCallTest, HandlerErrorReachesTheClient) {
