@@ -7,6 +7,8 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstring>
@@ -58,6 +60,8 @@ Connection::Connection(EventLoop* loop, bufferevent* bev,
 
 void Connection::Setup() {
   kick_.reset(event_new(loop_->base(), -1, 0, &Connection::OnKick, this));
+  bufferevent_set_max_single_write(
+      bev_, static_cast<ev_ssize_t>(options_.max_write_per_turn));
   bufferevent_setcb(bev_, &Connection::OnRead, &Connection::OnWrite,
                     &Connection::OnEvent, this);
   bufferevent_setwatermark(bev_, EV_WRITE, options_.write_low_watermark, 0);
@@ -74,6 +78,7 @@ absl::StatusOr<std::unique_ptr<Connection>> Connection::Adopt(
   }
   std::unique_ptr<Connection> conn(new Connection(loop, bev, options));
   conn->Setup();
+  if (options.direct_read) conn->UseDirectRead();
   absl::StatusOr<SocketAddress> peer = SocketAddress::FromPeerName(fd);
   conn->peer_ = peer.ok() ? peer->ToString() : "unknown";
   return conn;
@@ -91,6 +96,7 @@ absl::StatusOr<std::unique_ptr<Connection>> Connection::Connect(
   conn->Setup();
   conn->peer_ = address.ToString();
   conn->on_connected_ = std::move(on_connected);
+  conn->connecting_ = true;
   if (bufferevent_socket_connect(bev, const_cast<sockaddr*>(address.sa()),
                                  static_cast<int>(address.length)) != 0) {
     return absl::UnavailableError(absl::StrCat(
@@ -129,6 +135,8 @@ Connection::~Connection() { ReleaseBufferevent(); }
 
 void Connection::ReleaseBufferevent() {
   if (bev_ == nullptr) return;
+  read_event_.reset();  // Before the socket closes.
+  direct_read_ = reading_ = false;
   // Some libevent versions misbehave when a rate-limited bufferevent is
   // freed: detach the limits first.
   if (in_group_) bufferevent_remove_from_rate_limit_group(bev_);
@@ -181,23 +189,118 @@ void Connection::ResumeReading() {
 }
 
 void Connection::UpdateReadWatermarks() {
+  if (direct_read_) return;  // ReadSocket() applies them itself.
   size_t high = std::max(wanted_, options_.read_buffer_bytes);
   bufferevent_setwatermark(bev_, EV_READ, wanted_, high);
 }
 
+void Connection::SetReading(bool on) {
+  if (!direct_read_) {
+    // Disabling explicitly matters: input left at the high watermark can
+    // otherwise re-fire EV_READ and spin (libevent #891).
+    if (on) {
+      bufferevent_enable(bev_, EV_READ);
+    } else {
+      bufferevent_disable(bev_, EV_READ);
+    }
+    return;
+  }
+  if (on == reading_) return;
+  reading_ = on;
+  if (on) {
+    event_add(read_event_.get(), nullptr);
+  } else {
+    event_del(read_event_.get());
+  }
+}
+
 void Connection::UpdateReading() {
-  if (state_ != State::kOpen || handler_ == nullptr) return;
+  if (state_ != State::kOpen || handler_ == nullptr || connecting_) return;
   if (!paused_by_user_ && writable_) {
-    bufferevent_enable(bev_, EV_READ);
+    SetReading(true);
     // Input that arrived while paused gets no new read event: process it.
     if (evbuffer_get_length(bufferevent_get_input(bev_)) >= wanted_) {
       event_active(kick_.get(), EV_READ, 0);
     }
   } else {
-    // Disable explicitly: input left at the high watermark can otherwise
-    // re-fire EV_READ and spin (libevent #891).
-    bufferevent_disable(bev_, EV_READ);
+    SetReading(false);
   }
+}
+
+void Connection::UseDirectRead() {
+  int fd = bufferevent_getfd(bev_);
+  if (fd < 0 || direct_read_) return;
+  read_event_.reset(event_new(loop_->base(), fd, EV_READ | EV_PERSIST,
+                              &Connection::OnDirectRead, this));
+  if (read_event_ == nullptr) return;  // Keep libevent's reader.
+  bufferevent_disable(bev_, EV_READ);
+  direct_read_ = true;
+  reading_ = false;
+}
+
+bool Connection::ReadSocket(absl::Status* why) {
+  evbuffer* in = bufferevent_get_input(bev_);
+  int fd = bufferevent_getfd(bev_);
+  size_t high = std::max(wanted_, options_.read_buffer_bytes);
+  size_t budget = options_.max_read_per_event;
+  size_t chunk = 16 * 1024;  // Grows while reads come back full.
+  bool open = true;
+  // A socket bufferevent freezes the end of its input between its own
+  // reads; ours append there too.
+  evbuffer_unfreeze(in, 0);
+  while (budget > 0) {
+    size_t have = evbuffer_get_length(in);
+    size_t want = std::min(chunk, budget);
+    if (state_ == State::kOpen) {
+      if (have >= high) break;  // Bounded input: the handler must drain.
+      want = std::min(want, high - have);
+    }
+    evbuffer_iovec vec[2];
+    int nvec = evbuffer_reserve_space(in, static_cast<ev_ssize_t>(want), vec, 2);
+    if (nvec <= 0) break;
+    iovec iov[2];
+    size_t reserved = 0;
+    for (int i = 0; i < nvec; ++i) {
+      iov[i] = iovec{vec[i].iov_base, vec[i].iov_len};
+      reserved += vec[i].iov_len;
+    }
+    ssize_t n = readv(fd, iov, nvec);
+    if (n <= 0) {
+      evbuffer_commit_space(in, vec, 0);
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+        break;
+      }
+      open = false;
+      *why = n == 0 ? absl::UnavailableError(absl::StrCat(
+                          "connection to ", peer_, " closed by peer"))
+                    : absl::UnavailableError(absl::StrCat(
+                          "connection to ", peer_, " failed: ",
+                          evutil_socket_error_to_string(errno)));
+      break;
+    }
+    size_t left = static_cast<size_t>(n);
+    int used = 0;
+    for (int i = 0; i < nvec && left > 0; ++i, ++used) {
+      vec[i].iov_len = std::min(left, vec[i].iov_len);
+      left -= vec[i].iov_len;
+    }
+    evbuffer_commit_space(in, vec, used);
+    budget -= std::min<size_t>(budget, n);
+    if (static_cast<size_t>(n) < reserved) break;  // The socket is drained.
+    chunk = std::min<size_t>(chunk * 4, 256 * 1024);
+  }
+  evbuffer_freeze(in, 0);
+  return open;
+}
+
+void Connection::OnDirectRead(int, short, void* arg) {
+  auto* self = static_cast<Connection*>(arg);
+  absl::Status why;
+  bool open = self->ReadSocket(&why);
+  // Deliver what arrived before the end of the stream, then close.
+  self->HandleRead();
+  if (open || self->state_ == State::kClosed) return;
+  self->FinishClose(self->state_ == State::kDraining ? absl::OkStatus() : why);
 }
 
 void Connection::OnRead(bufferevent*, void* arg) {
@@ -261,7 +364,12 @@ void Connection::OnEvent(bufferevent* bev, short what, void* arg) {
   auto* self = static_cast<Connection*>(arg);
   if (what & BEV_EVENT_CONNECTED) {
     self->connect_timer_.Cancel();
+    self->connecting_ = false;
     SetNoDelay(bufferevent_getfd(bev));
+    if (self->options_.direct_read && !self->rate_limited_ && !self->in_group_) {
+      self->UseDirectRead();
+    }
+    self->UpdateReading();
     if (auto cb = std::move(self->on_connected_)) cb(absl::OkStatus());
     return;
   }
@@ -292,8 +400,9 @@ void Connection::CloseAfterFlush() {
   if (state_ != State::kOpen) return;
   state_ = State::kDraining;
   bufferevent_setwatermark(bev_, EV_WRITE, 0, 0);
-  bufferevent_setwatermark(bev_, EV_READ, 0, 0);
-  bufferevent_enable(bev_, EV_READ | EV_WRITE);
+  if (!direct_read_) bufferevent_setwatermark(bev_, EV_READ, 0, 0);
+  bufferevent_enable(bev_, EV_WRITE);
+  if (!connecting_) SetReading(true);
   linger_timer_.Start(options_.linger,
                       [this] { FinishClose(absl::OkStatus()); });
   if (output_size() == 0) HandleDrained();
@@ -331,6 +440,15 @@ absl::Status Connection::SetRateLimits(const TokenBucket* bucket,
   if (bufferevent_getfd(bev_) < 0) {
     return absl::FailedPreconditionError(
         "rate limits apply only to socket connections");
+  }
+  if (direct_read_ && (bucket != nullptr || group != nullptr)) {
+    // Only libevent's own reader charges and obeys the buckets.
+    bool was_reading = reading_;
+    SetReading(false);
+    read_event_.reset();
+    direct_read_ = false;
+    UpdateReadWatermarks();
+    if (was_reading) SetReading(true);
   }
   if (bucket != nullptr) {
     if (bufferevent_set_rate_limit(bev_, bucket->cfg()) != 0) {

@@ -62,6 +62,16 @@ struct ConnectionOptions {
   // How long a graceful close waits for output to drain and the peer to
   // close its side before closing anyway. Default: 2 s.
   absl::Duration linger = absl::Seconds(2);
+  // Sockets: read with our own readv into the input buffer instead of
+  // libevent's reader, which takes at most 4 KiB per read call. Connections
+  // with rate limits always use libevent's reader, which enforces them.
+  // Default: true.
+  bool direct_read = true;
+  // Most bytes read from the socket per read event. Default: 256 KiB.
+  size_t max_read_per_event = 256 * 1024;
+  // Most bytes written per loop turn (libevent's default is 16 KiB).
+  // Default: 256 KiB.
+  size_t max_write_per_turn = 256 * 1024;
 };
 
 // The owner's side of a connection. Called on the loop thread only.
@@ -149,6 +159,13 @@ class Connection {
   static void OnWrite(bufferevent* bev, void* arg);
   static void OnEvent(bufferevent* bev, short what, void* arg);
   static void OnKick(int fd, short what, void* arg);
+  static void OnDirectRead(int fd, short what, void* arg);
+  // Starts reading with our own read event (sockets without rate limits).
+  void UseDirectRead();
+  // Reads what the socket has (bounded) into the input buffer; returns
+  // false at EOF or on an error, with the reason in *why.
+  bool ReadSocket(absl::Status* why);
+  void SetReading(bool on);
   void HandleRead();
   void HandleDrained();
   void UpdateReadWatermarks();
@@ -167,11 +184,16 @@ class Connection {
   bool paused_by_user_ = false;
   bool writable_ = true;
   bool in_group_ = false;
+  bool connecting_ = false;
+  bool direct_read_ = false;
+  bool reading_ = false;
   bool rate_limited_ = false;
   absl::Status close_status_;
   // Activated to run input processing or a deferred OnClosed outside the
   // caller's stack.
   EventPtr kick_;
+  // Our own read event on the socket when direct_read_ is set.
+  EventPtr read_event_;
   Timer linger_timer_;
   Timer connect_timer_;
   absl::AnyInvocable<void(absl::Status)> on_connected_;
