@@ -633,6 +633,40 @@ TEST_F(CliTest, CallWithMissingProtoFileNamesIt) {
 
 // --- health -----------------------------------------------------------------
 
+// bench: a few seconds of load, as a human summary and as the JSON line of
+// the benchmark harness's contract.
+TEST_F(CliTest, BenchPrintsSummary) {
+  RunResult r = Cli({"bench", Addr(server_), kEcho, R"({"message":"load"})",
+                     "-c", "8", "--connections", "2", "-z", "1s", "--warmup",
+                     "200ms"});
+  EXPECT_EQ(r.exit_code, 0) << r;
+  EXPECT_TRUE(absl::StrContains(r.out, "qps")) << r;
+  EXPECT_TRUE(absl::StrContains(r.out, "p99.9")) << r;
+  EXPECT_TRUE(absl::StrContains(r.out, "histogram")) << r;
+  EXPECT_TRUE(absl::StrContains(r.out, "errors      0")) << r;
+}
+
+TEST_F(CliTest, BenchJsonLineHasTheContractKeys) {
+  RunResult r = Cli({"bench", Addr(server_), kEcho, R"({"message":"load"})",
+                     "-c", "4", "-z", "1s", "--warmup", "100ms", "--json"});
+  EXPECT_EQ(r.exit_code, 0) << r;
+  ASSERT_TRUE(absl::StartsWith(r.out, "{")) << r;
+  for (const char* key : {"\"system\":\"bevrpc\"", "\"connections\":1",
+                          "\"concurrency\":4", "\"qps\":", "\"p50_us\":",
+                          "\"p90_us\":", "\"p99_us\":", "\"p999_us\":",
+                          "\"errors\":0"}) {
+    EXPECT_TRUE(absl::StrContains(r.out, key)) << key << "\n" << r;
+  }
+}
+
+TEST_F(CliTest, BenchCountsFailedCallsByCode) {
+  RunResult r = Cli({"bench", Addr(server_), kEcho,
+                     R"({"fail_code":5,"fail_message":"x"})", "-n", "50",
+                     "--warmup", "0s"});
+  EXPECT_EQ(r.exit_code, 1) << r;
+  EXPECT_TRUE(absl::StrContains(r.out, "NOT_FOUND")) << r;
+}
+
 TEST_F(CliTest, HealthServing) {
   for (ServerProcess* s : {server_, no_reflection_}) {
     for (std::vector<std::string> args :

@@ -1,4 +1,4 @@
-#include "tools/bevrpc_cli/json_codec.h"
+#include "tools/cli/json_codec.h"
 
 #include <algorithm>
 #include <vector>

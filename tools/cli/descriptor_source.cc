@@ -1,4 +1,4 @@
-#include "tools/bevrpc_cli/descriptor_source.h"
+#include "tools/cli/descriptor_source.h"
 
 #include <algorithm>
 #include <utility>

@@ -1,5 +1,8 @@
-#include "tools/bevrpc_cli/cli.h"
+#include "tools/cli/cli.h"
 
+#include <unistd.h>
+
+#include <cstdio>
 #include <fstream>
 #include <iostream>
 #include <iterator>
@@ -9,15 +12,18 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
 #include "rpc/channel.h"
 #include "rpc/status.h"
 #include "services/builtin/health.pb.h"
-#include "tools/bevrpc_cli/descriptor_source.h"
-#include "tools/bevrpc_cli/json_codec.h"
+#include "tools/cli/descriptor_source.h"
+#include "tools/cli/json_codec.h"
+#include "tools/cli/bench.h"
 
 namespace bevrpc::cli {
 namespace {
@@ -81,6 +87,32 @@ examples:
   bevrpc call [::1]:8080 bevrpc.echo.Echo/Echo '{}' --timeout 1s --metadata x-id=7 -v
 )";
 
+constexpr char kBenchHelp[] = R"(usage: bevrpc bench ADDR package.Service/Method [JSON | -d @FILE | -d @-] [flags]
+
+Load-tests METHOD with one request, over real connections, and prints QPS,
+latency percentiles, a latency histogram and errors by status code. A live
+progress line goes to stderr on a terminal.
+
+flags:
+  -c, --concurrency N   closed loop: calls outstanding in total (default 1)
+  --connections N       TCP connections (default 1)
+  --rps R               open loop at R calls/s instead (latency from the schedule)
+  -n, --calls N         stop after N measured calls
+  -z, --duration D      measured time (default 5s; 1h cap with -n)
+  --warmup D            unmeasured warm-up first (default 1s)
+  --threads N           client I/O threads (default 1)
+  --timeout D           per-call deadline
+  --metadata KEY=VALUE  a request header; repeatable
+  --json                print one JSON line (the benchmark-harness contract)
+  --proto FILE, -I DIR  types from .proto files instead of reflection
+
+Exit status 0 if every call succeeded, 1 if some failed.
+
+examples:
+  bevrpc bench 127.0.0.1:8080 bevrpc.echo.Echo/Echo '{"message":"hi"}' -c 64 -z 10s
+  bevrpc bench 127.0.0.1:8080 bevrpc.echo.Echo/Echo '{}' --rps 2000 -z 5s --json
+)";
+
 constexpr char kHealthHelp[] = R"(usage: bevrpc health ADDR [SERVICE] [--timeout D]
 
 Checks the health service. Exit 0 if SERVING, 1 if NOT_SERVING or UNKNOWN,
@@ -111,7 +143,7 @@ _bevrpc() {
   fi
   case "${COMP_WORDS[1]}" in
     call) COMPREPLY=($(compgen -W "--data --format --emit-defaults --timeout --metadata --proto -I --verbose --help" -- "$cur")) ;;
-    bench) COMPREPLY=($(compgen -W "--concurrency --connections --rps --calls --duration --warmup --threads --json --timeout --metadata --proto -I --help" -- "$cur")) ;;
+    bench) COMPREPLY=($(compgen -W "--data --concurrency --connections --rps --calls --duration --warmup --threads --json --timeout --metadata --proto -I --help" -- "$cur")) ;;
     list|describe|health) COMPREPLY=($(compgen -W "--timeout --proto -I --help" -- "$cur")) ;;
     completion) COMPREPLY=($(compgen -W "bash" -- "$cur")) ;;
   esac
@@ -349,6 +381,52 @@ absl::StatusOr<std::string> RequestText(const Env& env, const Args& args) {
   return args.positional.size() == 3 ? args.positional[2] : "{}";
 }
 
+// Adds --metadata KEY=VALUE flags to `metadata`; false (after printing) on
+// a malformed one.
+bool ParseMetadataFlags(const Env& env, const Args& args, const char* help,
+                        Metadata* metadata, int* rc) {
+  for (const std::string& kv : args.All("--metadata")) {
+    std::pair<std::string, std::string> p =
+        absl::StrSplit(kv, absl::MaxSplits('=', 1));
+    if (p.first.empty() || !absl::StrContains(kv, '=')) {
+      *rc = UsageError(
+          env, absl::StrCat("bad --metadata \"", kv, "\" (KEY=VALUE)"), help);
+      return false;
+    }
+    (*metadata)[p.first] = p.second;
+  }
+  return true;
+}
+
+// A method and its request, resolved and parsed: what call and bench share.
+struct Prepared {
+  const google::protobuf::MethodDescriptor* method = nullptr;
+  std::unique_ptr<google::protobuf::Message> request;
+  std::unique_ptr<google::protobuf::Message> response;
+  std::string wire_name;  // "package.Service/Method"
+};
+
+// Returns 0 and fills `p`, or an exit code after printing the error.
+int Prepare(const Env& env, const Args& args, const char* help,
+            Session& session, Prepared* p) {
+  const std::string& addr = args.positional[0];
+  auto method = session.source->FindMethod(args.positional[1]);
+  if (!method.ok()) return FailLookup(env, method.status(), addr);
+  auto text = RequestText(env, args);
+  if (text.status().code() == absl::StatusCode::kFailedPrecondition) {
+    return UsageError(env, text.status().message(), help);
+  }
+  if (!text.ok()) return Fail(env, kExitBadInput, text.status().message());
+  p->method = *method;
+  p->request.reset(session.source->NewMessage((*method)->input_type()));
+  p->response.reset(session.source->NewMessage((*method)->output_type()));
+  absl::Status parsed = ParseJsonRequest(*text, p->request.get());
+  if (!parsed.ok()) return Fail(env, kExitBadInput, parsed.message());
+  p->wire_name =
+      absl::StrCat((*method)->service()->full_name(), "/", (*method)->name());
+  return 0;
+}
+
 int Call(const Env& env, const std::vector<std::string>& argv) {
   auto args = ParseArgs(argv, {{"--data", "-d", true},
                                {"--format", nullptr, true},
@@ -365,34 +443,16 @@ int Call(const Env& env, const std::vector<std::string>& argv) {
   if (!format.ok()) return UsageError(env, format.status().message(), kCallHelp);
   Session session;
   if (int rc = OpenSession(env, *args, kCallHelp, true, &session)) return rc;
-  for (const std::string& kv : args->All("--metadata")) {
-    std::pair<std::string, std::string> p =
-        absl::StrSplit(kv, absl::MaxSplits('=', 1));
-    if (p.first.empty() || !absl::StrContains(kv, '=')) {
-      return UsageError(env, absl::StrCat("bad --metadata \"", kv, "\" (KEY=VALUE)"),
-                        kCallHelp);
-    }
-    session.options.metadata[p.first] = p.second;
+  int rc = 0;
+  if (!ParseMetadataFlags(env, *args, kCallHelp, &session.options.metadata,
+                          &rc)) {
+    return rc;
   }
-  const std::string& addr = args->positional[0];
-  auto method = session.source->FindMethod(args->positional[1]);
-  if (!method.ok()) return FailLookup(env, method.status(), addr);
-  auto text = RequestText(env, *args);
-  if (text.status().code() == absl::StatusCode::kFailedPrecondition) {
-    return UsageError(env, text.status().message(), kCallHelp);
-  }
-  if (!text.ok()) return Fail(env, kExitBadInput, text.status().message());
-  std::unique_ptr<google::protobuf::Message> request(
-      session.source->NewMessage((*method)->input_type()));
-  std::unique_ptr<google::protobuf::Message> response(
-      session.source->NewMessage((*method)->output_type()));
-  absl::Status parsed = ParseJsonRequest(*text, request.get());
-  if (!parsed.ok()) return Fail(env, kExitBadInput, parsed.message());
-
+  Prepared p;
+  if (int rc = Prepare(env, *args, kCallHelp, session, &p)) return rc;
+  google::protobuf::Message* response = p.response.get();
   Metadata trailers;
-  std::string wire_name = absl::StrCat((*method)->service()->full_name(), "/",
-                                       (*method)->name());
-  absl::Status s = session.channel->Call(wire_name, *request, response.get(),
+  absl::Status s = session.channel->Call(p.wire_name, *p.request, response,
                                          session.options, &trailers);
   if (args->Has("--verbose")) {
     for (const auto& [k, v] : trailers) env.err << "< " << k << ": " << v << "\n";
@@ -406,6 +466,105 @@ int Call(const Env& env, const std::vector<std::string>& argv) {
   env.out << *out;
   if (*format == OutputFormat::kJson) env.out << "\n";
   return kExitOk;
+}
+
+absl::StatusOr<int64_t> ParseCount(const Args& args, const std::string& flag,
+                                   int64_t fallback, int64_t min) {
+  if (!args.Has(flag)) return fallback;
+  int64_t v;
+  if (!absl::SimpleAtoi(args.Get(flag), &v) || v < min) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "bad ", flag, " \"", args.Get(flag), "\" (a whole number >= ", min,
+        ")"));
+  }
+  return v;
+}
+
+int Bench(const Env& env, const std::vector<std::string>& argv) {
+  auto args = ParseArgs(argv, {{"--data", "-d", true},
+                               {"--concurrency", "-c", true},
+                               {"--connections", nullptr, true},
+                               {"--rps", nullptr, true},
+                               {"--calls", "-n", true},
+                               {"--duration", "-z", true},
+                               {"--warmup", nullptr, true},
+                               {"--threads", nullptr, true},
+                               {"--metadata", nullptr, true},
+                               {"--json", nullptr, false}});
+  if (!args.ok()) return UsageError(env, args.status().message(), kBenchHelp);
+  if (args->Has("--help")) return (env.out << kBenchHelp, kExitOk);
+  if (args->positional.size() < 2 || args->positional.size() > 3) {
+    return UsageError(env, "bench needs ADDR, METHOD and an optional JSON request",
+                      kBenchHelp);
+  }
+  BenchOptions o;
+  auto concurrency = ParseCount(*args, "--concurrency", 1, 1);
+  auto connections = ParseCount(*args, "--connections", 1, 1);
+  auto calls = ParseCount(*args, "--calls", 0, 1);
+  auto threads = ParseCount(*args, "--threads", 1, 1);
+  for (const auto* v : {&concurrency, &connections, &calls, &threads}) {
+    if (!v->ok()) return UsageError(env, v->status().message(), kBenchHelp);
+  }
+  o.concurrency = static_cast<int>(*concurrency);
+  o.connections = static_cast<int>(*connections);
+  o.total_calls = *calls;
+  o.threads = static_cast<int>(*threads);
+  if (args->Has("--rps")) {
+    if (!absl::SimpleAtod(args->Get("--rps"), &o.rps) || o.rps <= 0) {
+      return UsageError(env, absl::StrCat("bad --rps \"", args->Get("--rps"), "\""),
+                        kBenchHelp);
+    }
+  }
+  o.duration = o.total_calls > 0 ? absl::Hours(1) : absl::Seconds(5);
+  for (auto [flag, target] : {std::pair<const char*, absl::Duration*>{
+                                  "--duration", &o.duration},
+                              {"--warmup", &o.warmup}}) {
+    if (!args->Has(flag)) continue;
+    absl::Duration d;
+    if (!absl::ParseDuration(args->Get(flag), &d) || d < absl::ZeroDuration()) {
+      return UsageError(env, absl::StrCat("bad ", flag, " \"", args->Get(flag),
+                                          "\" (a duration such as 10s)"),
+                        kBenchHelp);
+    }
+    *target = d;
+  }
+  Session session;
+  if (int rc = OpenSession(env, *args, kBenchHelp, true, &session)) return rc;
+  int rc = 0;
+  if (!ParseMetadataFlags(env, *args, kBenchHelp, &o.metadata, &rc)) return rc;
+  Prepared p;
+  if (int rc = Prepare(env, *args, kBenchHelp, session, &p)) return rc;
+  session.channel.reset();  // The bench opens its own connections.
+
+  o.address = args->positional[0];
+  o.method = p.wire_name;
+  o.request = p.request.get();
+  o.response_prototype = p.response.get();
+  o.timeout = session.options.timeout;
+  bool live = !args->Has("--json") && isatty(fileno(stderr));
+  if (live) {
+    o.on_progress = [&env](const BenchProgress& progress) {
+      env.err << absl::StrFormat(
+          "\r%s %6.1fs  calls %-10d qps %-10.0f errors %-6d in flight %-5d",
+          progress.warming_up ? "warm-up" : "running",
+          absl::ToDoubleSeconds(progress.elapsed), progress.calls,
+          progress.current_qps, progress.errors, progress.in_flight);
+      env.err.flush();
+    };
+  }
+  absl::StatusOr<BenchResult> result = RunBench(o);
+  if (live) env.err << "\r" << std::string(78, ' ') << "\r";
+  if (!result.ok()) return Fail(env, kExitUsage, result.status().message());
+  if (args->Has("--json")) {
+    env.out << FormatJsonLine(*result, "bevrpc", result->connections,
+                              result->concurrency,
+                              static_cast<int>(p.request->ByteSizeLong()),
+                              result->threads)
+            << "\n";
+  } else {
+    env.out << FormatSummary(*result);
+  }
+  return result->errors == 0 ? kExitOk : kExitNotServing;
 }
 
 int Health(const Env& env, const std::vector<std::string>& argv) {
@@ -464,6 +623,7 @@ int RunCli(const std::vector<std::string>& args, std::istream& in,
   if (command == "describe") return Describe(env, rest);
   if (command == "call") return Call(env, rest);
   if (command == "health") return Health(env, rest);
+  if (command == "bench") return Bench(env, rest);
   if (command == "completion") return Completion(env, rest);
   return UsageError(env, absl::StrCat("unknown command \"", command, "\""),
                     kMainHelp);

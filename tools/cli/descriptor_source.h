@@ -7,8 +7,8 @@
 //   std::unique_ptr<Message> req((*source)->NewMessage((*method)->input_type()));
 //
 // Thread-compatible (the CLI is single-threaded).
-#ifndef BEVRPC_TOOLS_BEVRPC_CLI_DESCRIPTOR_SOURCE_H_
-#define BEVRPC_TOOLS_BEVRPC_CLI_DESCRIPTOR_SOURCE_H_
+#ifndef BEVRPC_TOOLS_CLI_DESCRIPTOR_SOURCE_H_
+#define BEVRPC_TOOLS_CLI_DESCRIPTOR_SOURCE_H_
 
 #include <memory>
 #include <string>
@@ -71,4 +71,4 @@ class DescriptorSource {
 
 }  // namespace bevrpc::cli
 
-#endif  // BEVRPC_TOOLS_BEVRPC_CLI_DESCRIPTOR_SOURCE_H_
+#endif  // BEVRPC_TOOLS_CLI_DESCRIPTOR_SOURCE_H_

@@ -9,8 +9,8 @@
 //
 // RunCli() is the whole program minus main(), for tests. Exit codes are in
 // docs/cli.md. Single-threaded caller.
-#ifndef BEVRPC_TOOLS_BEVRPC_CLI_CLI_H_
-#define BEVRPC_TOOLS_BEVRPC_CLI_CLI_H_
+#ifndef BEVRPC_TOOLS_CLI_CLI_H_
+#define BEVRPC_TOOLS_CLI_CLI_H_
 
 #include <iosfwd>
 #include <string>
@@ -30,4 +30,4 @@ int RunCli(const std::vector<std::string>& args, std::istream& in,
 
 }  // namespace bevrpc::cli
 
-#endif  // BEVRPC_TOOLS_BEVRPC_CLI_CLI_H_
+#endif  // BEVRPC_TOOLS_CLI_CLI_H_

@@ -1,9 +1,9 @@
-// bevrpc: the command-line client. See tools/bevrpc_cli/cli.h and docs/cli.md.
+// bevrpc: the command-line client. See tools/cli/cli.h and docs/cli.md.
 #include <iostream>
 #include <string>
 #include <vector>
 
-#include "tools/bevrpc_cli/cli.h"
+#include "tools/cli/cli.h"
 
 int main(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);

@@ -7,8 +7,8 @@
 //   absl::StatusOr<std::string> out = FormatMessage(response, OutputFormat::kJson, false);
 //
 // Thread-compatible.
-#ifndef BEVRPC_TOOLS_BEVRPC_CLI_JSON_CODEC_H_
-#define BEVRPC_TOOLS_BEVRPC_CLI_JSON_CODEC_H_
+#ifndef BEVRPC_TOOLS_CLI_JSON_CODEC_H_
+#define BEVRPC_TOOLS_CLI_JSON_CODEC_H_
 
 #include <string>
 
@@ -41,4 +41,4 @@ std::string ClosestName(absl::string_view name,
 
 }  // namespace bevrpc::cli
 
-#endif  // BEVRPC_TOOLS_BEVRPC_CLI_JSON_CODEC_H_
+#endif  // BEVRPC_TOOLS_CLI_JSON_CODEC_H_
