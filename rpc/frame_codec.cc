@@ -13,6 +13,10 @@ namespace {
 // Discarded payload is drained in chunks of at most this size.
 constexpr size_t kDiscardChunk = 64 * 1024;
 
+// Payloads up to this size are parsed from one contiguous block (at worst a
+// small copy); larger ones through a stream over the chunks.
+constexpr size_t kContiguousParseLimit = 8 * 1024;
+
 }  // namespace
 
 std::string FrameKindName(int kind) {
@@ -102,14 +106,23 @@ absl::StatusOr<size_t> FrameDecoder::DecodeHeader(transport::Buffer& input) {
   return 0;
 }
 
+bool ParsePayload(transport::Buffer& input, size_t size,
+                  google::protobuf::MessageLite* message) {
+  if (size <= kContiguousParseLimit) {
+    return message->ParseFromArray(input.Contiguous(size),
+                                   static_cast<int>(size));
+  }
+  transport::BufferInputStream stream(input, size);
+  return message->ParseFromZeroCopyStream(&stream);
+}
+
 absl::Status FrameDecoder::ParseMeta(transport::Buffer& input) {
-  {
-    transport::BufferInputStream stream(input, header_.meta_size);
-    if (!meta_.ParseFromZeroCopyStream(&stream)) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "frame meta (", header_.meta_size,
-          " bytes) does not parse as bevrpc.wire.FrameMeta"));
-    }
+  // Metas are small (max_meta_bytes): parse them in place.
+  if (!meta_.ParseFromArray(input.Contiguous(header_.meta_size),
+                            static_cast<int>(header_.meta_size))) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "frame meta (", header_.meta_size,
+        " bytes) does not parse as bevrpc.wire.FrameMeta"));
   }
   input.Drain(header_.meta_size);
   int kind = meta_.kind();

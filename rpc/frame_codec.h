@@ -92,6 +92,12 @@ void AppendFrame(transport::Buffer& out, const wire::FrameMeta& meta,
 void AppendFrame(transport::Buffer& out, const wire::FrameMeta& meta,
                  absl::string_view payload);
 
+// Parses the first `size` bytes of `input` (without draining them) into
+// `message`: in place from one block when they are small, else through a
+// stream over the buffer's chunks, so large payloads are copied once.
+bool ParsePayload(transport::Buffer& input, size_t size,
+                  google::protobuf::MessageLite* message);
+
 // "REQUEST", "GOAWAY", ... or the number for unknown kinds.
 std::string FrameKindName(int kind);
 

@@ -24,6 +24,11 @@ size_t Buffer::Peek(void* dst, size_t n) const {
   return got < 0 ? 0 : static_cast<size_t>(got);
 }
 
+const char* Buffer::Contiguous(size_t n) {
+  return reinterpret_cast<const char*>(
+      evbuffer_pullup(buf_, static_cast<ev_ssize_t>(n)));
+}
+
 void Buffer::Drain(size_t n) { evbuffer_drain(buf_, n); }
 
 void Buffer::MoveTo(Buffer* dst, size_t n) {

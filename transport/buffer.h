@@ -42,6 +42,9 @@ class Buffer {
   // Copies up to n bytes from the front into dst without removing them;
   // returns the number copied.
   size_t Peek(void* dst, size_t n) const;
+  // The first n bytes (n <= size()) as one contiguous block, copying only
+  // if they span chunks. Valid until the buffer changes.
+  const char* Contiguous(size_t n);
   // Removes up to n bytes from the front.
   void Drain(size_t n);
   // Removes n bytes from the front and appends them to dst (moving whole

@@ -60,6 +60,8 @@ Connection::Connection(EventLoop* loop, bufferevent* bev,
 
 void Connection::Setup() {
   kick_.reset(event_new(loop_->base(), -1, 0, &Connection::OnKick, this));
+  private_in_ = evbuffer_new();
+  pending_out_ = evbuffer_new();
   bufferevent_set_max_single_write(
       bev_, static_cast<ev_ssize_t>(options_.max_write_per_turn));
   bufferevent_setcb(bev_, &Connection::OnRead, &Connection::OnWrite,
@@ -131,7 +133,30 @@ Connection::Pair(EventLoop* loop, const ConnectionOptions& options) {
   return std::make_pair(std::move(a), std::move(b));
 }
 
-Connection::~Connection() { ReleaseBufferevent(); }
+Connection::~Connection() {
+  ReleaseBufferevent();
+  if (private_in_ != nullptr) evbuffer_free(private_in_);
+  if (pending_out_ != nullptr) evbuffer_free(pending_out_);
+}
+
+evbuffer* Connection::input() const {
+  return direct_read_ ? private_in_ : bufferevent_get_input(bev_);
+}
+
+void Connection::FlushPending() {
+  if (bev_ == nullptr || evbuffer_get_length(pending_out_) == 0) return;
+  // Moves the chains: one locked operation for everything written during
+  // the read callback.
+  evbuffer_add_buffer(bufferevent_get_output(bev_), pending_out_);
+}
+
+void Connection::CheckWritable(size_t output) {
+  if (writable_ && output > options_.write_high_watermark) {
+    writable_ = false;
+    UpdateReading();
+    if (handler_ != nullptr) handler_->OnWritabilityChanged(false);
+  }
+}
 
 void Connection::ReleaseBufferevent() {
   if (bev_ == nullptr) return;
@@ -164,18 +189,22 @@ void Connection::Start(ConnectionHandler* handler) {
 
 size_t Connection::output_size() const {
   if (bev_ == nullptr) return 0;
-  return evbuffer_get_length(bufferevent_get_output(bev_));
+  return evbuffer_get_length(bufferevent_get_output(bev_)) +
+         evbuffer_get_length(pending_out_);
 }
 
 void Connection::Write(absl::FunctionRef<void(Buffer&)> fill) {
   if (state_ == State::kClosed) return;
+  if (in_read_) {
+    // Batched; HandleRead() flushes once the handler returns.
+    Buffer out(pending_out_);
+    fill(out);
+    CheckWritable(output_size());
+    return;
+  }
   Buffer out(bufferevent_get_output(bev_));
   fill(out);
-  if (writable_ && out.size() > options_.write_high_watermark) {
-    writable_ = false;
-    UpdateReading();
-    if (handler_ != nullptr) handler_->OnWritabilityChanged(false);
-  }
+  CheckWritable(out.size());
 }
 
 void Connection::PauseReading() {
@@ -219,7 +248,7 @@ void Connection::UpdateReading() {
   if (!paused_by_user_ && writable_) {
     SetReading(true);
     // Input that arrived while paused gets no new read event: process it.
-    if (evbuffer_get_length(bufferevent_get_input(bev_)) >= wanted_) {
+    if (evbuffer_get_length(input()) >= wanted_) {
       event_active(kick_.get(), EV_READ, 0);
     }
   } else {
@@ -234,20 +263,18 @@ void Connection::UseDirectRead() {
                               &Connection::OnDirectRead, this));
   if (read_event_ == nullptr) return;  // Keep libevent's reader.
   bufferevent_disable(bev_, EV_READ);
+  evbuffer_add_buffer(private_in_, bufferevent_get_input(bev_));
   direct_read_ = true;
   reading_ = false;
 }
 
 bool Connection::ReadSocket(absl::Status* why) {
-  evbuffer* in = bufferevent_get_input(bev_);
+  evbuffer* in = private_in_;
   int fd = bufferevent_getfd(bev_);
   size_t high = std::max(wanted_, options_.read_buffer_bytes);
   size_t budget = options_.max_read_per_event;
   size_t chunk = 16 * 1024;  // Grows while reads come back full.
   bool open = true;
-  // A socket bufferevent freezes the end of its input between its own
-  // reads; ours append there too.
-  evbuffer_unfreeze(in, 0);
   while (budget > 0) {
     size_t have = evbuffer_get_length(in);
     size_t want = std::min(chunk, budget);
@@ -289,7 +316,6 @@ bool Connection::ReadSocket(absl::Status* why) {
     if (static_cast<size_t>(n) < reserved) break;  // The socket is drained.
     chunk = std::min<size_t>(chunk * 4, 256 * 1024);
   }
-  evbuffer_freeze(in, 0);
   return open;
 }
 
@@ -310,15 +336,18 @@ void Connection::OnRead(bufferevent*, void* arg) {
 void Connection::HandleRead() {
   if (state_ == State::kDraining) {
     // Closing: discard input so that the peer's EOF (or RST) is seen.
-    evbuffer* in = bufferevent_get_input(bev_);
+    evbuffer* in = input();
     evbuffer_drain(in, evbuffer_get_length(in));
     return;
   }
   if (state_ != State::kOpen || handler_ == nullptr) return;
   if (paused_by_user_ || !writable_) return;
-  Buffer input(bufferevent_get_input(bev_));
+  Buffer input(this->input());
   if (input.size() < wanted_) return;
+  in_read_ = true;
   size_t wanted = handler_->OnReadable(input);
+  in_read_ = false;
+  FlushPending();
   if (state_ != State::kOpen) return;
   if (wanted == 0) {  // The handler asks to stop reading.
     paused_by_user_ = true;
@@ -398,6 +427,7 @@ void Connection::OnEvent(bufferevent* bev, short what, void* arg) {
 
 void Connection::CloseAfterFlush() {
   if (state_ != State::kOpen) return;
+  FlushPending();
   state_ = State::kDraining;
   bufferevent_setwatermark(bev_, EV_WRITE, 0, 0);
   if (!direct_read_) bufferevent_setwatermark(bev_, EV_READ, 0, 0);
@@ -446,6 +476,7 @@ absl::Status Connection::SetRateLimits(const TokenBucket* bucket,
     bool was_reading = reading_;
     SetReading(false);
     read_event_.reset();
+    evbuffer_prepend_buffer(bufferevent_get_input(bev_), private_in_);
     direct_read_ = false;
     UpdateReadWatermarks();
     if (was_reading) SetReading(true);

@@ -41,6 +41,7 @@
 #include "transport/event_loop.h"
 
 struct bufferevent;
+struct evbuffer;
 struct bufferevent_rate_limit_group;
 
 namespace bevrpc::transport {
@@ -166,6 +167,11 @@ class Connection {
   // false at EOF or on an error, with the reason in *why.
   bool ReadSocket(absl::Status* why);
   void SetReading(bool on);
+  // The buffer input is delivered from.
+  evbuffer* input() const;
+  // Moves output batched during a read callback to the bufferevent.
+  void FlushPending();
+  void CheckWritable(size_t output);
   void HandleRead();
   void HandleDrained();
   void UpdateReadWatermarks();
@@ -194,6 +200,12 @@ class Connection {
   EventPtr kick_;
   // Our own read event on the socket when direct_read_ is set.
   EventPtr read_event_;
+  // Unlocked buffers only this loop thread touches: input read directly
+  // from the socket, and output written during a read callback, moved to
+  // the bufferevent in one step at its end.
+  evbuffer* private_in_ = nullptr;
+  evbuffer* pending_out_ = nullptr;
+  bool in_read_ = false;
   Timer linger_timer_;
   Timer connect_timer_;
   absl::AnyInvocable<void(absl::Status)> on_connected_;

@@ -243,8 +243,7 @@ void ClientSlot::OnResponse(ClientConnection* conn, const wire::FrameMeta& meta,
   ClientCall* call = it->second.get();
   absl::Status status = StatusFromWire(meta.status_code(), meta.status_message());
   if (status.ok()) {
-    transport::BufferInputStream stream(input, payload_size);
-    if (!call->response->ParseFromZeroCopyStream(&stream)) {
+    if (!ParsePayload(input, payload_size, call->response)) {
       status = absl::InternalError(absl::StrCat(
           "response payload (", payload_size, " bytes) does not parse as ",
           call->response->GetTypeName()));

@@ -130,6 +130,10 @@ absl::Status ServerSession::CheckRequest(const wire::FrameMeta& meta,
                      " bytes exceeds max_method_bytes ",
                      limits.max_method_bytes));
   }
+  // Consecutive calls usually go to the same method: skip the hash lookup.
+  if (last_method_ != nullptr && last_method_->full_name == name) {
+    return CheckConcurrency(method, last_method_);
+  }
   auto it = shared_->methods.find(name);
   if (it == shared_->methods.end()) {
     size_t slash = name.find('/');
@@ -146,13 +150,19 @@ absl::Status ServerSession::CheckRequest(const wire::FrameMeta& meta,
         "unknown method \"", name.substr(slash + 1), "\" of service \"",
         service, "\""));
   }
+  last_method_ = &it->second;
+  return CheckConcurrency(method, last_method_);
+}
+
+absl::Status ServerSession::CheckConcurrency(const MethodDesc** out,
+                                             const MethodDesc* method) {
   if (calls_.size() >= shared_->options.max_concurrent_calls_per_connection) {
     return absl::ResourceExhaustedError(absl::StrCat(
         "too many open calls on this connection (max_concurrent_calls_per_"
         "connection ",
         shared_->options.max_concurrent_calls_per_connection, ")"));
   }
-  *method = &it->second;
+  *out = method;
   return absl::OkStatus();
 }
 
@@ -174,15 +184,12 @@ void ServerSession::HandleRequest(wire::FrameMeta& meta,
   }
   auto call = std::make_shared<ServerCall>(this, conn_->loop(), call_id,
                                            method, conn_->peer());
-  {
-    transport::BufferInputStream stream(input, payload_size);
-    if (!call->request()->ParseFromZeroCopyStream(&stream)) {
-      SendError(call_id, absl::InvalidArgumentError(absl::StrCat(
-                             "request payload (", payload_size,
-                             " bytes) does not parse as ",
-                             method->request_prototype->GetTypeName())));
-      return;
-    }
+  if (!ParsePayload(input, payload_size, call->request())) {
+    SendError(call_id, absl::InvalidArgumentError(absl::StrCat(
+                           "request payload (", payload_size,
+                           " bytes) does not parse as ",
+                           method->request_prototype->GetTypeName())));
+    return;
   }
   if (meta.timeout_us() != 0) {
     call->set_timeout(absl::Microseconds(meta.timeout_us()));

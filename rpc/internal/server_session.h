@@ -75,6 +75,8 @@ class ServerSession : public transport::ConnectionHandler, public FrameSink {
                      size_t payload_size);
   absl::Status CheckRequest(const wire::FrameMeta& meta,
                             const MethodDesc** method);
+  absl::Status CheckConcurrency(const MethodDesc** out,
+                                const MethodDesc* method);
   void SendError(uint64_t call_id, const absl::Status& status);
   void SendPong(transport::Buffer& input, size_t payload_size);
   // GOAWAY with `status`, then close after flushing.
@@ -97,6 +99,7 @@ class ServerSession : public transport::ConnectionHandler, public FrameSink {
   transport::Timer frame_timer_;
   transport::Timer idle_timer_;
   wire::FrameMeta out_meta_;  // Reused for every frame written.
+  const MethodDesc* last_method_ = nullptr;  // The last method called.
 };
 
 }  // namespace bevrpc::internal
