@@ -85,6 +85,13 @@ CallHandle Channel::CallAsync(absl::string_view method,
   } else {
     request.SerializeToString(&call->request);
   }
+  // From the slot's own loop thread (e.g. a completion callback issuing the
+  // next call) the request goes out in this very turn, batched with the
+  // others written during the same read callback.
+  if (invalid.ok() && slot->loop()->IsInLoopThread() &&
+      slot->TryStartInline(call)) {
+    return handle;
+  }
   slot->loop()->Post([slot, call = std::move(call),
                       invalid = std::move(invalid)]() mutable {
     if (!invalid.ok()) {

@@ -147,7 +147,16 @@ void Connection::FlushPending() {
   if (bev_ == nullptr || evbuffer_get_length(pending_out_) == 0) return;
   // Moves the chains: one locked operation for everything written during
   // the read callback.
-  evbuffer_add_buffer(bufferevent_get_output(bev_), pending_out_);
+  evbuffer* out = bufferevent_get_output(bev_);
+  evbuffer_add_buffer(out, pending_out_);
+  if (!direct_read_ || !options_.write_now) return;
+  // Write now instead of on the next loop turn: the peer starts on these
+  // answers a loop iteration earlier. What the socket does not take stays
+  // queued for the bufferevent's own writer. (Direct mode has no rate
+  // limits, so nothing bypasses a bucket here.)
+  evbuffer_write_atmost(out, bufferevent_getfd(bev_),
+                        static_cast<ev_ssize_t>(options_.max_write_per_turn));
+  if (!writable_) HandleDrained();
 }
 
 void Connection::CheckWritable(size_t output) {
@@ -196,9 +205,11 @@ size_t Connection::output_size() const {
 void Connection::Write(absl::FunctionRef<void(Buffer&)> fill) {
   if (state_ == State::kClosed) return;
   if (in_read_) {
-    // Batched; HandleRead() flushes once the handler returns.
+    // Batched; HandleRead() flushes once the handler returns, or earlier
+    // once a batch is big enough that the peer can start on it.
     Buffer out(pending_out_);
     fill(out);
+    if (out.size() >= options_.eager_flush_bytes) FlushPending();
     CheckWritable(output_size());
     return;
   }

@@ -73,6 +73,14 @@ struct ConnectionOptions {
   // Most bytes written per loop turn (libevent's default is 16 KiB).
   // Default: 256 KiB.
   size_t max_write_per_turn = 256 * 1024;
+  // Direct mode: output produced while handling input is written to the
+  // socket at the end of that read callback, not on the next loop turn.
+  // Default: true.
+  bool write_now = true;
+  // Direct mode: during a read callback, output is written as soon as this
+  // much is batched, so the peer works on the first answers while later
+  // ones are produced. Default: 64 KiB.
+  size_t eager_flush_bytes = 64 * 1024;
 };
 
 // The owner's side of a connection. Called on the loop thread only.

@@ -214,6 +214,23 @@ void ClientSlot::Start(std::unique_ptr<ClientCall> call) {
   active_ = std::move(conn);
 }
 
+bool ClientSlot::TryStartInline(std::unique_ptr<ClientCall>& call) {
+  // Only the plain case: anything that could end the call at once (or
+  // touch connections being retired) goes through the posted Start().
+  if (shut_down_ || active_ == nullptr || !active_->ready()) return false;
+  if (call->deadline != absl::InfiniteFuture()) {
+    absl::Duration left = call->deadline - absl::Now();
+    if (left <= absl::ZeroDuration()) return false;
+    uint64_t id = call->id;
+    call->timer = std::make_unique<transport::Timer>(loop_);
+    call->timer->Start(left, [this, id] { Expire(id); });
+  }
+  ClientCall* raw = call.get();
+  calls_.emplace(raw->id, std::move(call));
+  active_->Send(raw);
+  return true;
+}
+
 void ClientSlot::OnConnected(ClientConnection* conn, const absl::Status& status) {
   if (conn != active_.get()) return;
   if (!status.ok()) {

@@ -100,6 +100,10 @@ class ClientSlot {
   }
 
   void Start(std::unique_ptr<ClientCall> call);
+  // On the loop thread, from CallAsync(): sends `call` at once if a
+  // connection is ready and nothing could fail it synchronously (so no
+  // callback runs inline). Returns false, leaving `call`, otherwise.
+  bool TryStartInline(std::unique_ptr<ClientCall>& call);
   void Cancel(uint64_t call_id);
   // Fails every call with CANCELLED and closes every connection.
   void Shutdown();
