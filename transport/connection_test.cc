@@ -42,6 +42,7 @@
 #include "transport/event_loop.h"
 #include "transport/listener.h"
 #include "transport/sync.h"
+#include "transport/testing/loop_thread.h"
 
 namespace bevrpc::transport {
 namespace {
@@ -52,45 +53,7 @@ constexpr absl::Duration kWait = absl::Seconds(10);
 
 // ------------------------------------------------------------- helpers
 
-// An EventLoop run by its own thread. The constructor returns once Run() has
-// started (so a later Quit() cannot be lost); the destructor stops it.
-class LoopThread {
- public:
-  LoopThread() : loop_(EventLoop::Create().value()) {
-    thread_ = std::thread([this] {
-      loop_->Run();
-      stopped_.Notify();
-    });
-    if (!RunOnLoop([] {})) {
-      std::fprintf(stderr, "loop thread did not start\n");
-      std::abort();
-    }
-  }
-  ~LoopThread() {
-    loop_->Quit();
-    if (!stopped_.WaitForNotificationWithTimeout(kWait)) {
-      std::fprintf(stderr, "EventLoop::Run() did not return after Quit()\n");
-      std::abort();  // Fail loudly rather than hang.
-    }
-    thread_.join();
-  }
-  EventLoop* loop() const { return loop_.get(); }
-
-  // Runs `fn` on the loop thread and waits for it. False on timeout.
-  bool RunOnLoop(absl::AnyInvocable<void()> fn) {
-    auto done = std::make_shared<Notification>();
-    loop_->Post([fn = std::move(fn), done]() mutable {
-      fn();
-      done->Notify();
-    });
-    return done->WaitForNotificationWithTimeout(kWait);
-  }
-
- private:
-  std::unique_ptr<EventLoop> loop_;
-  std::thread thread_;
-  Notification stopped_;
-};
+using ::bevrpc::transport::testing::LoopThread;
 
 std::string Pattern(size_t n, int seed) {
   std::string s(n, '\0');

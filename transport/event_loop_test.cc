@@ -19,54 +19,14 @@
 #include "gtest/gtest.h"
 #include "transport/libevent_init.h"
 #include "transport/sync.h"
+#include "transport/testing/loop_thread.h"
 
 namespace bevrpc::transport {
 namespace {
 
 constexpr absl::Duration kWait = absl::Seconds(10);
 
-// An EventLoop run by its own thread. The constructor returns once Run() has
-// started (so a later Quit() cannot be lost); the destructor stops it.
-class LoopThread {
- public:
-  LoopThread() : loop_(EventLoop::Create().value()) {
-    thread_ = std::thread([this] {
-      loop_->Run();
-      stopped_.Notify();
-    });
-    auto started = std::make_shared<Notification>();
-    loop_->Post([started] { started->Notify(); });
-    if (!started->WaitForNotificationWithTimeout(kWait)) {
-      std::fprintf(stderr, "loop thread did not start\n");
-      std::abort();
-    }
-  }
-  ~LoopThread() {
-    loop_->Quit();
-    if (!stopped_.WaitForNotificationWithTimeout(kWait)) {
-      std::fprintf(stderr, "EventLoop::Run() did not return after Quit()\n");
-      std::abort();  // Fail loudly rather than hang the test.
-    }
-    thread_.join();
-  }
-
-  EventLoop* loop() const { return loop_.get(); }
-
-  // Runs `fn` on the loop thread and waits for it. False on timeout.
-  bool RunOnLoop(absl::AnyInvocable<void()> fn) {
-    auto done = std::make_shared<Notification>();
-    loop_->Post([fn = std::move(fn), done]() mutable {
-      fn();
-      done->Notify();
-    });
-    return done->WaitForNotificationWithTimeout(kWait);
-  }
-
- private:
-  std::unique_ptr<EventLoop> loop_;
-  std::thread thread_;
-  Notification stopped_;
-};
+using ::bevrpc::transport::testing::LoopThread;
 
 TEST(EventLoopTest, CreateGivesABase) {
   absl::StatusOr<std::unique_ptr<EventLoop>> loop = EventLoop::Create();

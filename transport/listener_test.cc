@@ -27,6 +27,7 @@
 #include "transport/address.h"
 #include "transport/event_loop.h"
 #include "transport/sync.h"
+#include "transport/testing/loop_thread.h"
 
 namespace bevrpc::transport {
 namespace {
@@ -35,42 +36,7 @@ using ::testing::HasSubstr;
 
 constexpr absl::Duration kWait = absl::Seconds(10);
 
-// An EventLoop run by its own thread (see event_loop_test.cc).
-class LoopThread {
- public:
-  LoopThread() : loop_(EventLoop::Create().value()) {
-    thread_ = std::thread([this] {
-      loop_->Run();
-      stopped_.Notify();
-    });
-    if (!RunOnLoop([] {})) {
-      std::fprintf(stderr, "loop thread did not start\n");
-      std::abort();
-    }
-  }
-  ~LoopThread() {
-    loop_->Quit();
-    if (!stopped_.WaitForNotificationWithTimeout(kWait)) {
-      std::fprintf(stderr, "EventLoop::Run() did not return after Quit()\n");
-      std::abort();
-    }
-    thread_.join();
-  }
-  EventLoop* loop() const { return loop_.get(); }
-  bool RunOnLoop(absl::AnyInvocable<void()> fn) {
-    auto done = std::make_shared<Notification>();
-    loop_->Post([fn = std::move(fn), done]() mutable {
-      fn();
-      done->Notify();
-    });
-    return done->WaitForNotificationWithTimeout(kWait);
-  }
-
- private:
-  std::unique_ptr<EventLoop> loop_;
-  std::thread thread_;
-  Notification stopped_;
-};
+using ::bevrpc::transport::testing::LoopThread;
 
 SocketAddress Loopback(int port) {
   return SocketAddress::Parse(absl::StrCat("127.0.0.1:", port)).value();

@@ -26,6 +26,7 @@
 #include "transport/event_loop.h"
 #include "transport/listener.h"
 #include "transport/sync.h"
+#include "transport/testing/loop_thread.h"
 
 namespace bevrpc::transport {
 namespace {
@@ -33,42 +34,7 @@ namespace {
 constexpr absl::Duration kWait = absl::Seconds(10);
 constexpr uint64_t kKiB = 1024;
 
-// An EventLoop run by its own thread (see event_loop_test.cc).
-class LoopThread {
- public:
-  LoopThread() : loop_(EventLoop::Create().value()) {
-    thread_ = std::thread([this] {
-      loop_->Run();
-      stopped_.Notify();
-    });
-    if (!RunOnLoop([] {})) {
-      std::fprintf(stderr, "loop thread did not start\n");
-      std::abort();
-    }
-  }
-  ~LoopThread() {
-    loop_->Quit();
-    if (!stopped_.WaitForNotificationWithTimeout(kWait)) {
-      std::fprintf(stderr, "EventLoop::Run() did not return after Quit()\n");
-      std::abort();
-    }
-    thread_.join();
-  }
-  EventLoop* loop() const { return loop_.get(); }
-  bool RunOnLoop(absl::AnyInvocable<void()> fn) {
-    auto done = std::make_shared<Notification>();
-    loop_->Post([fn = std::move(fn), done]() mutable {
-      fn();
-      done->Notify();
-    });
-    return done->WaitForNotificationWithTimeout(kWait);
-  }
-
- private:
-  std::unique_ptr<EventLoop> loop_;
-  std::thread thread_;
-  Notification stopped_;
-};
+using ::bevrpc::transport::testing::LoopThread;
 
 // Counts received bytes and notes when `target` had all arrived.
 class CountingHandler : public ConnectionHandler {

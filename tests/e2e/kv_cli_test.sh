@@ -4,17 +4,9 @@
 set -euo pipefail
 runfiles="${TEST_SRCDIR}/bevrpc"
 cli="$runfiles/tools/bevrpc"
-out="${TEST_TMPDIR}/kv.out"
-"$runfiles/services/kv/kv_server" --port=0 >"$out" 2>"${TEST_TMPDIR}/kv.err" &
-pid=$!
-trap 'kill -TERM $pid 2>/dev/null || true' EXIT
-addr=""
-for _ in $(seq 1 100); do
-  addr=$(sed -n 's/^listening on //p' "$out")
-  [ -n "$addr" ] && break
-  sleep 0.1
-done
-[ -n "$addr" ] || { echo "kv_server did not start"; exit 1; }
+source "$runfiles/tests/testing/server.sh"
+
+start_server kv "$runfiles/services/kv/kv_server" --port=0
 
 expect() {  # expect WANT GOT WHAT
   [ "$2" = "$1" ] || { echo "$3: got '$2', want '$1'"; exit 1; }
@@ -44,7 +36,5 @@ set -e
 expect 69 "$rc" "missing key exit code"
 expect 'NOT_FOUND: key "nope" not found' "$err" "missing key error"
 
-kill -TERM $pid
-wait $pid
-trap - EXIT
+stop_server kv
 echo "kv via CLI OK"

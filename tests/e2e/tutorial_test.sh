@@ -6,18 +6,9 @@ set -euo pipefail
 runfiles="${TEST_SRCDIR}/bevrpc"
 server="$runfiles/services/hello/hello_server"
 cli="$runfiles/tools/bevrpc"
-out="${TEST_TMPDIR}/server.out"
+source "$runfiles/tests/testing/server.sh"
 
-"$server" --port=0 >"$out" 2>"${TEST_TMPDIR}/server.err" &
-pid=$!
-trap 'kill -TERM $pid 2>/dev/null || true' EXIT
-addr=""
-for _ in $(seq 1 100); do
-  addr=$(sed -n 's/^listening on //p' "$out")
-  [ -n "$addr" ] && break
-  sleep 0.1
-done
-[ -n "$addr" ] || { echo "hello_server did not start"; exit 1; }
+start_server hello "$server" --port=0
 
 got=$("$cli" list "$addr" tutorial.hello.Greeter)
 want='tutorial.hello.Greeter/SayHello(tutorial.hello.HelloRequest) returns (tutorial.hello.HelloReply)'
@@ -36,7 +27,5 @@ set -e
 got=$("$runfiles/services/hello/hello_client" "$addr")
 [ "$got" = 'Hello, Ada!' ] || { echo "client: got '$got'"; exit 1; }
 
-kill -TERM $pid
-wait $pid
-trap - EXIT
+stop_server hello
 echo "tutorial steps OK"

@@ -1,0 +1,43 @@
+# Shell helpers for end-to-end tests that start server binaries. Source it:
+#
+#   source "${TEST_SRCDIR}/bevrpc/tests/testing/server.sh"
+#   start_server kv "$runfiles/services/kv/kv_server" --port=0
+#   echo "$addr"          # host:port from its "listening on" line
+#   stop_server kv        # SIGTERM, and fail unless it exits 0
+#
+# Every server still running when the script exits is sent SIGTERM.
+
+declare -A _server_pids=()
+_stop_all_servers() {
+  local p
+  for p in "${_server_pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+}
+trap _stop_all_servers EXIT
+
+# start_server NAME BINARY ARGS...: starts it, waits (up to 10 s) for its
+# "listening on" line and sets $addr; fails the test otherwise.
+start_server() {
+  local name=$1
+  shift
+  local out="${TEST_TMPDIR}/$name.out"
+  "$@" >"$out" 2>"${TEST_TMPDIR}/$name.err" &
+  _server_pids[$name]=$!
+  addr=""
+  local _
+  for _ in $(seq 1 100); do
+    addr=$(sed -n 's/^listening on //p' "$out")
+    [ -n "$addr" ] && return 0
+    sleep 0.1
+  done
+  echo "$name did not start:"
+  cat "${TEST_TMPDIR}/$name.err"
+  exit 1
+}
+
+# stop_server NAME: SIGTERM; fails the test unless the server exits 0.
+stop_server() {
+  local pid=${_server_pids[$1]}
+  kill -TERM "$pid"
+  wait "$pid" || { echo "$1 exited with status $?"; exit 1; }
+  unset "_server_pids[$1]"
+}
