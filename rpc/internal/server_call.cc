@@ -8,24 +8,90 @@
 
 namespace bevrpc::internal {
 
-ServerCall::ServerCall(ServerSession* session, transport::EventLoop* loop,
-                       uint64_t call_id, const MethodDesc* method,
-                       std::string peer)
-    : session_(session),
-      loop_(loop),
-      call_id_(call_id),
-      method_(method),
-      peer_(std::move(peer)),
-      request_(method->request_prototype->New()),
-      response_(method->response_prototype->New()),
-      context_(this) {}
+ServerCall::ServerCall(transport::EventLoop* loop)
+    : loop_(loop), context_(this) {}
+
+void ServerCall::Reset(ServerSession* session, uint64_t call_id,
+                       const MethodDesc* method, const std::string& peer) {
+  session_ = session;
+  call_id_ = call_id;
+  if (method_ != method || request_ == nullptr) {
+    request_.reset(method->request_prototype->New());
+    response_.reset(method->response_prototype->New());
+    method_ = method;
+  }
+  peer_ = peer;
+  deadline_ = absl::InfiniteFuture();
+  timeout_ = absl::InfiniteDuration();
+  ended_ = false;
+  cancelled_.store(false, std::memory_order_relaxed);
+}
+
+void ServerCall::Scrub() {
+  request_->Clear();
+  response_->Clear();
+  metadata_.clear();
+  trailers_.clear();
+  {
+    MutexLock lock(&mu_);
+    on_cancel_ = nullptr;
+  }
+  if (deadline_timer_ != nullptr) deadline_timer_->Cancel();
+  timers_.clear();
+  pool_ = nullptr;
+}
 
 ServerCall::~ServerCall() = default;
+
+CallPool::~CallPool() {
+  for (ServerCall* call : idle_) delete call;
+}
+
+std::shared_ptr<ServerCall> CallPool::Acquire(ServerSession* session,
+                                              uint64_t call_id,
+                                              const MethodDesc* method,
+                                              const std::string& peer) {
+  ServerCall* call;
+  if (idle_.empty()) {
+    call = new ServerCall(loop_);
+  } else {
+    call = idle_.back();
+    idle_.pop_back();
+  }
+  call->Reset(session, call_id, method, peer);
+  refs_.fetch_add(1, std::memory_order_relaxed);
+  return std::shared_ptr<ServerCall>(call, Recycler{this});
+}
+
+void CallPool::Close() {
+  closed_.store(true, std::memory_order_release);
+  Release();
+}
+
+void CallPool::Release() {
+  if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
+}
+
+void CallPool::Recycler::operator()(ServerCall* call) const {
+  // Only the loop thread touches the idle list; elsewhere (a worker dropped
+  // the last reference) the call is simply deleted.
+  if (pool->loop_->IsInLoopThread() &&
+      !pool->closed_.load(std::memory_order_acquire) &&
+      pool->idle_.size() < kMaxIdle) {
+    call->Scrub();
+    pool->idle_.push_back(call);
+  } else {
+    delete call;
+  }
+  pool->Release();
+}
 
 void ServerCall::Dispatch(WorkerPool* pool) {
   pool_ = pool;
   if (deadline_ != absl::InfiniteFuture()) {
-    deadline_timer_ = std::make_unique<transport::Timer>(loop_);
+    if (deadline_timer_ == nullptr) {
+      deadline_timer_ = std::make_unique<transport::Timer>(loop_);
+    }
     deadline_timer_->Start(deadline_ - absl::Now(), [this] {
       Abort(absl::DeadlineExceededError(absl::StrCat(
                 "deadline exceeded: ", method_->full_name,
@@ -111,7 +177,7 @@ void ServerCall::EndCall() {
   }
   // Destroying pending RunAfter closures may destroy a Completion, which
   // calls back into Complete(): ended_ is already set, so that is a no-op.
-  deadline_timer_.reset();
+  if (deadline_timer_ != nullptr) deadline_timer_->Cancel();
   std::vector<std::unique_ptr<transport::Timer>> timers;
   timers.swap(timers_);
   timers.clear();

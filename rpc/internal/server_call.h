@@ -31,9 +31,15 @@ class ServerSession;
 
 class ServerCall : public std::enable_shared_from_this<ServerCall> {
  public:
-  ServerCall(ServerSession* session, transport::EventLoop* loop,
-             uint64_t call_id, const MethodDesc* method, std::string peer);
+  explicit ServerCall(transport::EventLoop* loop);
   ~ServerCall();
+
+  // (Re)initializes the call for a new request. A recycled call keeps its
+  // request and response messages when the method is the same: Clear()ed,
+  // they keep their strings' capacity, so a steady stream of calls
+  // allocates nothing here.
+  void Reset(ServerSession* session, uint64_t call_id,
+             const MethodDesc* method, const std::string& peer);
 
   ServerContext& context() { return context_; }
   google::protobuf::Message* request() { return request_.get(); }
@@ -79,12 +85,16 @@ class ServerCall : public std::enable_shared_from_this<ServerCall> {
   void EndCall();
   void Cancel();
 
-  ServerSession* session_;  // loop; null once detached or finished.
+  friend class CallPool;
+  // Drops what a finished call still holds (loop thread, before reuse).
+  void Scrub();
+
+  ServerSession* session_ = nullptr;  // loop; null once detached or finished.
   WorkerPool* pool_ = nullptr;  // Set by Dispatch().
   transport::EventLoop* const loop_;
-  const uint64_t call_id_;
-  const MethodDesc* const method_;
-  const std::string peer_;
+  uint64_t call_id_ = 0;
+  const MethodDesc* method_ = nullptr;
+  std::string peer_;
   absl::Time deadline_ = absl::InfiniteFuture();
   absl::Duration timeout_ = absl::InfiniteDuration();
   Metadata metadata_;
@@ -98,6 +108,47 @@ class ServerCall : public std::enable_shared_from_this<ServerCall> {
   std::atomic<bool> cancelled_{false};
   Mutex mu_;
   absl::AnyInvocable<void()> on_cancel_ ABSL_GUARDED_BY(mu_);
+};
+
+// A connection's recycled ServerCalls. Calls are handed out as
+// shared_ptrs whose deleter returns them here when the last reference drops
+// on the loop thread (the common case: inline handlers), and deletes them
+// otherwise. Create(), Acquire() and Close() on the loop thread. The pool
+// counts its owner and every call it handed out, and frees itself when the
+// last of them is gone, so calls may outlive the connection.
+class CallPool {
+ public:
+  static CallPool* Create(transport::EventLoop* loop) {
+    return new CallPool(loop);
+  }
+  CallPool(const CallPool&) = delete;
+  CallPool& operator=(const CallPool&) = delete;
+
+  std::shared_ptr<ServerCall> Acquire(ServerSession* session, uint64_t call_id,
+                                      const MethodDesc* method,
+                                      const std::string& peer);
+
+  // The owner lets go: calls returned later are deleted, and the pool with
+  // the last of them.
+  void Close();
+
+ private:
+  struct Recycler {
+    CallPool* pool;
+    void operator()(ServerCall* call) const;
+  };
+  // At most this many idle calls are kept per connection.
+  static constexpr size_t kMaxIdle = 128;
+
+  explicit CallPool(transport::EventLoop* loop) : loop_(loop) {}
+  ~CallPool();
+  void Release();
+
+  transport::EventLoop* const loop_;
+  std::vector<ServerCall*> idle_;  // loop
+  std::atomic<bool> closed_{false};
+  // The owner (until Close()) plus every call handed out and not returned.
+  std::atomic<int64_t> refs_{1};
 };
 
 }  // namespace bevrpc::internal

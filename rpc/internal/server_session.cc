@@ -15,9 +15,11 @@ ServerSession::ServerSession(const ServerShared* shared,
       on_closed_(std::move(on_closed)),
       decoder_(shared->options.limits),
       frame_timer_(conn_->loop()),
-      idle_timer_(conn_->loop()) {}
+      idle_timer_(conn_->loop()),
+      call_pool_(CallPool::Create(conn_->loop())) {}
 
 ServerSession::~ServerSession() {
+  call_pool_->Close();
   // Calls outliving the connection (handlers still running) see it closed.
   auto calls = std::move(calls_);
   for (auto& [id, call] : calls) call->Detach();
@@ -182,8 +184,8 @@ void ServerSession::HandleRequest(wire::FrameMeta& meta,
     SendError(call_id, s);
     return;
   }
-  auto call = std::make_shared<ServerCall>(this, conn_->loop(), call_id,
-                                           method, conn_->peer());
+  std::shared_ptr<ServerCall> call =
+      call_pool_->Acquire(this, call_id, method, conn_->peer());
   if (!ParsePayload(input, payload_size, call->request())) {
     SendError(call_id, absl::InvalidArgumentError(absl::StrCat(
                            "request payload (", payload_size,

@@ -100,6 +100,7 @@ class ServerSession : public transport::ConnectionHandler, public FrameSink {
   transport::Timer idle_timer_;
   wire::FrameMeta out_meta_;  // Reused for every frame written.
   const MethodDesc* last_method_ = nullptr;  // The last method called.
+  CallPool* call_pool_;  // Released (Close()) by the destructor.
 };
 
 }  // namespace bevrpc::internal
