@@ -57,9 +57,11 @@ CallHandle Channel::CallAsync(absl::string_view method,
   uint32_t index = next_slot_.fetch_add(1, std::memory_order_relaxed) %
                    slots_.size();
   internal::ClientSlot* slot = slots_[index].get();
-  auto call = std::make_unique<internal::ClientCall>();
+  bool on_loop = slot->loop()->IsInLoopThread();
+  std::unique_ptr<internal::ClientCall> call =
+      on_loop ? slot->NewCall() : std::make_unique<internal::ClientCall>();
   call->id = slot->NextCallId();
-  call->method = std::string(method);
+  call->method.assign(method.data(), method.size());
   call->response = response;
   call->trailers = trailers;
   call->headers = options.metadata;
@@ -83,13 +85,12 @@ CallHandle Channel::CallAsync(absl::string_view method,
                      " bytes exceeds max_method_bytes ",
                      options_.limits.max_method_bytes));
   } else {
-    request.SerializeToString(&call->request);
+    request.SerializeToString(&call->request);  // Reuses its capacity.
   }
   // From the slot's own loop thread (e.g. a completion callback issuing the
   // next call) the request goes out in this very turn, batched with the
   // others written during the same read callback.
-  if (invalid.ok() && slot->loop()->IsInLoopThread() &&
-      slot->TryStartInline(call)) {
+  if (invalid.ok() && on_loop && slot->TryStartInline(call)) {
     return handle;
   }
   slot->loop()->Post([slot, call = std::move(call),

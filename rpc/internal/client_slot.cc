@@ -57,7 +57,9 @@ void ClientConnection::Send(ClientCall* call) {
   conn_->Write([&](transport::Buffer& out) {
     AppendFrame(out, out_meta_, call->request);
   });
-  std::string().swap(call->request);  // Sent: free it now.
+  // Sent: large requests are freed now, small ones keep their buffer for
+  // the record's reuse.
+  if (call->request.capacity() > 4096) std::string().swap(call->request);
 }
 
 void ClientConnection::SendCancel(uint64_t call_id) {
@@ -192,7 +194,9 @@ void ClientSlot::Start(std::unique_ptr<ClientCall> call) {
                        " exceeded before ", call->method, " was sent")));
       return;
     }
-    call->timer = std::make_unique<transport::Timer>(loop_);
+    if (call->timer == nullptr) {
+      call->timer = std::make_unique<transport::Timer>(loop_);
+    }
     call->timer->Start(call->deadline - absl::Now(), [this, id] { Expire(id); });
   }
   ClientCall* raw = call.get();
@@ -222,7 +226,9 @@ bool ClientSlot::TryStartInline(std::unique_ptr<ClientCall>& call) {
     absl::Duration left = call->deadline - absl::Now();
     if (left <= absl::ZeroDuration()) return false;
     uint64_t id = call->id;
-    call->timer = std::make_unique<transport::Timer>(loop_);
+    if (call->timer == nullptr) {
+      call->timer = std::make_unique<transport::Timer>(loop_);
+    }
     call->timer->Start(left, [this, id] { Expire(id); });
   }
   ClientCall* raw = call.get();
@@ -293,8 +299,38 @@ void ClientSlot::Finish(uint64_t call_id, absl::Status status) {
   if (it == calls_.end()) return;
   std::unique_ptr<ClientCall> call = std::move(it->second);
   calls_.erase(it);
-  call->timer.reset();
-  call->done(std::move(status));
+  absl::AnyInvocable<void(absl::Status)> done = std::move(call->done);
+  // Recycled before `done` runs, so a call it starts can reuse the record.
+  Recycle(std::move(call));
+  done(std::move(status));
+}
+
+std::unique_ptr<ClientCall> ClientSlot::NewCall() {
+  if (idle_calls_.empty()) return std::make_unique<ClientCall>();
+  std::unique_ptr<ClientCall> call = std::move(idle_calls_.back());
+  idle_calls_.pop_back();
+  return call;
+}
+
+void ClientSlot::Recycle(std::unique_ptr<ClientCall> call) {
+  // Bounded, and small requests only: an idle record keeps its buffers.
+  constexpr size_t kMaxIdleCalls = 128;
+  constexpr size_t kMaxKeptRequestBytes = 4096;
+  if (idle_calls_.size() >= kMaxIdleCalls || shut_down_) return;
+  if (call->timer != nullptr) call->timer->Cancel();
+  call->id = 0;
+  call->response = nullptr;
+  call->trailers = nullptr;
+  call->headers.clear();
+  call->deadline = absl::InfiniteFuture();
+  call->timeout = absl::InfiniteDuration();
+  call->conn = nullptr;
+  if (call->request.capacity() > kMaxKeptRequestBytes) {
+    std::string().swap(call->request);
+  } else {
+    call->request.clear();
+  }
+  idle_calls_.push_back(std::move(call));
 }
 
 void ClientSlot::Expire(uint64_t call_id) {

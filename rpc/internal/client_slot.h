@@ -100,6 +100,8 @@ class ClientSlot {
   }
 
   void Start(std::unique_ptr<ClientCall> call);
+  // A call record, recycled when possible. Loop thread only.
+  std::unique_ptr<ClientCall> NewCall();
   // On the loop thread, from CallAsync(): sends `call` at once if a
   // connection is ready and nothing could fail it synchronously (so no
   // callback runs inline). Returns false, leaving `call`, otherwise.
@@ -120,6 +122,8 @@ class ClientSlot {
 
  private:
   void SendWaiting();
+  // Keeps a finished call's record (and its strings' capacity) for reuse.
+  void Recycle(std::unique_ptr<ClientCall> call);
   void Purge();
   void Expire(uint64_t call_id);
 
@@ -129,6 +133,7 @@ class ClientSlot {
   std::atomic<uint64_t> next_call_id_{1};
   absl::flat_hash_map<uint64_t, std::unique_ptr<ClientCall>> calls_;
   std::vector<uint64_t> waiting_;  // Started while no connection was ready.
+  std::vector<std::unique_ptr<ClientCall>> idle_calls_;
   std::unique_ptr<ClientConnection> active_;
   // Draining after GOAWAY, or closed and waiting to be destroyed outside
   // their own callbacks.
