@@ -375,6 +375,7 @@ void ClientSlot::Shutdown() {
   waiting_.clear();
   active_.reset();
   retired_.clear();
+  idle_calls_.clear();  // Their timers belong to this loop: free them here.
 }
 
 }  // namespace bevrpc::internal
