@@ -145,17 +145,22 @@ evbuffer* Connection::input() const {
 
 void Connection::FlushPending() {
   if (bev_ == nullptr || evbuffer_get_length(pending_out_) == 0) return;
-  // Moves the chains: one locked operation for everything written during
-  // the read callback.
   evbuffer* out = bufferevent_get_output(bev_);
-  evbuffer_add_buffer(out, pending_out_);
-  if (!direct_read_ || !options_.write_now) return;
-  // Write now instead of on the next loop turn: the peer starts on these
-  // answers a loop iteration earlier. What the socket does not take stays
-  // queued for the bufferevent's own writer. (Direct mode has no rate
-  // limits, so nothing bypasses a bucket here.)
-  evbuffer_write_atmost(out, bufferevent_getfd(bev_),
-                        static_cast<ev_ssize_t>(options_.max_write_per_turn));
+  if (direct_read_ && options_.write_now && evbuffer_get_length(out) == 0) {
+    // Write now rather than on the next loop turn, straight from the
+    // unlocked buffer: the peer starts on these answers a turn earlier, and
+    // when the socket takes everything the bufferevent's write event is
+    // never armed (no epoll_ctl, no extra wake-up). Direct mode has no rate
+    // limits, so no bucket is bypassed. Errors are left for the
+    // bufferevent's writer to report.
+    evbuffer_write_atmost(pending_out_, bufferevent_getfd(bev_),
+                          static_cast<ev_ssize_t>(options_.max_write_per_turn));
+  }
+  // What the socket did not take is queued behind, in order, in one locked
+  // step (the chains move; nothing is copied).
+  if (evbuffer_get_length(pending_out_) != 0) {
+    evbuffer_add_buffer(out, pending_out_);
+  }
   if (!writable_) HandleDrained();
 }
 
