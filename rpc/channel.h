@@ -16,7 +16,8 @@
 // Threading: thread-safe. Callbacks run on the channel's I/O threads and
 // must not block; never inline from CallAsync(). Destroying the channel
 // fails calls still open with CANCELLED; do not destroy it from one of its
-// own callbacks.
+// own callbacks, and make sure no thread (a timer on a borrowed loop, say)
+// still starts calls on it once destruction begins.
 #ifndef BEVRPC_RPC_CHANNEL_H_
 #define BEVRPC_RPC_CHANNEL_H_
 

@@ -28,6 +28,7 @@
 #include "services/kv/kv.bevrpc.h"
 #include "transport/event_loop.h"
 #include "transport/loop_pool.h"
+#include "transport/sync.h"
 
 ABSL_FLAG(std::string, kv, "", "address of the kv service (host:port)");
 ABSL_FLAG(int, port, 0, "port for this backend's own bevrpc server");
@@ -41,11 +42,22 @@ class Backend {
   explicit Backend(bevrpc::transport::EventLoop* loop)
       : loop_(loop), tick_(loop) {}
 
-  // Runs on the loop thread.
+  // Starts the timer on the loop thread; `on_tick` runs there.
   void StartTicking(absl::Duration every, std::function<void(int)> on_tick) {
     every_ = every;
     on_tick_ = std::move(on_tick);
     loop_->Post([this] { Arm(); });
+  }
+
+  // Stops the timer and waits until no tick can run any more. From any
+  // thread but the loop's.
+  void StopTicking() {
+    bevrpc::Notification stopped;
+    loop_->Post([this, &stopped] {
+      tick_.Cancel();
+      stopped.Notify();
+    });
+    stopped.WaitForNotification();
   }
 
  private:
@@ -122,6 +134,8 @@ int main(int argc, char** argv) {
 
   int sig = 0;
   sigwait(&stop, &sig);
+  // The timer calls into the kv channel: stop it before the channel goes.
+  backend.StopTicking();
   kv_channel->reset();
   server.Shutdown(absl::Seconds(2));
   app_loop->Quit();

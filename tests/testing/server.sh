@@ -38,6 +38,11 @@ start_server() {
 stop_server() {
   local pid=${_server_pids[$1]}
   kill -TERM "$pid"
-  wait "$pid" || { echo "$1 exited with status $?"; exit 1; }
+  wait "$pid" || {
+    local rc=$?
+    echo "$1 exited with status $rc; its stderr:"
+    cat "${TEST_TMPDIR}/$1.err"
+    exit 1
+  }
   unset "_server_pids[$1]"
 }
