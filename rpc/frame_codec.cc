@@ -106,6 +106,14 @@ absl::StatusOr<size_t> FrameDecoder::DecodeHeader(transport::Buffer& input) {
   return 0;
 }
 
+void AppendPong(transport::Buffer& out, transport::Buffer& input,
+                size_t payload_size) {
+  wire::FrameMeta meta;
+  meta.set_kind(wire::PONG);
+  const char* payload = payload_size == 0 ? "" : input.Contiguous(payload_size);
+  AppendFrame(out, meta, absl::string_view(payload, payload_size));
+}
+
 bool ParsePayload(transport::Buffer& input, size_t size,
                   google::protobuf::MessageLite* message) {
   if (size <= kContiguousParseLimit) {

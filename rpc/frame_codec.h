@@ -92,6 +92,11 @@ void AppendFrame(transport::Buffer& out, const wire::FrameMeta& meta,
 void AppendFrame(transport::Buffer& out, const wire::FrameMeta& meta,
                  absl::string_view payload);
 
+// Appends the PONG answering a PING whose payload is the first
+// `payload_size` bytes of `input` (not drained). Both sides answer alike.
+void AppendPong(transport::Buffer& out, transport::Buffer& input,
+                size_t payload_size);
+
 // Parses the first `size` bytes of `input` (without draining them) into
 // `message`: in place from one block when they are small, else through a
 // stream over the buffer's chunks, so large payloads are copied once.

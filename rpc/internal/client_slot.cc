@@ -120,16 +120,11 @@ void ClientConnection::OnFrame(wire::FrameMeta& meta, transport::Buffer& input,
     case wire::GOAWAY:
       HandleGoAway(meta);
       return;
-    case wire::PING: {
-      std::string payload(payload_size, '\0');
-      input.Peek(payload.data(), payload_size);
-      out_meta_.Clear();
-      out_meta_.set_kind(wire::PONG);
+    case wire::PING:
       conn_->Write([&](transport::Buffer& out) {
-        AppendFrame(out, out_meta_, payload);
+        AppendPong(out, input, payload_size);
       });
       return;
-    }
     case wire::PONG:
       return;
     default:
@@ -194,10 +189,7 @@ void ClientSlot::Start(std::unique_ptr<ClientCall> call) {
                        " exceeded before ", call->method, " was sent")));
       return;
     }
-    if (call->timer == nullptr) {
-      call->timer = std::make_unique<transport::Timer>(loop_);
-    }
-    call->timer->Start(call->deadline - absl::Now(), [this, id] { Expire(id); });
+    ArmDeadline(call.get(), call->deadline - absl::Now());
   }
   ClientCall* raw = call.get();
   calls_.emplace(id, std::move(call));
@@ -218,6 +210,14 @@ void ClientSlot::Start(std::unique_ptr<ClientCall> call) {
   active_ = std::move(conn);
 }
 
+void ClientSlot::ArmDeadline(ClientCall* call, absl::Duration left) {
+  if (call->timer == nullptr) {
+    call->timer = std::make_unique<transport::Timer>(loop_);
+  }
+  uint64_t id = call->id;
+  call->timer->Start(left, [this, id] { Expire(id); });
+}
+
 bool ClientSlot::TryStartInline(std::unique_ptr<ClientCall>& call) {
   // Only the plain case: anything that could end the call at once (or
   // touch connections being retired) goes through the posted Start().
@@ -225,11 +225,7 @@ bool ClientSlot::TryStartInline(std::unique_ptr<ClientCall>& call) {
   if (call->deadline != absl::InfiniteFuture()) {
     absl::Duration left = call->deadline - absl::Now();
     if (left <= absl::ZeroDuration()) return false;
-    uint64_t id = call->id;
-    if (call->timer == nullptr) {
-      call->timer = std::make_unique<transport::Timer>(loop_);
-    }
-    call->timer->Start(left, [this, id] { Expire(id); });
+    ArmDeadline(call.get(), left);
   }
   ClientCall* raw = call.get();
   calls_.emplace(raw->id, std::move(call));

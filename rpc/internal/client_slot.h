@@ -122,6 +122,8 @@ class ClientSlot {
 
  private:
   void SendWaiting();
+  // Starts (reusing) `call`'s timer: Expire() after `left`.
+  void ArmDeadline(ClientCall* call, absl::Duration left);
   // Keeps a finished call's record (and its strings' capacity) for reuse.
   void Recycle(std::unique_ptr<ClientCall> call);
   void Purge();

@@ -38,7 +38,7 @@ void ServerCall::Scrub() {
   }
   if (deadline_timer_ != nullptr) deadline_timer_->Cancel();
   timers_.clear();
-  pool_ = nullptr;
+  workers_ = nullptr;
 }
 
 ServerCall::~ServerCall() = default;
@@ -87,7 +87,7 @@ void CallPool::Recycler::operator()(ServerCall* call) const {
 }
 
 void ServerCall::Dispatch(WorkerPool* pool) {
-  pool_ = pool;
+  workers_ = pool;
   if (deadline_ != absl::InfiniteFuture()) {
     if (deadline_timer_ == nullptr) {
       deadline_timer_ = std::make_unique<transport::Timer>(loop_);
@@ -109,7 +109,7 @@ void ServerCall::Dispatch(WorkerPool* pool) {
 
 void ServerCall::RunOnWorkerPool(absl::AnyInvocable<void()> fn) {
   std::shared_ptr<ServerCall> self = shared_from_this();
-  bool queued = pool_->Submit([self, fn = std::move(fn)]() mutable {
+  bool queued = workers_->Submit([self, fn = std::move(fn)]() mutable {
     // Work that can no longer be answered is skipped.
     if (self->cancelled()) return;
     if (absl::Now() >= self->deadline_) {

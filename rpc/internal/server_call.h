@@ -90,7 +90,7 @@ class ServerCall : public std::enable_shared_from_this<ServerCall> {
   void Scrub();
 
   ServerSession* session_ = nullptr;  // loop; null once detached or finished.
-  WorkerPool* pool_ = nullptr;  // Set by Dispatch().
+  WorkerPool* workers_ = nullptr;  // Set by Dispatch().
   transport::EventLoop* const loop_;
   uint64_t call_id_ = 0;
   const MethodDesc* method_ = nullptr;

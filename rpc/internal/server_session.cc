@@ -250,12 +250,8 @@ void ServerSession::SendError(uint64_t call_id, const absl::Status& status) {
 }
 
 void ServerSession::SendPong(transport::Buffer& input, size_t payload_size) {
-  std::string payload(payload_size, '\0');
-  input.Peek(payload.data(), payload_size);
-  out_meta_.Clear();
-  out_meta_.set_kind(wire::PONG);
   conn_->Write([&](transport::Buffer& out) {
-    AppendFrame(out, out_meta_, payload);
+    AppendPong(out, input, payload_size);
   });
 }
 
