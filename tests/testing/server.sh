@@ -20,6 +20,10 @@ start_server() {
   local name=$1
   shift
   local out="${TEST_TMPDIR}/$name.out"
+  # Create the files first: the background job opens them for its
+  # redirections only when it gets scheduled, maybe after our first read.
+  : >"$out"
+  : >"${TEST_TMPDIR}/$name.err"
   "$@" >"$out" 2>"${TEST_TMPDIR}/$name.err" &
   _server_pids[$name]=$!
   addr=""

@@ -19,6 +19,7 @@ client="$bin/tools/bench/echo_client"
 work=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
 
+: >"$work/srv"  # exists before the background job opens it
 cg=(valgrind --tool=callgrind "--callgrind-out-file=$work/cg.out")
 if [ "$side" = server ]; then "${cg[@]}" "$server" --port 0 >"$work/srv" 2>/dev/null &
 else "$server" --port 0 >"$work/srv" 2>/dev/null & fi
