@@ -21,6 +21,7 @@
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "rpc/call_options.h"
+#include "rpc/internal/ref_ptr.h"
 
 namespace bevrpc {
 
@@ -75,8 +76,8 @@ class ServerContext {
 class Completion {
  public:
   Completion() = default;
-  explicit Completion(std::shared_ptr<internal::ServerCall> call);
-  Completion(Completion&&) = default;
+  explicit Completion(internal::RefPtr<internal::ServerCall> call);
+  Completion(Completion&& other) noexcept;
   Completion& operator=(Completion&& other);
   ~Completion();
 
@@ -85,7 +86,7 @@ class Completion {
   void Finish(absl::Status status) &&;
 
  private:
-  std::shared_ptr<internal::ServerCall> call_;
+  internal::RefPtr<internal::ServerCall> call_;
 };
 
 }  // namespace bevrpc

@@ -8,8 +8,8 @@
 
 namespace bevrpc::internal {
 
-ServerCall::ServerCall(transport::EventLoop* loop)
-    : loop_(loop), context_(this) {}
+ServerCall::ServerCall(transport::EventLoop* loop, CallPool* pool)
+    : loop_(loop), pool_(pool), context_(this) {}
 
 void ServerCall::Reset(ServerSession* session, uint64_t call_id,
                        const MethodDesc* method, const std::string& peer) {
@@ -47,20 +47,20 @@ CallPool::~CallPool() {
   for (ServerCall* call : idle_) delete call;
 }
 
-std::shared_ptr<ServerCall> CallPool::Acquire(ServerSession* session,
+RefPtr<ServerCall> CallPool::Acquire(ServerSession* session,
                                               uint64_t call_id,
                                               const MethodDesc* method,
                                               const std::string& peer) {
   ServerCall* call;
   if (idle_.empty()) {
-    call = new ServerCall(loop_);
+    call = new ServerCall(loop_, this);
   } else {
     call = idle_.back();
     idle_.pop_back();
   }
   call->Reset(session, call_id, method, peer);
   refs_.fetch_add(1, std::memory_order_relaxed);
-  return std::shared_ptr<ServerCall>(call, Recycler{this});
+  return RefPtr<ServerCall>(call);
 }
 
 void CallPool::Close() {
@@ -72,18 +72,21 @@ void CallPool::Release() {
   if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
 }
 
-void CallPool::Recycler::operator()(ServerCall* call) const {
+void ServerCall::Unref() {
+  if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) pool_->Return(this);
+}
+
+void CallPool::Return(ServerCall* call) {
   // Only the loop thread touches the idle list; elsewhere (a worker dropped
   // the last reference) the call is simply deleted.
-  if (pool->loop_->IsInLoopThread() &&
-      !pool->closed_.load(std::memory_order_acquire) &&
-      pool->idle_.size() < kMaxIdle) {
+  if (loop_->IsInLoopThread() && !closed_.load(std::memory_order_acquire) &&
+      idle_.size() < kMaxIdle) {
     call->Scrub();
-    pool->idle_.push_back(call);
+    idle_.push_back(call);
   } else {
     delete call;
   }
-  pool->Release();
+  Release();
 }
 
 void ServerCall::Dispatch(WorkerPool* pool) {
@@ -108,7 +111,7 @@ void ServerCall::Dispatch(WorkerPool* pool) {
 }
 
 void ServerCall::RunOnWorkerPool(absl::AnyInvocable<void()> fn) {
-  std::shared_ptr<ServerCall> self = shared_from_this();
+  RefPtr<ServerCall> self = RefPtr<ServerCall>(this);
   bool queued = workers_->Submit([self, fn = std::move(fn)]() mutable {
     // Work that can no longer be answered is skipped.
     if (self->cancelled()) return;
@@ -123,7 +126,7 @@ void ServerCall::RunOnWorkerPool(absl::AnyInvocable<void()> fn) {
 }
 
 void ServerCall::RunHandler() {
-  Completion done(shared_from_this());
+  Completion done(RefPtr<ServerCall>(this));
   try {
     (*method_->handler)(context_, *request_, response_.get(), std::move(done));
   } catch (const std::exception& e) {
@@ -140,14 +143,14 @@ void ServerCall::Complete(absl::Status status) {
     FinishOnLoop(std::move(status));
     return;
   }
-  loop_->Post([self = shared_from_this(), status = std::move(status)]() mutable {
+  loop_->Post([self = RefPtr<ServerCall>(this), status = std::move(status)]() mutable {
     self->FinishOnLoop(std::move(status));
   });
 }
 
 void ServerCall::FinishOnLoop(absl::Status status) {
   if (ended_) return;  // Cancelled or timed out: the late result is dropped.
-  std::shared_ptr<ServerCall> self = shared_from_this();
+  RefPtr<ServerCall> self = RefPtr<ServerCall>(this);
   ended_ = true;
   if (session_ != nullptr) session_->SendResponse(this, status);
   EndCall();
@@ -155,7 +158,7 @@ void ServerCall::FinishOnLoop(absl::Status status) {
 
 void ServerCall::Abort(absl::Status status, bool send_response) {
   if (ended_) return;
-  std::shared_ptr<ServerCall> self = shared_from_this();
+  RefPtr<ServerCall> self = RefPtr<ServerCall>(this);
   ended_ = true;
   if (send_response && session_ != nullptr) {
     session_->SendResponse(this, status);
@@ -165,7 +168,7 @@ void ServerCall::Abort(absl::Status status, bool send_response) {
 }
 
 void ServerCall::Detach() {
-  std::shared_ptr<ServerCall> self = shared_from_this();
+  RefPtr<ServerCall> self = RefPtr<ServerCall>(this);
   session_ = nullptr;
   Abort(absl::CancelledError("connection closed"), /*send_response=*/false);
 }
@@ -206,7 +209,7 @@ void ServerCall::SetOnCancel(absl::AnyInvocable<void()> cb) {
 
 void ServerCall::RunAfter(absl::Duration delay, absl::AnyInvocable<void()> fn) {
   if (!loop_->IsInLoopThread()) {
-    loop_->Post([self = shared_from_this(), delay, fn = std::move(fn)]() mutable {
+    loop_->Post([self = RefPtr<ServerCall>(this), delay, fn = std::move(fn)]() mutable {
       self->RunAfter(delay, std::move(fn));
     });
     return;
@@ -242,8 +245,11 @@ void ServerContext::RunOnWorkerPool(absl::AnyInvocable<void()> fn) {
   call_->RunOnWorkerPool(std::move(fn));
 }
 
-Completion::Completion(std::shared_ptr<internal::ServerCall> call)
+Completion::Completion(internal::RefPtr<internal::ServerCall> call)
     : call_(std::move(call)) {}
+
+Completion::Completion(Completion&& other) noexcept
+    : call_(std::move(other.call_)) {}
 
 Completion& Completion::operator=(Completion&& other) {
   if (this != &other) {
@@ -257,7 +263,7 @@ Completion& Completion::operator=(Completion&& other) {
 
 Completion::~Completion() {
   if (call_ == nullptr) return;
-  std::shared_ptr<internal::ServerCall> call = std::move(call_);
+  internal::RefPtr<internal::ServerCall> call = std::move(call_);
   call->Complete(absl::InternalError(absl::StrCat(
       call->method().full_name,
       " handler returned or threw without finishing the call")));
@@ -265,7 +271,7 @@ Completion::~Completion() {
 
 void Completion::Finish(absl::Status status) && {
   if (call_ == nullptr) return;  // Finished already.
-  std::shared_ptr<internal::ServerCall> call = std::move(call_);
+  internal::RefPtr<internal::ServerCall> call = std::move(call_);
   call->Complete(std::move(status));
 }
 

@@ -20,6 +20,7 @@
 #include "absl/time/time.h"
 #include "google/protobuf/message.h"
 #include "rpc/call_options.h"
+#include "rpc/internal/ref_ptr.h"
 #include "rpc/method.h"
 #include "rpc/server_context.h"
 #include "rpc/worker_pool.h"
@@ -29,9 +30,14 @@ namespace bevrpc::internal {
 
 class ServerSession;
 
-class ServerCall : public std::enable_shared_from_this<ServerCall> {
+class CallPool;
+
+// Reference-counted (RefPtr): the session's table, the Completion and any
+// queued closure each hold a reference; the last one returns the call to its
+// CallPool.
+class ServerCall {
  public:
-  explicit ServerCall(transport::EventLoop* loop);
+  ServerCall(transport::EventLoop* loop, CallPool* pool);
   ~ServerCall();
 
   // (Re)initializes the call for a new request. A recycled call keeps its
@@ -59,6 +65,10 @@ class ServerCall : public std::enable_shared_from_this<ServerCall> {
 
   // Runs the handler (inline or on the pool); on the loop thread.
   void Dispatch(WorkerPool* pool);
+
+  // References (RefPtr); any thread.
+  void Ref() { refs_.fetch_add(1, std::memory_order_relaxed); }
+  void Unref();
 
   // The handler's result; any thread. Dropped if the call already ended.
   void Complete(absl::Status status);
@@ -92,6 +102,8 @@ class ServerCall : public std::enable_shared_from_this<ServerCall> {
   ServerSession* session_ = nullptr;  // loop; null once detached or finished.
   WorkerPool* workers_ = nullptr;  // Set by Dispatch().
   transport::EventLoop* const loop_;
+  CallPool* const pool_;
+  std::atomic<int32_t> refs_{0};
   uint64_t call_id_ = 0;
   const MethodDesc* method_ = nullptr;
   std::string peer_;
@@ -110,10 +122,9 @@ class ServerCall : public std::enable_shared_from_this<ServerCall> {
   absl::AnyInvocable<void()> on_cancel_ ABSL_GUARDED_BY(mu_);
 };
 
-// A connection's recycled ServerCalls. Calls are handed out as
-// shared_ptrs whose deleter returns them here when the last reference drops
-// on the loop thread (the common case: inline handlers), and deletes them
-// otherwise. Create(), Acquire() and Close() on the loop thread. The pool
+// A connection's recycled ServerCalls. Calls are handed out as RefPtrs;
+// the last reference returns a call here when it drops on the loop thread
+// (the common case: inline handlers), and deletes it otherwise. Create(), Acquire() and Close() on the loop thread. The pool
 // counts its owner and every call it handed out, and frees itself when the
 // last of them is gone, so calls may outlive the connection.
 class CallPool {
@@ -124,7 +135,7 @@ class CallPool {
   CallPool(const CallPool&) = delete;
   CallPool& operator=(const CallPool&) = delete;
 
-  std::shared_ptr<ServerCall> Acquire(ServerSession* session, uint64_t call_id,
+  RefPtr<ServerCall> Acquire(ServerSession* session, uint64_t call_id,
                                       const MethodDesc* method,
                                       const std::string& peer);
 
@@ -133,15 +144,14 @@ class CallPool {
   void Close();
 
  private:
-  struct Recycler {
-    CallPool* pool;
-    void operator()(ServerCall* call) const;
-  };
   // At most this many idle calls are kept per connection.
   static constexpr size_t kMaxIdle = 128;
 
   explicit CallPool(transport::EventLoop* loop) : loop_(loop) {}
   ~CallPool();
+  friend class ServerCall;
+  // The last reference to `call` dropped (any thread).
+  void Return(ServerCall* call);
   void Release();
 
   transport::EventLoop* const loop_;

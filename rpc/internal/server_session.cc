@@ -55,7 +55,7 @@ void ServerSession::OnFrame(wire::FrameMeta& meta, transport::Buffer& input,
       // A CANCEL for a call that already ended is normal (a race); ignore.
       auto it = calls_.find(meta.call_id());
       if (it != calls_.end()) {
-        std::shared_ptr<ServerCall> call = it->second;
+        RefPtr<ServerCall> call = it->second;
         call->Abort(absl::CancelledError("call cancelled by the client"),
                     /*send_response=*/false);
       }
@@ -80,7 +80,7 @@ void ServerSession::OnFrame(wire::FrameMeta& meta, transport::Buffer& input,
       // call fails that call; one for a call that already ended is dropped.
       auto it = calls_.find(meta.call_id());
       if (it != calls_.end()) {
-        std::shared_ptr<ServerCall> call = it->second;
+        RefPtr<ServerCall> call = it->second;
         call->Abort(absl::InvalidArgumentError(absl::StrCat(
                         FrameKindName(meta.kind()), " frame on unary call ",
                         meta.call_id(), " (", call->method().full_name,
@@ -184,7 +184,7 @@ void ServerSession::HandleRequest(wire::FrameMeta& meta,
     SendError(call_id, s);
     return;
   }
-  std::shared_ptr<ServerCall> call =
+  RefPtr<ServerCall> call =
       call_pool_->Acquire(this, call_id, method, conn_->peer());
   if (!ParsePayload(input, payload_size, call->request())) {
     SendError(call_id, absl::InvalidArgumentError(absl::StrCat(

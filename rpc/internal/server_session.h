@@ -90,7 +90,7 @@ class ServerSession : public transport::ConnectionHandler, public FrameSink {
   std::unique_ptr<transport::Connection> conn_;
   absl::AnyInvocable<void(ServerSession*)> on_closed_;
   FrameDecoder decoder_;
-  absl::flat_hash_map<uint64_t, std::shared_ptr<ServerCall>> calls_;
+  absl::flat_hash_map<uint64_t, RefPtr<ServerCall>> calls_;
   uint64_t last_call_id_ = 0;
   bool draining_ = false;
   bool closing_ = false;
