@@ -79,8 +79,11 @@ struct ConnectionOptions {
   bool write_now = true;
   // Direct mode: during a read callback, output is written as soon as this
   // much is batched, so the peer works on the first answers while later
-  // ones are produced. Default: 64 KiB.
-  size_t eager_flush_bytes = 64 * 1024;
+  // ones are produced: both ends run at once instead of taking turns. Small
+  // enough to split a batch of a few dozen small calls; a write costs about
+  // as much as handling a few calls. Default: 2 KiB (64 KiB: -30 % QPS with
+  // 64 small calls in flight on one connection).
+  size_t eager_flush_bytes = 2 * 1024;
 };
 
 // The owner's side of a connection. Called on the loop thread only.
