@@ -61,6 +61,12 @@ struct ChannelOptions {
   FrameLimits limits;
   // Buffering and watermarks of each connection.
   transport::ConnectionOptions connection;
+  // Streaming calls: the receive window per call (bytes of server messages
+  // buffered until read). Default: 64 KiB.
+  uint32_t stream_window_bytes = 64 * 1024;
+  // Streaming calls: bytes of written but unsent messages a call may queue
+  // before Write() returns false. Default: 64 KiB.
+  size_t stream_write_buffer_bytes = 64 * 1024;
 };
 
 // Identifies a call started with CallAsync(), for Cancel().
@@ -68,6 +74,8 @@ struct CallHandle {
   int slot = -1;
   uint64_t call_id = 0;
 };
+
+class ClientStreamBase;
 
 class Channel {
  public:
@@ -105,6 +113,7 @@ class Channel {
   const std::string& target() const { return target_; }
 
  private:
+  friend class ClientStreamBase;
   Channel() = default;
 
   std::string target_;

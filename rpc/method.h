@@ -22,11 +22,11 @@
 #include "absl/status/status.h"
 #include "google/protobuf/message.h"
 #include "rpc/server_context.h"
+#include "rpc/server_stream.h"
 
 namespace bevrpc {
 
-// The shape of an RPC. Only kUnary is served today; the protoc plugin
-// rejects streaming methods until they are supported.
+// The shape of an RPC (docs/protocol.md, "Streaming calls").
 enum class MethodKind {
   kUnary,
   kServerStreaming,
@@ -105,6 +105,139 @@ MethodDesc SyncMethod(
                                   static_cast<Response*>(resp)));
       });
   return m;
+}
+
+namespace internal {
+
+template <typename Request, typename Response>
+MethodDesc MakeMethod(std::string full_name, MethodKind kind,
+                      ExecutionMode mode, UntypedHandler handler) {
+  MethodDesc m;
+  m.full_name = std::move(full_name);
+  m.request_prototype = &Request::default_instance();
+  m.response_prototype = &Response::default_instance();
+  m.mode = mode;
+  m.kind = kind;
+  m.handler = std::make_shared<UntypedHandler>(std::move(handler));
+  return m;
+}
+
+}  // namespace internal
+
+// Streaming methods (rpc/server_stream.h), in both flavours. The writer,
+// reader and stream handles stay valid until the call is finished; the
+// sync flavours finish the call with the status they return.
+
+// Server streaming: one request, a stream of responses.
+template <typename Request, typename Response>
+MethodDesc ServerStreamingCallbackMethod(
+    std::string full_name,
+    absl::AnyInvocable<void(ServerContext&, const Request&,
+                            ServerWriter<Response>, Completion)>
+        fn) {
+  return internal::MakeMethod<Request, Response>(
+      std::move(full_name), MethodKind::kServerStreaming,
+      ExecutionMode::kInline,
+      [fn = std::move(fn)](ServerContext& ctx,
+                           const google::protobuf::Message& req,
+                           google::protobuf::Message*,
+                           Completion done) mutable {
+        fn(ctx, static_cast<const Request&>(req),
+           ServerWriter<Response>(ServerStream(ctx)), std::move(done));
+      });
+}
+
+template <typename Request, typename Response>
+MethodDesc ServerStreamingSyncMethod(
+    std::string full_name,
+    absl::AnyInvocable<absl::Status(ServerContext&, const Request&,
+                                    ServerWriter<Response>&)>
+        fn) {
+  return internal::MakeMethod<Request, Response>(
+      std::move(full_name), MethodKind::kServerStreaming,
+      ExecutionMode::kWorkerPool,
+      [fn = std::move(fn)](ServerContext& ctx,
+                           const google::protobuf::Message& req,
+                           google::protobuf::Message*,
+                           Completion done) mutable {
+        ServerWriter<Response> writer{ServerStream(ctx)};
+        std::move(done).Finish(
+            fn(ctx, static_cast<const Request&>(req), writer));
+      });
+}
+
+// Client streaming: a stream of requests, one response.
+template <typename Request, typename Response>
+MethodDesc ClientStreamingCallbackMethod(
+    std::string full_name,
+    absl::AnyInvocable<void(ServerContext&, ServerReader<Request>, Response*,
+                            Completion)>
+        fn) {
+  return internal::MakeMethod<Request, Response>(
+      std::move(full_name), MethodKind::kClientStreaming,
+      ExecutionMode::kInline,
+      [fn = std::move(fn)](ServerContext& ctx,
+                           const google::protobuf::Message&,
+                           google::protobuf::Message* resp,
+                           Completion done) mutable {
+        fn(ctx, ServerReader<Request>(ServerStream(ctx)),
+           static_cast<Response*>(resp), std::move(done));
+      });
+}
+
+template <typename Request, typename Response>
+MethodDesc ClientStreamingSyncMethod(
+    std::string full_name,
+    absl::AnyInvocable<absl::Status(ServerContext&, ServerReader<Request>&,
+                                    Response*)>
+        fn) {
+  return internal::MakeMethod<Request, Response>(
+      std::move(full_name), MethodKind::kClientStreaming,
+      ExecutionMode::kWorkerPool,
+      [fn = std::move(fn)](ServerContext& ctx,
+                           const google::protobuf::Message&,
+                           google::protobuf::Message* resp,
+                           Completion done) mutable {
+        ServerReader<Request> reader{ServerStream(ctx)};
+        std::move(done).Finish(
+            fn(ctx, reader, static_cast<Response*>(resp)));
+      });
+}
+
+// Bidirectional: both sides stream.
+template <typename Request, typename Response>
+MethodDesc BidiStreamingCallbackMethod(
+    std::string full_name,
+    absl::AnyInvocable<void(ServerContext&,
+                            ServerReaderWriter<Request, Response>, Completion)>
+        fn) {
+  return internal::MakeMethod<Request, Response>(
+      std::move(full_name), MethodKind::kBidiStreaming, ExecutionMode::kInline,
+      [fn = std::move(fn)](ServerContext& ctx,
+                           const google::protobuf::Message&,
+                           google::protobuf::Message*,
+                           Completion done) mutable {
+        fn(ctx, ServerReaderWriter<Request, Response>(ServerStream(ctx)),
+           std::move(done));
+      });
+}
+
+template <typename Request, typename Response>
+MethodDesc BidiStreamingSyncMethod(
+    std::string full_name,
+    absl::AnyInvocable<absl::Status(ServerContext&,
+                                    ServerReaderWriter<Request, Response>&)>
+        fn) {
+  return internal::MakeMethod<Request, Response>(
+      std::move(full_name), MethodKind::kBidiStreaming,
+      ExecutionMode::kWorkerPool,
+      [fn = std::move(fn)](ServerContext& ctx,
+                           const google::protobuf::Message&,
+                           google::protobuf::Message*,
+                           Completion done) mutable {
+        ServerReaderWriter<Request, Response> stream{ServerStream(ctx)};
+        std::move(done).Finish(fn(ctx, stream));
+      });
 }
 
 }  // namespace bevrpc

@@ -112,10 +112,6 @@ absl::Status ServerImpl::CheckMethod(const MethodDesc& method) const {
     return absl::InvalidArgumentError(absl::StrCat(
         "method \"", name, "\" lacks a request type, response type or handler"));
   }
-  if (method.kind != MethodKind::kUnary) {
-    return absl::UnimplementedError(absl::StrCat(
-        "method \"", name, "\" is streaming; only unary methods are served"));
-  }
   if (shared_.methods.contains(name)) {
     return absl::AlreadyExistsError(
         absl::StrCat("method \"", name, "\" is already registered"));

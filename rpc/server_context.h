@@ -25,6 +25,7 @@
 
 namespace bevrpc {
 
+class ServerStream;
 namespace internal {
 class ServerCall;
 }  // namespace internal
@@ -42,6 +43,10 @@ class ServerContext {
 
   // Adds a response trailer. Call before finishing the call.
   void AddTrailer(std::string key, std::string value);
+  // Streaming calls: adds an initial response header, sent (HEADERS
+  // frame) before the call's first message or its response. Call before
+  // the first Write(). Unary calls have trailers only; this is ignored.
+  void AddHeader(std::string key, std::string value);
 
   // True once the call can no longer be answered: the client cancelled, the
   // deadline passed, the connection closed or the server shut down.
@@ -64,6 +69,7 @@ class ServerContext {
 
  private:
   friend class internal::ServerCall;
+  friend class ServerStream;
   explicit ServerContext(internal::ServerCall* call) : call_(call) {}
   internal::ServerCall* call_;
 };

@@ -44,6 +44,14 @@ struct ServerOptions {
   // A frame that has started must complete within this, or the connection
   // is closed. Default: 30 s.
   absl::Duration frame_timeout = absl::Seconds(30);
+  // Streaming calls: the receive window per call, in bytes of client
+  // messages buffered before the client must wait for credit (at least
+  // 64 KiB, the protocol's initial window). Default: 64 KiB.
+  uint32_t stream_window_bytes = 64 * 1024;
+  // Streaming calls: bytes of written but unsent messages (waiting for the
+  // client's credit or the connection) a call may queue before Write()
+  // returns false. Default: 64 KiB.
+  size_t stream_write_buffer_bytes = 64 * 1024;
   // Per-connection byte rates (a token bucket each). Default: unlimited.
   transport::RateLimit per_connection_rate_limit;
   // Byte rates shared by all connections (a rate-limit group). Default:

@@ -1,5 +1,5 @@
-// Wire protocol v1 constants: the 12-byte frame header. Nothing else lives
-// here; FrameMeta is in wire.proto and the full description in
+// Wire protocol v1 constants: the 12-byte frame header and the initial
+// stream window. Nothing else lives here; FrameMeta is in wire.proto and the full description in
 // docs/protocol.md.
 //
 //   offset 0  4 bytes  magic "BEVR"
@@ -16,6 +16,9 @@ namespace bevrpc::wire {
 inline constexpr char kMagic[4] = {'B', 'E', 'V', 'R'};
 inline constexpr size_t kMagicSize = 4;
 inline constexpr size_t kHeaderSize = 12;
+// Each direction of a streaming call starts with this much MESSAGE credit
+// unless the REQUEST says otherwise (FrameMeta.initial_window).
+inline constexpr uint32_t kInitialStreamWindow = 65536;
 
 struct FrameHeader {
   uint32_t body_size;

@@ -4,7 +4,9 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "rpc/internal/client_stream_state.h"
 #include "rpc/status.h"
+#include "rpc/wire_format.h"
 
 namespace bevrpc::internal {
 
@@ -54,9 +56,17 @@ void ClientConnection::Send(ClientCall* call) {
     out_meta_.mutable_metadata()->insert(call->headers.begin(),
                                          call->headers.end());
   }
+  if (call->stream != nullptr &&
+      call->stream->window != wire::kInitialStreamWindow) {
+    out_meta_.set_initial_window(call->stream->window);
+  }
   conn_->Write([&](transport::Buffer& out) {
     AppendFrame(out, out_meta_, call->request);
   });
+  if (call->stream != nullptr) {
+    slot_->PumpStream(call->id);  // Messages written before the REQUEST.
+    return;
+  }
   // Sent: large requests are freed now, small ones keep their buffer for
   // the record's reuse.
   if (call->request.capacity() > 4096) std::string().swap(call->request);
@@ -70,6 +80,19 @@ void ClientConnection::SendCancel(uint64_t call_id) {
   out_meta_.set_kind(wire::CANCEL);
   conn_->Write([&](transport::Buffer& out) {
     AppendFrame(out, out_meta_, absl::string_view());
+  });
+}
+
+void ClientConnection::SendStreamFrame(uint64_t call_id, wire::FrameKind kind,
+                                       absl::string_view bytes,
+                                       uint32_t increment) {
+  if (closed_ || !ready_) return;
+  out_meta_.Clear();
+  out_meta_.set_call_id(call_id);
+  out_meta_.set_kind(kind);
+  if (increment != 0) out_meta_.set_window_increment(increment);
+  conn_->Write([&](transport::Buffer& out) {
+    AppendFrame(out, out_meta_, bytes);
   });
 }
 
@@ -126,6 +149,14 @@ void ClientConnection::OnFrame(wire::FrameMeta& meta, transport::Buffer& input,
       });
       return;
     case wire::PONG:
+      return;
+    case wire::MESSAGE:
+    case wire::HEADERS:
+    case wire::WINDOW_UPDATE:
+      // Frames of a call we gave up on are dropped.
+      if (ids_.contains(meta.call_id())) {
+        slot_->OnStreamFrame(this, meta, input, payload_size);
+      }
       return;
     default:
       Close(absl::UnavailableError(absl::StrCat(
@@ -261,6 +292,29 @@ void ClientSlot::OnResponse(ClientConnection* conn, const wire::FrameMeta& meta,
   if (it == calls_.end() || it->second->conn != conn) return;
   ClientCall* call = it->second.get();
   absl::Status status = StatusFromWire(meta.status_code(), meta.status_message());
+  if (call->stream != nullptr) {
+    ClientStreamState* st = call->stream.get();
+    std::unique_ptr<google::protobuf::Message> response;
+    // A client-streaming call's one response comes with its RESPONSE.
+    if (status.ok() && st->kind == MethodKind::kClientStreaming) {
+      response.reset(st->response_prototype->New());
+      if (!ParsePayload(input, payload_size, response.get())) {
+        status = absl::InternalError(absl::StrCat(
+            "response payload (", payload_size, " bytes) does not parse as ",
+            response->GetTypeName()));
+        response.reset();
+      }
+    }
+    {
+      MutexLock lock(&st->mu);
+      st->trailers.insert(meta.metadata().begin(), meta.metadata().end());
+      if (response != nullptr) {
+        st->in.push_back({std::move(response), payload_size});
+      }
+    }
+    Finish(meta.call_id(), std::move(status));
+    return;
+  }
   if (status.ok()) {
     if (!ParsePayload(input, payload_size, call->response)) {
       status = absl::InternalError(absl::StrCat(
@@ -312,7 +366,10 @@ void ClientSlot::Recycle(std::unique_ptr<ClientCall> call) {
   // Bounded, and small requests only: an idle record keeps its buffers.
   constexpr size_t kMaxIdleCalls = 128;
   constexpr size_t kMaxKeptRequestBytes = 4096;
-  if (idle_calls_.size() >= kMaxIdleCalls || shut_down_) return;
+  if (idle_calls_.size() >= kMaxIdleCalls || shut_down_ ||
+      call->stream != nullptr) {
+    return;
+  }
   if (call->timer != nullptr) call->timer->Cancel();
   call->id = 0;
   call->response = nullptr;

@@ -30,6 +30,8 @@
 
 namespace bevrpc::internal {
 
+class ClientStreamState;
+
 struct ClientCall {
   uint64_t id = 0;
   std::string method;
@@ -42,6 +44,8 @@ struct ClientCall {
   absl::AnyInvocable<void(absl::Status)> done;
   std::unique_ptr<transport::Timer> timer;
   class ClientConnection* conn = nullptr;  // Null while waiting to be sent.
+  // Streaming calls only: what the ClientStream handle shares with the loop.
+  std::shared_ptr<ClientStreamState> stream;
 };
 
 class ClientSlot;
@@ -61,6 +65,10 @@ class ClientConnection : public transport::ConnectionHandler,
 
   void Send(ClientCall* call);
   void SendCancel(uint64_t call_id);
+  // Streaming frames of an open call: MESSAGE (`bytes`), HALF_CLOSE,
+  // WINDOW_UPDATE (`increment`).
+  void SendStreamFrame(uint64_t call_id, wire::FrameKind kind,
+                       absl::string_view bytes, uint32_t increment);
   void Forget(uint64_t call_id) { ids_.erase(call_id); }
   void Close(const absl::Status& why);
 
@@ -119,6 +127,15 @@ class ClientSlot {
   void OnDraining(ClientConnection* conn);
   // Ends a call: removes it, cancels its timer and runs its callback.
   void Finish(uint64_t call_id, absl::Status status);
+  // Streaming (client_stream.cc): MESSAGE / HEADERS / WINDOW_UPDATE frames
+  // of an open call; sends what a stream has queued (and its HALF_CLOSE);
+  // grants the credit its reads consumed.
+  void OnStreamFrame(ClientConnection* conn, const wire::FrameMeta& meta,
+                     transport::Buffer& input, size_t payload_size);
+  void PumpStream(uint64_t call_id);
+  void GrantStream(uint64_t call_id);
+  // Fails a stream for a protocol violation by the server: CANCEL, status.
+  void FailStream(ClientCall* call, absl::Status status);
 
  private:
   void SendWaiting();

@@ -16,6 +16,10 @@ void ServerCall::Reset(ServerSession* session, uint64_t call_id,
   session_ = session;
   call_id_ = call_id;
   if (method_ != method || request_ == nullptr) {
+    {
+      MutexLock lock(&mu_);
+      stream_.spare.clear();  // Spare messages of the old request type.
+    }
     request_.reset(method->request_prototype->New());
     response_.reset(method->response_prototype->New());
     method_ = method;
@@ -24,6 +28,7 @@ void ServerCall::Reset(ServerSession* session, uint64_t call_id,
   deadline_ = absl::InfiniteFuture();
   timeout_ = absl::InfiniteDuration();
   ended_ = false;
+  end_status_ = absl::OkStatus();
   cancelled_.store(false, std::memory_order_relaxed);
 }
 
@@ -39,6 +44,7 @@ void ServerCall::Scrub() {
   if (deadline_timer_ != nullptr) deadline_timer_->Cancel();
   timers_.clear();
   workers_ = nullptr;
+  ResetStream();
 }
 
 ServerCall::~ServerCall() = default;
@@ -150,9 +156,17 @@ void ServerCall::Complete(absl::Status status) {
 
 void ServerCall::FinishOnLoop(absl::Status status) {
   if (ended_) return;  // Cancelled or timed out: the late result is dropped.
-  RefPtr<ServerCall> self = RefPtr<ServerCall>(this);
+  // A stream answers after the messages still queued for credit.
+  if (streaming() && !BeginFinishStream(status)) return;
+  SendFinal(status);
+}
+
+void ServerCall::SendFinal(const absl::Status& status) {
+  RefPtr<ServerCall> self(this);
+  if (streaming()) SendHeadersOnce();
   ended_ = true;
   if (session_ != nullptr) session_->SendResponse(this, status);
+  end_status_ = absl::OkStatus();
   EndCall();
 }
 
@@ -161,8 +175,10 @@ void ServerCall::Abort(absl::Status status, bool send_response) {
   RefPtr<ServerCall> self = RefPtr<ServerCall>(this);
   ended_ = true;
   if (send_response && session_ != nullptr) {
+    if (streaming()) SendHeadersOnce();
     session_->SendResponse(this, status);
   }
+  end_status_ = status;
   Cancel();
   EndCall();
 }
@@ -181,6 +197,7 @@ void ServerCall::EndCall() {
   // Destroying pending RunAfter closures may destroy a Completion, which
   // calls back into Complete(): ended_ is already set, so that is a no-op.
   if (deadline_timer_ != nullptr) deadline_timer_->Cancel();
+  if (streaming()) EndStream(end_status_);
   std::vector<std::unique_ptr<transport::Timer>> timers;
   timers.swap(timers_);
   timers.clear();
@@ -232,6 +249,9 @@ const std::string& ServerContext::method() const {
 const std::string& ServerContext::peer() const { return call_->peer(); }
 void ServerContext::AddTrailer(std::string key, std::string value) {
   call_->trailers()[std::move(key)] = std::move(value);
+}
+void ServerContext::AddHeader(std::string key, std::string value) {
+  call_->AddHeader(std::move(key), std::move(value));
 }
 bool ServerContext::IsCancelled() const { return call_->cancelled(); }
 void ServerContext::OnCancel(absl::AnyInvocable<void()> callback) {

@@ -9,6 +9,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <string>
 #include <vector>
@@ -24,6 +25,7 @@
 #include "rpc/method.h"
 #include "rpc/server_context.h"
 #include "rpc/worker_pool.h"
+#include "transport/buffer.h"
 #include "transport/event_loop.h"
 
 namespace bevrpc::internal {
@@ -88,12 +90,81 @@ class ServerCall {
   void SetOnCancel(absl::AnyInvocable<void()> cb);
   void RunAfter(absl::Duration delay, absl::AnyInvocable<void()> fn);
   void RunOnWorkerPool(absl::AnyInvocable<void()> fn);
+  // Initial response headers of a stream; any thread, before the first
+  // message is written.
+  void AddHeader(std::string key, std::string value);
+
+  // Streaming calls (server_call_stream.cc). The Stream* calls back
+  // ServerStream (rpc/server_stream.h) and may come from any thread.
+  bool streaming() const { return method_->kind != MethodKind::kUnary; }
+  // The client sends a stream of messages (client streaming, bidi).
+  bool client_streams() const {
+    return method_->kind == MethodKind::kClientStreaming ||
+           method_->kind == MethodKind::kBidiStreaming;
+  }
+  // The server sends a stream of messages (server streaming, bidi).
+  bool server_streams() const {
+    return method_->kind == MethodKind::kServerStreaming ||
+           method_->kind == MethodKind::kBidiStreaming;
+  }
+  bool StreamWrite(const google::protobuf::Message& message);
+  absl::Status StreamWriteBlocking(const google::protobuf::Message& message);
+  void StreamOnWritable(absl::AnyInvocable<void()> cb);
+  bool StreamTryRead(google::protobuf::Message* message);
+  bool StreamReadBlocking(google::protobuf::Message* message);
+  bool StreamAtEnd();
+  void StreamOnReadable(absl::AnyInvocable<void()> cb);
+
+  // From the session, on the loop thread. StartStream() before dispatch:
+  // the client's receive window, the server's, whether the connection is
+  // writable and how many bytes of unsent messages a call may queue.
+  void StartStream(uint32_t client_window, uint32_t server_window,
+                   bool conn_writable, size_t write_buffer_bytes);
+  // A MESSAGE / HALF_CLOSE / WINDOW_UPDATE for this call; an error fails it.
+  absl::Status OnStreamMessage(transport::Buffer& input, size_t payload_size);
+  absl::Status OnHalfClose();
+  absl::Status OnWindowUpdate(uint32_t increment);
+  void OnConnectionWritable(bool writable);
 
  private:
   void RunHandler();
   void FinishOnLoop(absl::Status status);
   void EndCall();
   void Cancel();
+
+  // Streaming internals (loop unless noted).
+  // Sends queued messages while credit and the connection allow; sends the
+  // final RESPONSE once a finishing call's queue is empty.
+  void Pump();
+  // Any thread: makes sure a Pump() runs on the loop soon.
+  void SchedulePump();
+  // HEADERS, if the handler set any and they are not sent yet.
+  void SendHeadersOnce();
+  // Any thread: grants the client the credit consumed by reads.
+  void GrantConsumed();
+  bool CanAcceptLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Wakes blocked readers and writers and runs registered callbacks (at
+  // the end of the call, or when the stream changed state).
+  void WakeStream(bool writable, bool readable);
+  // Takes the next inbound message; sets *grant when credit is due.
+  bool PopInboundLocked(google::protobuf::Message* message,
+                        std::unique_ptr<google::protobuf::Message>* taken,
+                        bool* grant) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Moves `taken` into `message`, keeps it as a spare, grants credit.
+  void FinishRead(google::protobuf::Message* message,
+                  std::unique_ptr<google::protobuf::Message> taken,
+                  bool grant);
+  // The handler finished: true to answer now; false when the answer waits
+  // for queued messages (Pump() sends it) or the call was finished before.
+  bool BeginFinishStream(const absl::Status& status);
+  // Sends the RESPONSE and ends the call (loop).
+  void SendFinal(const absl::Status& status);
+  // The call ended (loop): writes and reads fail from now on.
+  void EndStream(const absl::Status& why);
+  // Back to a fresh stream for reuse; keeps spare messages (loop).
+  void ResetStream();
+
+  static constexpr size_t kMaxSpareMessages = 16;
 
   friend class CallPool;
   // Drops what a finished call still holds (loop thread, before reuse).
@@ -115,11 +186,47 @@ class ServerCall {
   std::unique_ptr<google::protobuf::Message> response_;
   ServerContext context_;
   bool ended_ = false;  // loop
+  absl::Status end_status_;  // loop: why it ended, if not finished normally
   std::unique_ptr<transport::Timer> deadline_timer_;       // loop
   std::vector<std::unique_ptr<transport::Timer>> timers_;  // loop
   std::atomic<bool> cancelled_{false};
   Mutex mu_;
   absl::AnyInvocable<void()> on_cancel_ ABSL_GUARDED_BY(mu_);
+
+  // Streaming state. Queues hold serialized outbound messages (waiting for
+  // credit or the connection) and parsed inbound ones (waiting to be read).
+  struct Inbound {
+    std::unique_ptr<google::protobuf::Message> message;
+    size_t bytes = 0;
+  };
+  struct Stream {
+    // Outbound (server to client).
+    std::deque<std::string> out;
+    size_t out_bytes = 0;
+    size_t write_buffer_bytes = 0;
+    int64_t send_credit = 0;
+    bool conn_writable = true;
+    bool pump_scheduled = false;
+    bool finishing = false;  // The handler finished; queue draining.
+    absl::Status final_status;
+    absl::AnyInvocable<void()> on_writable;
+    Metadata headers;
+    bool headers_sent = false;
+    // Inbound (client to server).
+    std::deque<Inbound> in;
+    std::vector<std::unique_ptr<google::protobuf::Message>> spare;
+    uint64_t granted = 0;   // Total credit granted to the client.
+    uint64_t received = 0;  // Total MESSAGE bytes received.
+    uint64_t consumed_unannounced = 0;
+    uint32_t window = 0;
+    bool half_closed = false;
+    bool grant_scheduled = false;
+    absl::AnyInvocable<void()> on_readable;
+    bool ended = false;  // The call ended: reads and writes fail.
+    absl::Status end_status;  // Why, when it was not a normal finish.
+  };
+  Stream stream_ ABSL_GUARDED_BY(mu_);
+  CondVar stream_cv_;
 };
 
 // A connection's recycled ServerCalls. Calls are handed out as RefPtrs;

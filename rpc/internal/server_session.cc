@@ -1,6 +1,8 @@
 #include "rpc/internal/server_session.h"
 
+#include <algorithm>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "rpc/status.h"
@@ -21,6 +23,7 @@ ServerSession::ServerSession(const ServerShared* shared,
 ServerSession::~ServerSession() {
   call_pool_->Close();
   // Calls outliving the connection (handlers still running) see it closed.
+  streams_.clear();
   auto calls = std::move(calls_);
   for (auto& [id, call] : calls) call->Detach();
 }
@@ -75,24 +78,55 @@ void ServerSession::OnFrame(wire::FrameMeta& meta, transport::Buffer& input,
       return;
     case wire::MESSAGE:
     case wire::HALF_CLOSE:
-    case wire::WINDOW_UPDATE: {
-      // Streaming frames. Every method here is unary, so one for an open
-      // call fails that call; one for a call that already ended is dropped.
-      auto it = calls_.find(meta.call_id());
-      if (it != calls_.end()) {
-        RefPtr<ServerCall> call = it->second;
-        call->Abort(absl::InvalidArgumentError(absl::StrCat(
-                        FrameKindName(meta.kind()), " frame on unary call ",
-                        meta.call_id(), " (", call->method().full_name,
-                        "): unary calls take exactly one request")),
-                    /*send_response=*/true);
-      }
+    case wire::WINDOW_UPDATE:
+      HandleStreamFrame(meta, input, payload_size);
       return;
-    }
     default:
       ProtocolError(absl::InvalidArgumentError(
           absl::StrCat("frame kind ", FrameKindName(meta.kind()),
                        " is not valid here")));
+  }
+}
+
+void ServerSession::HandleStreamFrame(const wire::FrameMeta& meta,
+                                      transport::Buffer& input,
+                                      size_t payload_size) {
+  auto it = calls_.find(meta.call_id());
+  if (it == calls_.end()) {
+    // A frame for a call that ended crossed its end on the wire: dropped.
+    // One for a call that was never opened is a protocol error.
+    if (meta.call_id() == 0 || meta.call_id() > last_call_id_) {
+      ProtocolError(absl::InvalidArgumentError(absl::StrCat(
+          FrameKindName(meta.kind()), " frame for call ", meta.call_id(),
+          ", which was never opened")));
+    }
+    return;
+  }
+  RefPtr<ServerCall> call = it->second;
+  absl::Status s;
+  if (!call->streaming()) {
+    s = absl::InvalidArgumentError(absl::StrCat(
+        FrameKindName(meta.kind()), " frame on unary call ", meta.call_id(),
+        " (", call->method().full_name,
+        "): unary calls take exactly one request"));
+  } else if (meta.kind() == wire::MESSAGE) {
+    s = call->OnStreamMessage(input, payload_size);
+  } else if (meta.kind() == wire::HALF_CLOSE) {
+    s = call->OnHalfClose();
+  } else {
+    s = call->OnWindowUpdate(meta.window_increment());
+  }
+  if (!s.ok()) call->Abort(std::move(s), /*send_response=*/true);
+}
+
+void ServerSession::OnWritabilityChanged(bool writable) {
+  if (streams_.empty()) return;
+  // A call may end (and leave streams_) while being told.
+  std::vector<RefPtr<ServerCall>> streams;
+  streams.reserve(streams_.size());
+  for (ServerCall* call : streams_) streams.emplace_back(call);
+  for (const RefPtr<ServerCall>& call : streams) {
+    call->OnConnectionWritable(writable);
   }
 }
 
@@ -186,7 +220,16 @@ void ServerSession::HandleRequest(wire::FrameMeta& meta,
   }
   RefPtr<ServerCall> call =
       call_pool_->Acquire(this, call_id, method, conn_->peer());
-  if (!ParsePayload(input, payload_size, call->request())) {
+  if (call->client_streams()) {
+    // The request messages follow in MESSAGE frames.
+    if (payload_size != 0) {
+      SendError(call_id, absl::InvalidArgumentError(absl::StrCat(
+                             "REQUEST of a ", method->full_name,
+                             " call carries a payload: a client-streaming "
+                             "call sends its messages in MESSAGE frames")));
+      return;
+    }
+  } else if (!ParsePayload(input, payload_size, call->request())) {
     SendError(call_id, absl::InvalidArgumentError(absl::StrCat(
                            "request payload (", payload_size,
                            " bytes) does not parse as ",
@@ -201,6 +244,20 @@ void ServerSession::HandleRequest(wire::FrameMeta& meta,
                                      meta.metadata().end());
   }
   calls_.emplace(call_id, call);
+  if (call->streaming()) {
+    const ServerOptions& options = shared_->options;
+    uint32_t client_window = meta.initial_window() != 0
+                                 ? meta.initial_window()
+                                 : wire::kInitialStreamWindow;
+    uint32_t server_window =
+        std::max(options.stream_window_bytes, wire::kInitialStreamWindow);
+    call->StartStream(client_window, server_window, conn_->writable(),
+                      options.stream_write_buffer_bytes);
+    streams_.insert(call.get());
+    if (server_window > wire::kInitialStreamWindow && call->client_streams()) {
+      SendWindowUpdate(call_id, server_window - wire::kInitialStreamWindow);
+    }
+  }
   call->Dispatch(shared_->workers.get());
 }
 
@@ -210,7 +267,8 @@ void ServerSession::SendResponse(ServerCall* call, const absl::Status& status) {
   out_meta_.set_kind(wire::RESPONSE);
   const google::protobuf::Message* payload = nullptr;
   absl::Status effective = status;
-  if (status.ok()) {
+  // A server stream's messages went out in MESSAGE frames.
+  if (status.ok() && !call->server_streams()) {
     payload = call->response();
     size_t size = payload->ByteSizeLong();
     if (size > shared_->options.limits.max_message_bytes) {
@@ -234,8 +292,46 @@ void ServerSession::SendResponse(ServerCall* call, const absl::Status& status) {
 }
 
 void ServerSession::RemoveCall(uint64_t call_id) {
-  calls_.erase(call_id);
+  auto it = calls_.find(call_id);
+  if (it == calls_.end()) return;
+  streams_.erase(it->second.get());
+  calls_.erase(it);
   if (draining_) MaybeFinishDrain();
+}
+
+void ServerSession::SendStreamMessage(uint64_t call_id,
+                                      const google::protobuf::Message* message,
+                                      absl::string_view bytes) {
+  out_meta_.Clear();
+  out_meta_.set_call_id(call_id);
+  out_meta_.set_kind(wire::MESSAGE);
+  conn_->Write([&](transport::Buffer& out) {
+    if (message != nullptr) {
+      AppendFrame(out, out_meta_, message);
+    } else {
+      AppendFrame(out, out_meta_, bytes);
+    }
+  });
+}
+
+void ServerSession::SendHeaders(uint64_t call_id, const Metadata& headers) {
+  out_meta_.Clear();
+  out_meta_.set_call_id(call_id);
+  out_meta_.set_kind(wire::HEADERS);
+  out_meta_.mutable_metadata()->insert(headers.begin(), headers.end());
+  conn_->Write([&](transport::Buffer& out) {
+    AppendFrame(out, out_meta_, absl::string_view());
+  });
+}
+
+void ServerSession::SendWindowUpdate(uint64_t call_id, uint32_t increment) {
+  out_meta_.Clear();
+  out_meta_.set_call_id(call_id);
+  out_meta_.set_kind(wire::WINDOW_UPDATE);
+  out_meta_.set_window_increment(increment);
+  conn_->Write([&](transport::Buffer& out) {
+    AppendFrame(out, out_meta_, absl::string_view());
+  });
 }
 
 void ServerSession::SendError(uint64_t call_id, const absl::Status& status) {
@@ -333,6 +429,7 @@ void ServerSession::OnClosed(const absl::Status& why) {
   closing_ = true;
   frame_timer_.Cancel();
   idle_timer_.Cancel();
+  streams_.clear();
   auto calls = std::move(calls_);
   calls_.clear();
   for (auto& [id, call] : calls) call->Detach();

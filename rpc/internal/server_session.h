@@ -55,12 +55,19 @@ class ServerSession : public transport::ConnectionHandler, public FrameSink {
   // For ServerCall.
   void SendResponse(ServerCall* call, const absl::Status& status);
   void RemoveCall(uint64_t call_id);
+  // Streaming frames: a MESSAGE (from `message`, or already serialized
+  // `bytes` when it is null), HEADERS, WINDOW_UPDATE.
+  void SendStreamMessage(uint64_t call_id,
+                         const google::protobuf::Message* message,
+                         absl::string_view bytes);
+  void SendHeaders(uint64_t call_id, const Metadata& headers);
+  void SendWindowUpdate(uint64_t call_id, uint32_t increment);
 
   size_t open_calls() const { return calls_.size(); }
 
   // transport::ConnectionHandler
   size_t OnReadable(transport::Buffer& input) override;
-  void OnWritabilityChanged(bool writable) override {}
+  void OnWritabilityChanged(bool writable) override;
   void OnClosed(const absl::Status& why) override;
 
   // FrameSink
@@ -73,6 +80,9 @@ class ServerSession : public transport::ConnectionHandler, public FrameSink {
  private:
   void HandleRequest(wire::FrameMeta& meta, transport::Buffer& input,
                      size_t payload_size);
+  // MESSAGE, HALF_CLOSE, WINDOW_UPDATE.
+  void HandleStreamFrame(const wire::FrameMeta& meta, transport::Buffer& input,
+                         size_t payload_size);
   absl::Status CheckRequest(const wire::FrameMeta& meta,
                             const MethodDesc** method);
   absl::Status CheckConcurrency(const MethodDesc** out,
@@ -91,6 +101,8 @@ class ServerSession : public transport::ConnectionHandler, public FrameSink {
   absl::AnyInvocable<void(ServerSession*)> on_closed_;
   FrameDecoder decoder_;
   absl::flat_hash_map<uint64_t, RefPtr<ServerCall>> calls_;
+  // The streaming calls among calls_ (they follow connection writability).
+  absl::flat_hash_set<ServerCall*> streams_;
   uint64_t last_call_id_ = 0;
   bool draining_ = false;
   bool closing_ = false;

@@ -1,0 +1,465 @@
+// End-to-end streaming through the real Server and ClientStream over
+// loopback TCP: each shape, headers and trailers, both flavours, per-call
+// flow control (a producer can never run ahead of a reader by more than a
+// window and a buffer), a stalled stream not blocking other calls on its
+// connection, cancellation, and stream faults from a raw client.
+#include <atomic>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "gtest/gtest.h"
+#include "rpc/channel.h"
+#include "rpc/client_stream.h"
+#include "rpc/method.h"
+#include "rpc/server.h"
+#include "rpc/wire.pb.h"
+#include "services/echo/echo.pb.h"
+#include "services/echo/echo_service.h"
+#include "tests/e2e/streaming_test.pb.h"
+#include "tests/testing/raw_client.h"
+#include "transport/sync.h"
+
+namespace bevrpc {
+namespace {
+
+using test::Chunk;
+using test::ExpandRequest;
+
+constexpr char kExpand[] = "bevrpc.test.Streams/Expand";
+constexpr char kExpandSync[] = "bevrpc.test.Streams/ExpandSync";
+constexpr char kCollect[] = "bevrpc.test.Streams/Collect";
+constexpr char kChat[] = "bevrpc.test.Streams/Chat";
+constexpr char kChatSync[] = "bevrpc.test.Streams/ChatSync";
+// Client streaming that never reads: it holds its call until cancelled.
+constexpr char kHold[] = "bevrpc.test.Streams/Hold";
+
+// What the handlers report to the test.
+struct Probe {
+  std::atomic<int64_t> accepted{0};  // Expand messages Write() took.
+  std::atomic<int> cancelled{0};
+  Notification expand_done;
+};
+
+// Callback-flavour Expand: writes while the stream accepts, then waits for
+// OnWritable; stops when the call is cancelled.
+class Expander : public std::enable_shared_from_this<Expander> {
+ public:
+  Expander(ServerContext& ctx, const ExpandRequest& req,
+           ServerWriter<Chunk> writer, Completion done, Probe* probe)
+      : ctx_(ctx),
+        left_(req.count()),
+        writer_(std::move(writer)),
+        done_(std::move(done)),
+        probe_(probe) {
+    chunk_.set_data(std::string(req.size(), 'x'));
+  }
+
+  void Run() {
+    while (left_ > 0) {
+      if (ctx_.IsCancelled()) {
+        probe_->cancelled.fetch_add(1);
+        return;  // done_ is dropped: the call has ended anyway.
+      }
+      if (!writer_.Write(chunk_)) {
+        writer_.OnWritable([self = shared_from_this()] { self->Run(); });
+        return;
+      }
+      --left_;
+      probe_->accepted.fetch_add(1);
+    }
+    ctx_.AddTrailer("sent", "all");
+    std::move(done_).Finish(absl::OkStatus());
+    probe_->expand_done.Notify();
+  }
+
+ private:
+  ServerContext& ctx_;
+  uint64_t left_;
+  ServerWriter<Chunk> writer_;
+  Completion done_;
+  Probe* probe_;
+  Chunk chunk_;
+};
+
+// Callback-flavour Collect: concatenates the messages (pull reads).
+class Collector : public std::enable_shared_from_this<Collector> {
+ public:
+  Collector(ServerReader<echo::EchoRequest> reader,
+            echo::EchoResponse* response, Completion done)
+      : reader_(std::move(reader)), response_(response), done_(std::move(done)) {}
+
+  void Run() {
+    echo::EchoRequest req;
+    while (reader_.TryRead(&req)) {
+      response_->mutable_message()->append(req.message());
+    }
+    if (reader_.AtEnd()) {
+      std::move(done_).Finish(absl::OkStatus());
+      return;
+    }
+    reader_.OnReadable([self = shared_from_this()] { self->Run(); });
+  }
+
+ private:
+  ServerReader<echo::EchoRequest> reader_;
+  echo::EchoResponse* response_;
+  Completion done_;
+};
+
+class StreamingTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    Probe* probe = &probe_;
+    ASSERT_TRUE(server_
+                    .RegisterMethod(
+                        ServerStreamingCallbackMethod<ExpandRequest, Chunk>(
+                            kExpand,
+                            [probe](ServerContext& ctx,
+                                    const ExpandRequest& req,
+                                    ServerWriter<Chunk> writer,
+                                    Completion done) {
+                              ctx.AddHeader("shape", "server-streaming");
+                              std::make_shared<Expander>(ctx, req,
+                                                         std::move(writer),
+                                                         std::move(done), probe)
+                                  ->Run();
+                            }))
+                    .ok());
+    ASSERT_TRUE(
+        server_
+            .RegisterMethod(ServerStreamingSyncMethod<ExpandRequest, Chunk>(
+                kExpandSync,
+                [](ServerContext& ctx, const ExpandRequest& req,
+                   ServerWriter<Chunk>& writer) {
+                  Chunk chunk;
+                  chunk.set_data(std::string(req.size(), 'y'));
+                  for (uint64_t i = 0; i < req.count(); ++i) {
+                    absl::Status s = writer.WriteBlocking(chunk);
+                    if (!s.ok()) return s;
+                  }
+                  return absl::OkStatus();
+                }))
+            .ok());
+    ASSERT_TRUE(
+        server_
+            .RegisterMethod(
+                ClientStreamingCallbackMethod<echo::EchoRequest,
+                                              echo::EchoResponse>(
+                    kCollect,
+                    [](ServerContext& ctx,
+                       ServerReader<echo::EchoRequest> reader,
+                       echo::EchoResponse* response, Completion done) {
+                      std::make_shared<Collector>(std::move(reader), response,
+                                                  std::move(done))
+                          ->Run();
+                    }))
+            .ok());
+    ASSERT_TRUE(
+        server_
+            .RegisterMethod(BidiStreamingCallbackMethod<echo::EchoRequest,
+                                                        echo::EchoResponse>(
+                kChat,
+                [](ServerContext& ctx,
+                   ServerReaderWriter<echo::EchoRequest, echo::EchoResponse>
+                       stream,
+                   Completion done) {
+                  // Echoes on the worker pool with blocking calls.
+                  ctx.RunOnWorkerPool([stream, done = std::move(done)]() mutable {
+                    echo::EchoRequest req;
+                    echo::EchoResponse resp;
+                    while (stream.Read(&req)) {
+                      resp.set_message(req.message());
+                      absl::Status s = stream.WriteBlocking(resp);
+                      if (!s.ok()) {
+                        std::move(done).Finish(s);
+                        return;
+                      }
+                    }
+                    std::move(done).Finish(absl::OkStatus());
+                  });
+                }))
+            .ok());
+    ASSERT_TRUE(
+        server_
+            .RegisterMethod(BidiStreamingSyncMethod<echo::EchoRequest,
+                                                    echo::EchoResponse>(
+                kChatSync,
+                [](ServerContext& ctx,
+                   ServerReaderWriter<echo::EchoRequest, echo::EchoResponse>&
+                       stream) {
+                  echo::EchoRequest req;
+                  echo::EchoResponse resp;
+                  while (stream.Read(&req)) {
+                    resp.set_message(absl::StrCat("re: ", req.message()));
+                    absl::Status s = stream.WriteBlocking(resp);
+                    if (!s.ok()) return s;
+                  }
+                  return absl::OkStatus();
+                }))
+            .ok());
+    ASSERT_TRUE(
+        server_
+            .RegisterMethod(
+                ClientStreamingCallbackMethod<echo::EchoRequest,
+                                              echo::EchoResponse>(
+                    kHold,
+                    [](ServerContext& ctx,
+                       ServerReader<echo::EchoRequest> reader,
+                       echo::EchoResponse*, Completion done) {
+                      auto held = std::make_shared<Completion>(std::move(done));
+                      ctx.OnCancel([held, reader] {});
+                    }))
+            .ok());
+    ASSERT_TRUE(echo::RegisterEchoService(server_).ok());
+    ASSERT_TRUE(server_.Start().ok());
+    auto channel = Channel::Create(absl::StrCat("127.0.0.1:", server_.port()));
+    ASSERT_TRUE(channel.ok());
+    channel_ = *std::move(channel);
+  }
+
+  void TearDown() override {
+    channel_.reset();
+    server_.Shutdown(absl::Seconds(1));
+  }
+
+  std::unique_ptr<ClientStream<ExpandRequest, Chunk>> Expand(
+      const char* method, uint64_t count, uint32_t size) {
+    ExpandRequest req;
+    req.set_count(count);
+    req.set_size(size);
+    return ClientStream<ExpandRequest, Chunk>::Open(
+        *channel_, method, MethodKind::kServerStreaming, &req);
+  }
+
+  Probe probe_;
+  Server server_;
+  std::unique_ptr<Channel> channel_;
+};
+
+TEST_F(StreamingTest, ServerStreamDeliversEveryMessageHeadersAndTrailers) {
+  auto stream = Expand(kExpand, 5000, 100);
+  Chunk chunk;
+  int n = 0;
+  while (stream->Read(&chunk)) {
+    ASSERT_EQ(chunk.data(), std::string(100, 'x'));
+    ++n;
+  }
+  EXPECT_EQ(n, 5000);
+  EXPECT_TRUE(stream->Finish().ok());
+  EXPECT_EQ(stream->headers().at("shape"), "server-streaming");
+  EXPECT_EQ(stream->trailers().at("sent"), "all");
+}
+
+TEST_F(StreamingTest, SyncServerStreamWithBlockingWrites) {
+  auto stream = Expand(kExpandSync, 2000, 1000);  // 2 MB through 64 KiB windows.
+  Chunk chunk;
+  int n = 0;
+  while (stream->Read(&chunk)) ++n;
+  EXPECT_EQ(n, 2000);
+  EXPECT_TRUE(stream->Finish().ok()) << stream->Finish();
+}
+
+TEST_F(StreamingTest, ClientStreamIsCollected) {
+  auto stream = ClientStream<echo::EchoRequest, echo::EchoResponse>::Open(
+      *channel_, kCollect, MethodKind::kClientStreaming);
+  echo::EchoRequest req;
+  std::string want;
+  for (int i = 0; i < 3000; ++i) {  // ~30 KB... and past a window below.
+    req.set_message(absl::StrCat(i, ","));
+    want += req.message();
+    ASSERT_TRUE(stream->WriteBlocking(req).ok());
+  }
+  req.set_message(std::string(100000, 'z'));  // Beyond the first window.
+  want += req.message();
+  ASSERT_TRUE(stream->WriteBlocking(req).ok());
+  stream->CloseSend();
+  echo::EchoResponse resp;
+  ASSERT_TRUE(stream->Read(&resp));
+  EXPECT_EQ(resp.message(), want);
+  EXPECT_FALSE(stream->Read(&resp));
+  EXPECT_TRUE(stream->Finish().ok());
+}
+
+TEST_F(StreamingTest, BidiEchoesEachMessageBothFlavours) {
+  for (const char* method : {kChat, kChatSync}) {
+    auto stream = ClientStream<echo::EchoRequest, echo::EchoResponse>::Open(
+        *channel_, method, MethodKind::kBidiStreaming);
+    std::thread writer([&] {
+      echo::EchoRequest req;
+      for (int i = 0; i < 2000; ++i) {
+        req.set_message(absl::StrCat("m", i));
+        ASSERT_TRUE(stream->WriteBlocking(req).ok());
+      }
+      stream->CloseSend();
+    });
+    echo::EchoResponse resp;
+    int n = 0;
+    const std::string prefix = method == kChat ? "" : "re: ";
+    while (stream->Read(&resp)) {
+      ASSERT_EQ(resp.message(), absl::StrCat(prefix, "m", n)) << method;
+      ++n;
+    }
+    writer.join();
+    EXPECT_EQ(n, 2000) << method;
+    EXPECT_TRUE(stream->Finish().ok()) << method;
+  }
+}
+
+// The producer may run ahead of a reader that reads nothing by at most the
+// client's window plus the server's per-call buffer (plus one message):
+// this fails if Write() ignored backpressure.
+TEST_F(StreamingTest, ProducerStopsAtTheWindowWhenTheClientDoesNotRead) {
+  constexpr int kSize = 1024;
+  auto stream = Expand(kExpand, 4096, kSize);  // 4 MiB if unbounded.
+  absl::SleepFor(absl::Milliseconds(500));
+  const int64_t bound = (64 * 1024 + 64 * 1024) / kSize + 2;
+  int64_t accepted = probe_.accepted.load();
+  EXPECT_GT(accepted, 0);
+  EXPECT_LE(accepted, bound);
+  // A unary call on the same connection is not blocked by the stall.
+  echo::EchoRequest req;
+  req.set_message("still here");
+  echo::EchoResponse resp;
+  CallOptions options;
+  options.timeout = absl::Seconds(5);
+  EXPECT_TRUE(channel_->Call(echo::kEchoMethod, req, &resp, options).ok());
+  EXPECT_EQ(probe_.accepted.load(), accepted);  // Still stalled.
+  // Reading resumes the stream to the end.
+  Chunk chunk;
+  int n = 0;
+  while (stream->Read(&chunk)) ++n;
+  EXPECT_EQ(n, 4096);
+  EXPECT_TRUE(stream->Finish().ok());
+}
+
+TEST_F(StreamingTest, ClientCancelReachesTheHandler) {
+  auto stream = Expand(kExpand, 1 << 20, 1024);  // Stalls on credit.
+  absl::SleepFor(absl::Milliseconds(100));
+  stream->Cancel();
+  EXPECT_EQ(stream->Finish().code(), absl::StatusCode::kCancelled);
+  // The handler was waiting on OnWritable: the end wakes it.
+  for (int i = 0; i < 100 && probe_.cancelled.load() == 0; ++i) {
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  EXPECT_EQ(probe_.cancelled.load(), 1);
+}
+
+TEST_F(StreamingTest, DeadlineEndsAStream) {
+  ExpandRequest req;
+  req.set_count(1 << 20);
+  req.set_size(1024);
+  CallOptions options;
+  options.timeout = absl::Milliseconds(200);
+  auto stream = ClientStream<ExpandRequest, Chunk>::Open(
+      *channel_, kExpand, MethodKind::kServerStreaming, &req, options);
+  EXPECT_EQ(stream->Finish().code(), absl::StatusCode::kDeadlineExceeded);
+}
+
+// Raw frames against the server's stream rules.
+class StreamFaultTest : public StreamingTest {
+ protected:
+  std::unique_ptr<testing::RawClient> Connect() {
+    auto raw = testing::RawClient::Connect(server_.port());
+    EXPECT_TRUE(raw.ok());
+    return raw.ok() ? *std::move(raw) : nullptr;
+  }
+  static std::string Frame(uint64_t id, wire::FrameKind kind,
+                           absl::string_view payload = {},
+                           const char* method = nullptr) {
+    wire::FrameMeta meta;
+    meta.set_call_id(id);
+    meta.set_kind(kind);
+    if (method != nullptr) meta.set_method(method);
+    return testing::EncodeFrame(meta, payload);
+  }
+  // Reads frames until the RESPONSE of `id`.
+  static wire::FrameMeta ResponseOf(testing::RawClient& raw, uint64_t id) {
+    while (true) {
+      absl::StatusOr<testing::Frame> f = raw.ReadFrame(absl::Seconds(5));
+      if (!f.ok()) {
+        ADD_FAILURE() << f.status();
+        return {};
+      }
+      if (f->meta.kind() == wire::RESPONSE && f->meta.call_id() == id) {
+        return f->meta;
+      }
+    }
+  }
+};
+
+TEST_F(StreamFaultTest, MessageBeyondTheCreditFailsTheCall) {
+  auto raw = Connect();
+  ASSERT_NE(raw, nullptr);
+  echo::EchoRequest req;
+  req.set_message(std::string(40000, 'a'));
+  std::string bytes = req.SerializeAsString();
+  // 64 KiB of credit and a handler that reads nothing: the second message
+  // uses the credit up (it may go negative), the third has none left.
+  ASSERT_TRUE(raw->Write(Frame(1, wire::REQUEST, {}, kHold) +
+                         Frame(1, wire::MESSAGE, bytes) +
+                         Frame(1, wire::MESSAGE, bytes) +
+                         Frame(1, wire::MESSAGE, bytes))
+                  .ok());
+  wire::FrameMeta resp = ResponseOf(*raw, 1);
+  EXPECT_EQ(resp.status_code(), static_cast<int>(absl::StatusCode::kResourceExhausted));
+  EXPECT_NE(resp.status_message().find("flow-control window"), std::string::npos)
+      << resp.status_message();
+}
+
+TEST_F(StreamFaultTest, HalfCloseTwiceFailsTheCall) {
+  auto raw = Connect();
+  ASSERT_NE(raw, nullptr);
+  ASSERT_TRUE(raw->Write(Frame(1, wire::REQUEST, {}, kChatSync) +
+                         Frame(1, wire::HALF_CLOSE) +
+                         Frame(1, wire::HALF_CLOSE))
+                  .ok());
+  wire::FrameMeta resp = ResponseOf(*raw, 1);
+  // Either the second HALF_CLOSE failed the call, or the handler had
+  // already finished it (OK) before it arrived: never anything else.
+  if (resp.status_code() != 0) {
+    EXPECT_EQ(resp.status_code(), static_cast<int>(absl::StatusCode::kInvalidArgument));
+    EXPECT_NE(resp.status_message().find("HALF_CLOSE frame twice"), std::string::npos);
+  }
+  // The connection goes on.
+  ASSERT_TRUE(raw->Write(Frame(3, wire::REQUEST, {}, kCollect) +
+                         Frame(3, wire::MESSAGE) + Frame(3, wire::MESSAGE) +
+                         Frame(3, wire::HALF_CLOSE) + Frame(3, wire::HALF_CLOSE))
+                  .ok());
+  EXPECT_EQ(ResponseOf(*raw, 3).status_code() == 0 ||
+                ResponseOf(*raw, 3).status_code() ==
+                    static_cast<int>(absl::StatusCode::kInvalidArgument),
+            true);
+}
+
+TEST_F(StreamFaultTest, MessageOnAServerStreamFailsTheCall) {
+  auto raw = Connect();
+  ASSERT_NE(raw, nullptr);
+  ExpandRequest req;
+  req.set_count(1 << 20);
+  req.set_size(10);
+  ASSERT_TRUE(raw->Write(Frame(1, wire::REQUEST, req.SerializeAsString(), kExpand) +
+                         Frame(1, wire::MESSAGE, "x"))
+                  .ok());
+  wire::FrameMeta resp = ResponseOf(*raw, 1);
+  EXPECT_EQ(resp.status_code(), static_cast<int>(absl::StatusCode::kInvalidArgument));
+  EXPECT_NE(resp.status_message().find("sends only its request"), std::string::npos)
+      << resp.status_message();
+}
+
+TEST_F(StreamFaultTest, MessageForACallNeverOpenedIsAProtocolError) {
+  auto raw = Connect();
+  ASSERT_NE(raw, nullptr);
+  ASSERT_TRUE(raw->Write(Frame(7, wire::MESSAGE, "x")).ok());
+  absl::StatusOr<testing::Frame> f = raw->ReadFrame(absl::Seconds(5));
+  ASSERT_TRUE(f.ok()) << f.status();
+  EXPECT_EQ(f->meta.kind(), wire::GOAWAY);
+  EXPECT_NE(f->meta.status_message().find("never opened"), std::string::npos);
+  EXPECT_TRUE(raw->WaitForClose().ok());
+}
+
+}  // namespace
+}  // namespace bevrpc
