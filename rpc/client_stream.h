@@ -122,6 +122,35 @@ class ClientStream : public ClientStreamBase {
   using ClientStreamBase::ClientStreamBase;
 };
 
+// A stream over message types known only at run time (e.g. found through
+// reflection, as the CLI does). Same contract as ClientStream; messages must
+// have the method's types.
+class DynamicClientStream : public ClientStreamBase {
+ public:
+  static std::unique_ptr<DynamicClientStream> Open(
+      Channel& channel, absl::string_view method, MethodKind kind,
+      const google::protobuf::Message* request,
+      const google::protobuf::Message& response_prototype,
+      const CallOptions& options = {}) {
+    return std::unique_ptr<DynamicClientStream>(new DynamicClientStream(
+        Start(channel, method, kind, request, response_prototype, options)));
+  }
+
+  bool Write(const google::protobuf::Message& message) {
+    return WriteMessage(message);
+  }
+  absl::Status WriteBlocking(const google::protobuf::Message& message) {
+    return WriteMessageBlocking(message);
+  }
+  bool TryRead(google::protobuf::Message* message) {
+    return TryReadMessage(message);
+  }
+  bool Read(google::protobuf::Message* message) { return ReadMessage(message); }
+
+ private:
+  using ClientStreamBase::ClientStreamBase;
+};
+
 }  // namespace bevrpc
 
 #endif  // BEVRPC_RPC_CLIENT_STREAM_H_

@@ -75,7 +75,8 @@ class ServerStream {
 template <typename Response>
 class ServerWriter {
  public:
-  explicit ServerWriter(ServerStream stream) : stream_(std::move(stream)) {}
+  // Implicit, so generated code can pass a ServerStream.
+  ServerWriter(ServerStream stream) : stream_(std::move(stream)) {}  // NOLINT
 
   // Queues `message` and returns true, or returns false (taking nothing)
   // when the stream is not writable now or the call has ended.
@@ -101,7 +102,7 @@ class ServerWriter {
 template <typename Request>
 class ServerReader {
  public:
-  explicit ServerReader(ServerStream stream) : stream_(std::move(stream)) {}
+  ServerReader(ServerStream stream) : stream_(std::move(stream)) {}  // NOLINT
 
   // Moves the next message into `*message` and returns true, or returns
   // false when none has arrived yet (or the stream is at its end).
@@ -127,7 +128,7 @@ template <typename Request, typename Response>
 class ServerReaderWriter : public ServerReader<Request>,
                            public ServerWriter<Response> {
  public:
-  explicit ServerReaderWriter(const ServerStream& stream)
+  ServerReaderWriter(const ServerStream& stream)  // NOLINT: implicit
       : ServerReader<Request>(stream), ServerWriter<Response>(stream) {}
 };
 

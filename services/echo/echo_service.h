@@ -6,7 +6,10 @@
 //
 // Echo answers with the request's message after `delay_ms` (waiting on a
 // loop timer, never blocking the I/O thread), or fails with `fail_code` /
-// `fail_message` when `fail_code` is non-zero. Stateless and thread-safe.
+// `fail_message` when `fail_code` is non-zero. The streaming methods
+// (Expand, Collect, Chat) run on the I/O loop too and follow the streams'
+// flow control: they write only while the stream accepts and read only as
+// fast as they can answer. Stateless and thread-safe.
 #ifndef BEVRPC_SERVICES_ECHO_ECHO_SERVICE_H_
 #define BEVRPC_SERVICES_ECHO_ECHO_SERVICE_H_
 
@@ -23,6 +26,14 @@ class EchoService : public Echo::Service {
   // Callback flavour: runs on the I/O loop and never blocks it.
   void EchoAsync(ServerContext& ctx, const EchoRequest& request,
                  EchoResponse* response, Completion done) override;
+  void ExpandAsync(ServerContext& ctx, const ExpandRequest& request,
+                   ServerWriter<EchoResponse> writer,
+                   Completion done) override;
+  void CollectAsync(ServerContext& ctx, ServerReader<EchoRequest> reader,
+                    EchoResponse* response, Completion done) override;
+  void ChatAsync(ServerContext& ctx,
+                 ServerReaderWriter<EchoRequest, EchoResponse> stream,
+                 Completion done) override;
 };
 
 // Registers a process-wide EchoService on `server`.

@@ -17,6 +17,7 @@
 #include "rpc/method.h"
 #include "rpc/server.h"
 #include "rpc/wire.pb.h"
+#include "services/echo/echo.bevrpc.h"
 #include "services/echo/echo.pb.h"
 #include "services/echo/echo_service.h"
 #include "tests/e2e/streaming_test.pb.h"
@@ -307,6 +308,67 @@ TEST_F(StreamingTest, BidiEchoesEachMessageBothFlavours) {
     EXPECT_EQ(n, 2000) << method;
     EXPECT_TRUE(stream->Finish().ok()) << method;
   }
+}
+
+// The echo service's streaming methods through the generated stub.
+TEST_F(StreamingTest, EchoExpandCollectChatThroughTheGeneratedStub) {
+  echo::Echo::Stub stub(channel_.get());
+
+  echo::ExpandRequest expand;
+  expand.set_count(300);
+  expand.set_size(1000);
+  auto feed = stub.Expand(expand);
+  echo::EchoResponse resp;
+  int n = 0;
+  while (feed->Read(&resp)) {
+    ASSERT_EQ(resp.message().size(), 1000u);
+    ++n;
+  }
+  EXPECT_EQ(n, 300);
+  EXPECT_TRUE(feed->Finish().ok());
+
+  auto upload = stub.Collect();
+  echo::EchoRequest req;
+  for (const char* part : {"a", "bc", "def"}) {
+    req.set_message(part);
+    ASSERT_TRUE(upload->WriteBlocking(req).ok());
+  }
+  upload->CloseSend();
+  ASSERT_TRUE(upload->Read(&resp));
+  EXPECT_EQ(resp.message(), "abcdef");
+  EXPECT_TRUE(upload->Finish().ok());
+
+  auto chat = stub.Chat();
+  for (int i = 0; i < 100; ++i) {
+    req.set_message(absl::StrCat("hi ", i));
+    ASSERT_TRUE(chat->WriteBlocking(req).ok());
+    ASSERT_TRUE(chat->Read(&resp));
+    EXPECT_EQ(resp.message(), req.message());
+  }
+  chat->CloseSend();
+  EXPECT_FALSE(chat->Read(&resp));
+  EXPECT_TRUE(chat->Finish().ok());
+}
+
+TEST_F(StreamingTest, EchoExpandWithIntervalAndOversizedRequest) {
+  echo::Echo::Stub stub(channel_.get());
+  echo::ExpandRequest expand;
+  expand.set_count(5);
+  expand.set_size(10);
+  expand.set_interval_ms(20);
+  const absl::Time start = absl::Now();
+  auto feed = stub.Expand(expand);
+  echo::EchoResponse resp;
+  int n = 0;
+  while (feed->Read(&resp)) ++n;
+  EXPECT_EQ(n, 5);
+  EXPECT_GE(absl::Now() - start, absl::Milliseconds(80));  // 4 pauses.
+  EXPECT_TRUE(feed->Finish().ok());
+
+  expand.set_size(5 << 20);
+  auto bad = stub.Expand(expand);
+  EXPECT_FALSE(bad->Read(&resp));
+  EXPECT_EQ(bad->Finish().code(), absl::StatusCode::kInvalidArgument);
 }
 
 // The producer may run ahead of a reader that reads nothing by at most the

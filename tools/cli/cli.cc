@@ -9,8 +9,10 @@
 #include <map>
 #include <memory>
 #include <sstream>
+#include <thread>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -19,6 +21,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
 #include "rpc/channel.h"
+#include "rpc/client_stream.h"
 #include "rpc/status.h"
 #include "services/builtin/health.pb.h"
 #include "tools/cli/descriptor_source.h"
@@ -72,6 +75,13 @@ constexpr char kCallHelp[] = R"(usage: bevrpc call ADDR package.Service/Method [
 
 Calls METHOD with a JSON request ({} if none) and prints the response.
 
+Streaming methods: a server stream prints each response as one JSON line as
+it arrives. Client and bidirectional streams take their requests as NDJSON
+(one JSON object per line) from the JSON argument, -d @FILE, or stdin (-d @-,
+or no request given), and send each line as it is read, so a bidi call can
+be driven interactively; the responses are printed as they arrive. A line
+that does not parse cancels the call (exit 3, naming the line).
+
 flags:
   -d, --data JSON|@FILE|@-   the request (instead of the JSON argument); @- reads stdin
   --format json|text|binary  how to print the response (default json)
@@ -85,6 +95,8 @@ examples:
   bevrpc call 127.0.0.1:8080 bevrpc.echo.Echo/Echo '{"message":"hi"}'
   echo '{"message":"hi"}' | bevrpc call 127.0.0.1:8080 bevrpc.echo.Echo/Echo -d @-
   bevrpc call [::1]:8080 bevrpc.echo.Echo/Echo '{}' --timeout 1s --metadata x-id=7 -v
+  bevrpc call 127.0.0.1:8080 bevrpc.echo.Echo/Expand '{"count":3,"size":5}'
+  printf '{"message":"a"}\n{"message":"b"}\n' | bevrpc call 127.0.0.1:8080 bevrpc.echo.Echo/Chat
 )";
 
 constexpr char kBenchHelp[] = R"(usage: bevrpc bench ADDR package.Service/Method [JSON | -d @FILE | -d @-] [flags]
@@ -336,7 +348,9 @@ int List(const Env& env, const std::vector<std::string>& argv) {
   for (int i = 0; i < (*service)->method_count(); ++i) {
     const auto* m = (*service)->method(i);
     env.out << (*service)->full_name() << "/" << m->name() << "("
+            << (m->client_streaming() ? "stream " : "")
             << m->input_type()->full_name() << ") returns ("
+            << (m->server_streaming() ? "stream " : "")
             << m->output_type()->full_name() << ")\n";
   }
   return kExitOk;
@@ -412,6 +426,15 @@ int Prepare(const Env& env, const Args& args, const char* help,
   const std::string& addr = args.positional[0];
   auto method = session.source->FindMethod(args.positional[1]);
   if (!method.ok()) return FailLookup(env, method.status(), addr);
+  p->wire_name =
+      absl::StrCat((*method)->service()->full_name(), "/", (*method)->name());
+  if ((*method)->client_streaming()) {
+    // NDJSON, read and parsed line by line as it is sent (CallStream()).
+    p->method = *method;
+    p->request.reset(session.source->NewMessage((*method)->input_type()));
+    p->response.reset(session.source->NewMessage((*method)->output_type()));
+    return 0;
+  }
   auto text = RequestText(env, args);
   if (text.status().code() == absl::StatusCode::kFailedPrecondition) {
     return UsageError(env, text.status().message(), help);
@@ -422,9 +445,133 @@ int Prepare(const Env& env, const Args& args, const char* help,
   p->response.reset(session.source->NewMessage((*method)->output_type()));
   absl::Status parsed = ParseJsonRequest(*text, p->request.get());
   if (!parsed.ok()) return Fail(env, kExitBadInput, parsed.message());
-  p->wire_name =
-      absl::StrCat((*method)->service()->full_name(), "/", (*method)->name());
   return 0;
+}
+
+MethodKind KindOf(const google::protobuf::MethodDescriptor& m) {
+  if (m.client_streaming() && m.server_streaming()) {
+    return MethodKind::kBidiStreaming;
+  }
+  if (m.client_streaming()) return MethodKind::kClientStreaming;
+  return m.server_streaming() ? MethodKind::kServerStreaming
+                              : MethodKind::kUnary;
+}
+
+// Where a client stream's NDJSON comes from: the JSON argument or -d
+// (whole text), or `env.in` line by line (-d @-, or nothing given).
+class RequestLines {
+ public:
+  RequestLines(const Env& env, const Args& args) : in_(env.in) {
+    std::string data = args.Get("--data", "");
+    if (args.positional.size() == 3) {
+      text_ = args.positional[2];
+      whole_ = true;
+    } else if (args.Has("--data") && data != "@-") {
+      absl::StatusOr<std::string> text = RequestText(env, args);
+      if (text.ok()) {
+        text_ = *std::move(text);
+      } else {
+        error_ = text.status();
+      }
+      whole_ = true;
+    }
+  }
+  const absl::Status& error() const { return error_; }
+
+  // The next non-blank line; false at the end.
+  bool Next(std::string* line) {
+    while (true) {
+      if (whole_) {
+        if (pos_ >= text_.size()) return false;
+        size_t end = text_.find('\n', pos_);
+        if (end == std::string::npos) end = text_.size();
+        *line = text_.substr(pos_, end - pos_);
+        pos_ = end + 1;
+      } else if (!std::getline(in_, *line)) {
+        return false;
+      }
+      ++number_;
+      if (!absl::StripAsciiWhitespace(*line).empty()) return true;
+    }
+  }
+  int number() const { return number_; }
+
+ private:
+  std::istream& in_;
+  bool whole_ = false;
+  std::string text_;
+  size_t pos_ = 0;
+  int number_ = 0;
+  absl::Status error_;
+};
+
+// A streaming call: sends the request(s), prints each response as it
+// arrives, one per line.
+int CallStream(const Env& env, const Args& args, OutputFormat format,
+               Session& session, Prepared& p) {
+  const MethodKind kind = KindOf(*p.method);
+  const bool client_streams = p.method->client_streaming();
+  RequestLines lines(env, args);
+  if (!lines.error().ok()) {
+    return Fail(env, kExitBadInput, lines.error().message());
+  }
+  auto stream = DynamicClientStream::Open(
+      *session.channel, p.wire_name, kind,
+      client_streams ? nullptr : p.request.get(), *p.response,
+      session.options);
+  absl::Status bad_line;  // Written by the sender, read after join().
+  std::thread sender;
+  if (client_streams) {
+    sender = std::thread([&] {
+      std::unique_ptr<google::protobuf::Message> request(p.request->New());
+      std::string line;
+      while (lines.Next(&line)) {
+        request->Clear();
+        absl::Status parsed = ParseJsonRequest(line, request.get());
+        if (!parsed.ok()) {
+          bad_line = absl::InvalidArgumentError(
+              absl::StrCat("request line ", lines.number(), ": ",
+                           parsed.message()));
+          stream->Cancel();
+          return;
+        }
+        if (!stream->WriteBlocking(*request).ok()) return;  // Call ended.
+      }
+      stream->CloseSend();
+    });
+  }
+  google::protobuf::Message* response = p.response.get();
+  absl::Status print_error;
+  while (stream->Read(response)) {
+    auto out = FormatMessage(*response, format, args.Has("--emit-defaults"));
+    if (!out.ok()) {
+      print_error = out.status();
+      stream->Cancel();
+      break;
+    }
+    env.out << *out;
+    if (format == OutputFormat::kJson) env.out << "\n";
+    env.out.flush();
+  }
+  absl::Status s = stream->Finish();
+  if (sender.joinable()) sender.join();
+  if (args.Has("--verbose")) {
+    for (const auto& [k, v] : stream->headers()) {
+      env.err << "> " << k << ": " << v << "\n";
+    }
+    for (const auto& [k, v] : stream->trailers()) {
+      env.err << "< " << k << ": " << v << "\n";
+    }
+  }
+  if (!bad_line.ok()) return Fail(env, kExitBadInput, bad_line.message());
+  if (!print_error.ok()) {
+    return Fail(env, kExitBadInput, print_error.message());
+  }
+  if (!s.ok()) {
+    env.err << StatusCodeName(s.code()) << ": " << s.message() << "\n";
+    return kExitRpcBase + static_cast<int>(s.code());
+  }
+  return kExitOk;
 }
 
 int Call(const Env& env, const std::vector<std::string>& argv) {
@@ -450,6 +597,9 @@ int Call(const Env& env, const std::vector<std::string>& argv) {
   }
   Prepared p;
   if (int rc = Prepare(env, *args, kCallHelp, session, &p)) return rc;
+  if (p.method->client_streaming() || p.method->server_streaming()) {
+    return CallStream(env, *args, *format, session, p);
+  }
   google::protobuf::Message* response = p.response.get();
   Metadata trailers;
   absl::Status s = session.channel->Call(p.wire_name, *p.request, response,
@@ -534,6 +684,13 @@ int Bench(const Env& env, const std::vector<std::string>& argv) {
   if (!ParseMetadataFlags(env, *args, kBenchHelp, &o.metadata, &rc)) return rc;
   Prepared p;
   if (int rc = Prepare(env, *args, kBenchHelp, session, &p)) return rc;
+  if (p.method->client_streaming() || p.method->server_streaming()) {
+    return UsageError(env,
+                      absl::StrCat(p.wire_name,
+                                   " is a streaming method; bench load-tests "
+                                   "unary methods"),
+                      kBenchHelp);
+  }
   session.channel.reset();  // The bench opens its own connections.
 
   o.address = args->positional[0];

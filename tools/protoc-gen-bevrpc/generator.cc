@@ -33,7 +33,10 @@ using Vars = std::map<std::string, std::string>;
 // ---------------------------------------------------------------------------
 // What gets printed, worked out from the descriptors first.
 
+enum class Shape { kUnary, kServerStreaming, kClientStreaming, kBidi };
+
 struct MethodModel {
+  Shape shape = Shape::kUnary;
   std::string name;        // "SayHello"
   std::string async_name;  // "SayHelloAsync"
   std::string constant;    // "kSayHelloMethod"
@@ -105,6 +108,13 @@ ServiceModel ModelService(const pb::ServiceDescriptor& service) {
   for (int i = 0; i < service.method_count(); ++i) {
     const pb::MethodDescriptor& method = *service.method(i);
     MethodModel m;
+    if (method.client_streaming() && method.server_streaming()) {
+      m.shape = Shape::kBidi;
+    } else if (method.client_streaming()) {
+      m.shape = Shape::kClientStreaming;
+    } else if (method.server_streaming()) {
+      m.shape = Shape::kServerStreaming;
+    }
     m.name = method.name();
     m.async_name = AsyncMethodName(method.name());
     m.constant = MethodConstantName(method.name());
@@ -130,21 +140,104 @@ FileModel ModelFile(const pb::FileDescriptor& file) {
 // ---------------------------------------------------------------------------
 // Signatures, shared by declarations, definitions and the usage example.
 
-std::vector<std::string> SyncParams(const MethodModel& m, bool named = true) {
-  if (!named) {
-    return {"::bevrpc::ServerContext& /*ctx*/",
-            absl::StrCat("const ", m.request, "& /*request*/"),
-            absl::StrCat(m.response, "* /*response*/")};
+// The stream handle type a streaming handler gets; "" for unary methods.
+std::string HandleType(const MethodModel& m) {
+  switch (m.shape) {
+    case Shape::kUnary:
+      return "";
+    case Shape::kServerStreaming:
+      return absl::StrCat("::bevrpc::ServerWriter<", m.response, ">");
+    case Shape::kClientStreaming:
+      return absl::StrCat("::bevrpc::ServerReader<", m.request, ">");
+    case Shape::kBidi:
+      return absl::StrCat("::bevrpc::ServerReaderWriter<", m.request, ", ",
+                          m.response, ">");
   }
-  return {"::bevrpc::ServerContext& ctx",
-          absl::StrCat("const ", m.request, "& request"),
-          absl::StrCat(m.response, "* response")};
+  return "";
+}
+
+// The name of a streaming handler's handle parameter.
+const char* HandleName(const MethodModel& m) {
+  switch (m.shape) {
+    case Shape::kServerStreaming:
+      return "writer";
+    case Shape::kClientStreaming:
+      return "reader";
+    default:
+      return "stream";
+  }
+}
+
+bool HasRequestParam(const MethodModel& m) {
+  return m.shape == Shape::kUnary || m.shape == Shape::kServerStreaming;
+}
+bool HasResponseParam(const MethodModel& m) {
+  return m.shape == Shape::kUnary || m.shape == Shape::kClientStreaming;
+}
+
+// (ctx, [const Request& request], [handle], [Response* response]): the
+// sync flavour takes the handle by reference, the callback flavour by value.
+std::vector<std::string> HandlerParams(const MethodModel& m, bool named,
+                                       bool handle_by_value) {
+  auto name = [named](const std::string& n) {
+    return named ? n : absl::StrCat("/*", n, "*/");
+  };
+  std::vector<std::string> params = {
+      absl::StrCat("::bevrpc::ServerContext& ", name("ctx"))};
+  if (HasRequestParam(m)) {
+    params.push_back(absl::StrCat("const ", m.request, "& ", name("request")));
+  }
+  if (m.shape != Shape::kUnary) {
+    params.push_back(absl::StrCat(HandleType(m), handle_by_value ? " " : "& ",
+                                  name(HandleName(m))));
+  }
+  if (HasResponseParam(m)) {
+    params.push_back(absl::StrCat(m.response, "* ", name("response")));
+  }
+  return params;
+}
+
+std::vector<std::string> SyncParams(const MethodModel& m, bool named = true) {
+  return HandlerParams(m, named, /*handle_by_value=*/false);
 }
 
 std::vector<std::string> AsyncParams(const MethodModel& m) {
-  std::vector<std::string> params = SyncParams(m);
+  std::vector<std::string> params =
+      HandlerParams(m, /*named=*/true, /*handle_by_value=*/true);
   params.push_back("::bevrpc::Completion done");
   return params;
+}
+
+// The client's stream type of a streaming method.
+std::string ClientStreamType(const MethodModel& m) {
+  return absl::StrCat("::std::unique_ptr<::bevrpc::ClientStream<", m.request,
+                      ", ", m.response, ">>");
+}
+
+std::vector<std::string> StreamStubParams(const MethodModel& m,
+                                          bool defaults) {
+  std::vector<std::string> params;
+  if (m.shape == Shape::kServerStreaming) {
+    params.push_back(absl::StrCat("const ", m.request, "& request"));
+  }
+  params.push_back(absl::StrCat("const ::bevrpc::CallOptions& options",
+                                defaults ? " = {}" : ""));
+  return params;
+}
+
+// "::bevrpc::MethodKind::kServerStreaming".
+std::string KindConstant(const MethodModel& m) {
+  switch (m.shape) {
+    case Shape::kUnary:
+      return "::bevrpc::MethodKind::kUnary";
+    case Shape::kServerStreaming:
+      return "::bevrpc::MethodKind::kServerStreaming";
+    case Shape::kClientStreaming:
+      return "::bevrpc::MethodKind::kClientStreaming";
+    case Shape::kBidi:
+      return "::bevrpc::MethodKind::kBidiStreaming";
+  }
+  return "";
 }
 
 std::vector<std::string> StubParams(const MethodModel& m, bool defaults) {
@@ -208,8 +301,11 @@ void PrintHeaderIntro(const FileModel& file, pb::io::Printer* p) {
   }
   std::string serve_example;
   std::string call_example;
-  if (!s.methods.empty()) {
-    const MethodModel& m = s.methods.front();
+  auto unary = std::find_if(
+      s.methods.begin(), s.methods.end(),
+      [](const MethodModel& m) { return m.shape == Shape::kUnary; });
+  if (unary != s.methods.end()) {
+    const MethodModel& m = *unary;
     const std::vector<std::string> params = {
         "bevrpc::ServerContext& ctx",
         absl::StrCat("const ", m.request, "& request"),
@@ -258,7 +354,10 @@ void PrintServerBase(const ServiceModel& s, pb::io::Printer* p) {
   //     `done` exactly once, from any thread, possibly later.
   // By default MethodAsync runs Method on the worker pool, and Method fails
   // with UNIMPLEMENTED. `request` and `response` stay valid until `done` is
-  // finished.
+  // finished. Streaming methods get a stream handle instead of the request
+  // or the response they stream (rpc/server_stream.h): a ServerWriter, a
+  // ServerReader or a ServerReaderWriter, by reference in the sync flavour
+  // and as a copyable handle in the callback flavour.
   //
   // Register an instance with bevrpc::Server::RegisterService(); it must
   // outlive the server. Calls run concurrently, so overrides must be
@@ -286,7 +385,8 @@ void PrintServerBase(const ServiceModel& s, pb::io::Printer* p) {
 
 void PrintStub(const ServiceModel& s, pb::io::Printer* p) {
   p->Print(R"(
-  // Client stub: one blocking and one asynchronous call per method, over a
+  // Client stub: one blocking and one asynchronous call per unary method,
+  // and a ClientStream (rpc/client_stream.h) per streaming method, over a
   // channel. Thread-safe.
   //
   // `Method(request)` blocks until the call ends; never call it on one of
@@ -303,6 +403,12 @@ void PrintStub(const ServiceModel& s, pb::io::Printer* p) {
   for (const MethodModel& m : s.methods) {
     p->PrintRaw("\n");
     p->PrintRaw(CommentBlock(4, m.comment));
+    if (m.shape != Shape::kUnary) {
+      // Streaming: the call runs behind the returned stream.
+      p->PrintRaw(WrapFunction(4, ClientStreamType(m), m.name,
+                               StreamStubParams(m, /*defaults=*/true), ");"));
+      continue;
+    }
     p->PrintRaw(WrapFunction(4,
                              absl::StrCat("::absl::StatusOr<", m.response, ">"),
                              m.name, StubParams(m, /*defaults=*/true), ");"));
@@ -356,13 +462,15 @@ std::string HeaderIncludes(const FileModel& file) {
       "google/protobuf/descriptor.h",
       "rpc/call_options.h",
       "rpc/channel.h",
+      "rpc/client_stream.h",
       "rpc/method.h",
       "rpc/server_context.h",
+      "rpc/server_stream.h",
       "rpc/service.h",
       ProtobufHeaderName(file.proto_name),
   };
   std::sort(includes.begin(), includes.end());
-  std::string out = "#include <vector>\n\n";
+  std::string out = "#include <memory>\n#include <vector>\n\n";
   for (const std::string& include : includes) {
     absl::StrAppend(&out, "#include \"", include, "\"\n");
   }
@@ -417,6 +525,9 @@ void PrintMethodTable(const ServiceModel& s, pb::io::Printer* p) {
                        absl::StrCat("&", m.request, "::default_instance()")),
         WrapAssignment(2, entry + "response_prototype",
                        absl::StrCat("&", m.response, "::default_instance()"))));
+    if (m.shape != Shape::kUnary) {
+      p->PrintRaw(WrapAssignment(2, entry + "kind", KindConstant(m)));
+    }
   }
   p->Print("  return methods;\n}\n\n");
 }
@@ -461,14 +572,28 @@ void PrintDefaultFlavours(const ServiceModel& s, const MethodModel& m,
   p->Print("}\n\n");
   p->PrintRaw(
       WrapFunction(0, "void", scope + m.async_name, AsyncParams(m), ") {"));
+  std::vector<std::string> captures = {"this", "&ctx"};
+  std::vector<std::string> args = {"ctx"};
+  if (HasRequestParam(m)) {
+    captures.push_back("&request");
+    args.push_back("request");
+  }
+  if (m.shape != Shape::kUnary) {
+    captures.push_back(HandleName(m));  // A handle: copied.
+    args.push_back(HandleName(m));
+  }
+  if (HasResponseParam(m)) {
+    captures.push_back("response");
+    args.push_back("response");
+  }
+  captures.push_back("done = ::std::move(done)");
   p->Print(
-      R"(  // The sync flavour may block: run it on the server's worker pool.
-  ctx.RunOnWorkerPool(
-      [this, &ctx, &request, response, done = ::std::move(done)]() mutable {
-)");
+      "  // The sync flavour may block: run it on the server's worker pool.\n"
+      "  ctx.RunOnWorkerPool(\n");
+  p->PrintRaw(WrapCall(6, "[", captures, "]() mutable {", Packing::kBinPack));
   p->PrintRaw(
       WrapCall(8, absl::StrCat("::std::move(done).Finish(this->", m.name, "("),
-               {"ctx", "request", "response"}, "));", Packing::kBinPack));
+               args, "));", Packing::kBinPack));
   p->Print("      });\n}\n");
 }
 
@@ -496,12 +621,20 @@ void PrintServiceOverrides(const ServiceModel& s, pb::io::Printer* p) {
              ::google::protobuf::Message* response,
              ::bevrpc::Completion done) {
 )");
-    p->PrintRaw(WrapCall(
-        8, absl::StrCat("this->", m.async_name, "("),
-        {"ctx", absl::StrCat("static_cast<const ", m.request, "&>(request)"),
-         absl::StrCat("static_cast<", m.response, "*>(response)"),
-         "::std::move(done)"},
-        ");", Packing::kBinPack));
+    std::vector<std::string> args = {"ctx"};
+    if (HasRequestParam(m)) {
+      args.push_back(absl::StrCat("static_cast<const ", m.request, "&>(request)"));
+    }
+    if (m.shape != Shape::kUnary) {
+      // Converts to the method's typed handle.
+      args.push_back("::bevrpc::ServerStream(ctx)");
+    }
+    if (HasResponseParam(m)) {
+      args.push_back(absl::StrCat("static_cast<", m.response, "*>(response)"));
+    }
+    args.push_back("::std::move(done)");
+    p->PrintRaw(WrapCall(8, absl::StrCat("this->", m.async_name, "("), args,
+                         ");", Packing::kBinPack));
     p->Print("      });\n");
   }
   p->Print("  return methods;\n}\n");
@@ -511,6 +644,20 @@ void PrintStubMethods(const ServiceModel& s, const MethodModel& m,
                       pb::io::Printer* p) {
   const std::string scope = absl::StrCat(s.name, "::Stub::");
   p->PrintRaw("\n");
+  if (m.shape != Shape::kUnary) {
+    p->PrintRaw(WrapFunction(0, ClientStreamType(m), scope + m.name,
+                             StreamStubParams(m, /*defaults=*/false), ") {"));
+    p->PrintRaw(WrapCall(
+        2,
+        absl::StrCat("return ::bevrpc::ClientStream<", m.request, ", ",
+                     m.response, ">::Open("),
+        {"*channel_", m.constant, KindConstant(m),
+         m.shape == Shape::kServerStreaming ? "&request" : "nullptr",
+         "options"},
+        ");", Packing::kBinPack));
+    p->Print("}\n");
+    return;
+  }
   p->PrintRaw(
       WrapFunction(0, absl::StrCat("::absl::StatusOr<", m.response, ">"),
                    scope + m.name, StubParams(m, /*defaults=*/false), ") {"));

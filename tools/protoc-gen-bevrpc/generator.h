@@ -10,7 +10,7 @@
 //     return google::protobuf::compiler::PluginMain(argc, argv, &generator);
 //   }
 //
-// Input it cannot turn into C++ (streaming methods, keywords, names that
+// Input it cannot turn into C++ (keywords, names that
 // clash with generated ones; see validator.h) fails Generate() with an error
 // naming the service and method, which protoc prints after the file name.
 //

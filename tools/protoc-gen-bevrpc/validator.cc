@@ -43,21 +43,9 @@ void CheckPackage(const FileDescriptor& file,
   }
 }
 
-std::string StreamingKind(const MethodDescriptor& method) {
-  if (method.client_streaming() && method.server_streaming()) {
-    return "bidirectional-streaming";
-  }
-  return method.client_streaming() ? "client-streaming" : "server-streaming";
-}
-
-// Checks one method on its own: streaming, keywords.
+// Checks one method on its own: its name.
 void CheckMethod(const MethodDescriptor& method, absl::string_view where,
                  std::vector<std::string>* problems) {
-  if (method.client_streaming() || method.server_streaming()) {
-    problems->push_back(absl::StrCat(
-        where, StreamingKind(method),
-        " methods are not supported yet; bevrpc serves unary methods only"));
-  }
   std::string why = IdentifierProblem(method.name());
   if (!why.empty()) {
     problems->push_back(

@@ -5,9 +5,9 @@
 //   std::vector<std::string> problems = FindProblems(*file);
 //   if (!problems.empty()) { *error = absl::StrJoin(problems, "\n"); ... }
 //
-// Rejected: streaming methods (not supported yet); C++ keywords and reserved
-// identifiers as package segments, service or method names; service and
-// method names that clash with the names bevrpc generates (cpp_names.h).
+// Rejected: C++ keywords and reserved identifiers as package segments,
+// service or method names; service and method names that clash with the
+// names bevrpc generates (cpp_names.h). Every method shape is accepted.
 //
 // For use by the plugin only. Pure function; thread-safe.
 #ifndef BEVRPC_TOOLS_PROTOC_GEN_BEVRPC_VALIDATOR_H_

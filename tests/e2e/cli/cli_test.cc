@@ -344,7 +344,13 @@ TEST_F(CliTest, ListServicePrintsMethodsWithTypes) {
   EXPECT_EQ(r.exit_code, 0) << r;
   EXPECT_EQ(r.out,
             "bevrpc.echo.Echo/Echo(bevrpc.echo.EchoRequest) returns "
-            "(bevrpc.echo.EchoResponse)\n")
+            "(bevrpc.echo.EchoResponse)\n"
+            "bevrpc.echo.Echo/Expand(bevrpc.echo.ExpandRequest) returns "
+            "(stream bevrpc.echo.EchoResponse)\n"
+            "bevrpc.echo.Echo/Collect(stream bevrpc.echo.EchoRequest) returns "
+            "(bevrpc.echo.EchoResponse)\n"
+            "bevrpc.echo.Echo/Chat(stream bevrpc.echo.EchoRequest) returns "
+            "(stream bevrpc.echo.EchoResponse)\n")
       << r;
   EXPECT_EQ(r.err, "") << r;
 }
@@ -379,6 +385,12 @@ TEST_F(CliTest, DescribeService) {
             "service Echo {\n"
             "  rpc Echo(.bevrpc.echo.EchoRequest) returns "
             "(.bevrpc.echo.EchoResponse);\n"
+            "  rpc Expand(.bevrpc.echo.ExpandRequest) returns "
+            "(stream .bevrpc.echo.EchoResponse);\n"
+            "  rpc Collect(stream .bevrpc.echo.EchoRequest) returns "
+            "(.bevrpc.echo.EchoResponse);\n"
+            "  rpc Chat(stream .bevrpc.echo.EchoRequest) returns "
+            "(stream .bevrpc.echo.EchoResponse);\n"
             "}\n")
       << r;
   EXPECT_EQ(r.err, "") << r;
@@ -438,6 +450,47 @@ TEST_F(CliTest, CallWithDataFromStdin) {
   EXPECT_EQ(r.exit_code, 0) << r;
   EXPECT_EQ(r.out, "{\"message\":\"from stdin\"}\n") << r;
   EXPECT_EQ(r.err, "") << r;
+}
+
+TEST_F(CliTest, CallServerStreamPrintsEachMessage) {
+  RunResult r = Cli({"call", Addr(server_), "bevrpc.echo.Echo/Expand",
+                     R"({"count":3,"size":4})", "-v"});
+  EXPECT_EQ(r.exit_code, 0) << r;
+  EXPECT_EQ(r.out,
+            "{\"message\":\"xxxx\"}\n{\"message\":\"xxxx\"}\n"
+            "{\"message\":\"xxxx\"}\n")
+      << r;
+}
+
+TEST_F(CliTest, CallBidiStreamFromStdinNdjson) {
+  RunResult r = Cli({"call", Addr(server_), "bevrpc.echo.Echo/Chat"},
+                    "{\"message\":\"a\"}\n\n{\"message\":\"b\"}\n");
+  EXPECT_EQ(r.exit_code, 0) << r;
+  EXPECT_EQ(r.out, "{\"message\":\"a\"}\n{\"message\":\"b\"}\n") << r;
+  EXPECT_EQ(r.err, "") << r;
+}
+
+TEST_F(CliTest, CallClientStreamFromArgument) {
+  RunResult r = Cli({"call", Addr(server_), "bevrpc.echo.Echo/Collect",
+                     "{\"message\":\"x\"}\n{\"message\":\"y\"}"});
+  EXPECT_EQ(r.exit_code, 0) << r;
+  EXPECT_EQ(r.out, "{\"message\":\"xy\"}\n") << r;
+}
+
+TEST_F(CliTest, CallStreamBadLineNamesItAndCancels) {
+  RunResult r = Cli({"call", Addr(server_), "bevrpc.echo.Echo/Chat"},
+                    "{\"message\":\"a\"}\n{\"mesage\":\"b\"}\n");
+  EXPECT_EQ(r.exit_code, 3) << r;
+  EXPECT_TRUE(absl::StrContains(
+      r.err, "request line 2: unknown field \"mesage\" in "
+             "bevrpc.echo.EchoRequest, did you mean \"message\"?"))
+      << r;
+}
+
+TEST_F(CliTest, BenchRefusesStreamingMethods) {
+  RunResult r = Cli({"bench", Addr(server_), "bevrpc.echo.Echo/Expand", "{}"});
+  EXPECT_EQ(r.exit_code, 2) << r;
+  EXPECT_TRUE(absl::StrContains(r.err, "is a streaming method")) << r;
 }
 
 TEST_F(CliTest, CallFormatText) {
@@ -522,7 +575,7 @@ TEST_F(CliTest, CallUnknownMethodNamesTheAvailableOnes) {
   EXPECT_EQ(r.out, "") << r;
   EXPECT_EQ(r.err,
             "bevrpc: unknown method \"Ekko\" of service bevrpc.echo.Echo; "
-            "it has: Echo\n")
+            "it has: Echo, Expand, Collect, Chat\n")
       << r;
 }
 
