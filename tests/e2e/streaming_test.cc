@@ -362,13 +362,60 @@ TEST_F(StreamingTest, EchoExpandWithIntervalAndOversizedRequest) {
   int n = 0;
   while (feed->Read(&resp)) ++n;
   EXPECT_EQ(n, 5);
-  EXPECT_GE(absl::Now() - start, absl::Milliseconds(80));  // 4 pauses.
+  // 4 pauses of 20 ms (loop timers may fire a little early by the wall
+  // clock; without the pauses this takes about 1 ms).
+  EXPECT_GE(absl::Now() - start, absl::Milliseconds(60));
   EXPECT_TRUE(feed->Finish().ok());
 
   expand.set_size(5 << 20);
   auto bad = stub.Expand(expand);
   EXPECT_FALSE(bad->Read(&resp));
   EXPECT_EQ(bad->Finish().code(), absl::StatusCode::kInvalidArgument);
+}
+
+// Graceful drain: a stream that started before Shutdown() finishes within
+// the grace period, untouched; new calls are refused.
+TEST_F(StreamingTest, ShutdownLetsAnOpenStreamFinishWithinTheGrace) {
+  echo::Echo::Stub stub(channel_.get());
+  echo::ExpandRequest expand;
+  expand.set_count(8);
+  expand.set_size(10);
+  expand.set_interval_ms(50);  // About 350 ms in all.
+  auto feed = stub.Expand(expand);
+  echo::EchoResponse resp;
+  ASSERT_TRUE(feed->Read(&resp));  // Open and dispatched.
+  std::thread stopper([this] { server_.Shutdown(absl::Seconds(5)); });
+  int n = 1;
+  while (feed->Read(&resp)) ++n;
+  EXPECT_EQ(n, 8);
+  EXPECT_TRUE(feed->Finish().ok()) << feed->Finish();
+  stopper.join();
+  // The server is gone now: a new call fails, it does not hang.
+  echo::EchoRequest req;
+  CallOptions options;
+  options.timeout = absl::Seconds(2);
+  absl::StatusOr<echo::EchoResponse> late = stub.Echo(req, options);
+  EXPECT_EQ(late.status().code(), absl::StatusCode::kUnavailable)
+      << late.status();
+}
+
+// A stream still open when the grace period runs out is ended with
+// UNAVAILABLE, and its handler sees the cancellation.
+TEST_F(StreamingTest, ShutdownEndsStreamsThatOutliveTheGrace) {
+  auto stream = Expand(kExpand, 1 << 20, 1024);  // Stalls on credit.
+  absl::SleepFor(absl::Milliseconds(100));
+  const absl::Time start = absl::Now();
+  server_.Shutdown(absl::Milliseconds(300));
+  EXPECT_LT(absl::Now() - start, absl::Seconds(3));
+  Chunk chunk;
+  while (stream->Read(&chunk)) {
+  }
+  EXPECT_EQ(stream->Finish().code(), absl::StatusCode::kUnavailable)
+      << stream->Finish();
+  for (int i = 0; i < 100 && probe_.cancelled.load() == 0; ++i) {
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  EXPECT_EQ(probe_.cancelled.load(), 1);
 }
 
 // The producer may run ahead of a reader that reads nothing by at most the
