@@ -67,6 +67,18 @@ struct ChannelOptions {
   // Streaming calls: bytes of written but unsent messages a call may queue
   // before Write() returns false. Default: 64 KiB.
   size_t stream_write_buffer_bytes = 64 * 1024;
+  // Keepalive: a connection from which nothing has been read for this long
+  // gets a PING, to find a server or path that died without closing the
+  // connection (calls would otherwise wait for their deadlines, or forever).
+  // Servers close connections that ping more often than their
+  // min_ping_interval (bevrpc's default: 10 s), so do not go below it.
+  // Infinite turns pings off. Default: infinite.
+  absl::Duration keepalive_time = absl::InfiniteDuration();
+  // Keepalive: after a PING, a connection from which nothing at all is read
+  // within this long is closed; its open calls fail with UNAVAILABLE
+  // ("keepalive timeout ...") and new calls open a new connection.
+  // Default: 20 s.
+  absl::Duration keepalive_timeout = absl::Seconds(20);
 };
 
 // Identifies a call started with CallAsync(), for Cancel().

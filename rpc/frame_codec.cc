@@ -106,6 +106,15 @@ absl::StatusOr<size_t> FrameDecoder::DecodeHeader(transport::Buffer& input) {
   return 0;
 }
 
+void AppendPing(transport::Buffer& out, uint64_t counter) {
+  wire::FrameMeta meta;
+  meta.set_kind(wire::PING);
+  char payload[8];
+  wire::PutBigEndian32(static_cast<uint32_t>(counter >> 32), payload);
+  wire::PutBigEndian32(static_cast<uint32_t>(counter), payload + 4);
+  AppendFrame(out, meta, absl::string_view(payload, sizeof(payload)));
+}
+
 void AppendPong(transport::Buffer& out, transport::Buffer& input,
                 size_t payload_size) {
   wire::FrameMeta meta;

@@ -92,6 +92,10 @@ void AppendFrame(transport::Buffer& out, const wire::FrameMeta& meta,
 void AppendFrame(transport::Buffer& out, const wire::FrameMeta& meta,
                  absl::string_view payload);
 
+// Appends a PING whose payload is `counter` as 8 bytes, big-endian, so
+// that the PONG echoing it can be matched (keepalive).
+void AppendPing(transport::Buffer& out, uint64_t counter);
+
 // Appends the PONG answering a PING whose payload is the first
 // `payload_size` bytes of `input` (not drained). Both sides answer alike.
 void AppendPong(transport::Buffer& out, transport::Buffer& input,

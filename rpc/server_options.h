@@ -38,9 +38,34 @@ struct ServerOptions {
   // Calls open at once on one connection; more get RESOURCE_EXHAUSTED.
   // Default: 10000.
   size_t max_concurrent_calls_per_connection = 10000;
-  // A connection with no calls and no frames for this long is closed (after
-  // GOAWAY). Default: infinite (never).
+  // A connection with no calls and no frames other than PING and PONG for
+  // this long is closed (after GOAWAY). Default: infinite (never).
   absl::Duration idle_timeout = absl::InfiniteDuration();
+  // Keepalive: a connection from which nothing has been read for this long
+  // gets a PING, so that peers gone without a FIN or RST (a crashed host, a
+  // dropped NAT or firewall entry) are found and their calls cancelled.
+  // gRPC's server default: one small frame per idle connection every two
+  // hours costs nothing, and dead connections are still reclaimed. Infinite
+  // turns server pings off. Default: 2 h.
+  absl::Duration keepalive_time = absl::Hours(2);
+  // Keepalive: after a PING, a connection from which nothing at all (the
+  // PONG, any other frame, or part of one) is read within this long is
+  // closed without GOAWAY; its calls are cancelled as when the client
+  // disconnects. Default: 20 s.
+  absl::Duration keepalive_timeout = absl::Seconds(20);
+  // Ping-flood defence: a client PING that arrives sooner than this after
+  // the client's previous PING, with no RESPONSE, MESSAGE or HEADERS sent by
+  // the server in between, is a strike. A bevrpc client pings at most once
+  // per its keepalive_time, so this must not exceed the smallest
+  // keepalive_time of the clients. Not gRPC's 5 min, which punishes any
+  // client keepalive_time below it: 10 s is the floor gRPC's Go client
+  // enforces for its keepalive time, and still cuts a flood after a few
+  // frames. Default: 10 s.
+  absl::Duration min_ping_interval = absl::Seconds(10);
+  // Ping-flood defence: a connection with more strikes than this gets
+  // GOAWAY RESOURCE_EXHAUSTED "too many pings" and is closed. Sending a
+  // RESPONSE, MESSAGE or HEADERS resets the count. Default: 2 (gRPC's).
+  int max_ping_strikes = 2;
   // A frame that has started must complete within this, or the connection
   // is closed. Default: 30 s.
   absl::Duration frame_timeout = absl::Seconds(30);

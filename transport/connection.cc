@@ -207,6 +207,11 @@ size_t Connection::output_size() const {
          evbuffer_get_length(pending_out_);
 }
 
+size_t Connection::input_size() const {
+  if (bev_ == nullptr) return 0;
+  return evbuffer_get_length(input());
+}
+
 void Connection::Write(absl::FunctionRef<void(Buffer&)> fill) {
   if (state_ == State::kClosed) return;
   if (in_read_) {

@@ -140,6 +140,10 @@ class Connection {
   void Write(absl::FunctionRef<void(Buffer&)> fill);
   bool writable() const { return writable_; }
   size_t output_size() const;
+  // Input bytes buffered and not yet consumed by the handler: grows while a
+  // frame arrives, before OnReadable() is called for it (keepalive counts
+  // that as the peer being alive). 0 once closed.
+  size_t input_size() const;
 
   // Stops and restarts delivering input (independent of backpressure).
   void PauseReading();

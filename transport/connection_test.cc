@@ -512,6 +512,31 @@ TEST_P(ConnectionTest, LowWatermarkHoldsOnReadableUntilRequestedBytesArrive) {
   EXPECT_EQ(hb_->readable_calls(), calls + 1);
 }
 
+TEST_P(ConnectionTest, InputSizeCountsPartOfAFrameBeforeItIsDelivered) {
+  MakeConnections(Options());
+  StartBoth();
+  const std::string frame = Frame(Body(0, 1000));
+  ASSERT_TRUE(RunOnLoop(
+      [&] { a_->Write([&](Buffer& out) { out.Append(frame.data(), 504); }); }));
+  ASSERT_TRUE(hb_->AwaitLastWant(1004)) << "last want " << hb_->last_want();
+  Settle();
+  size_t buffered = 0;
+  ASSERT_TRUE(RunOnLoop([&] { buffered = b_->input_size(); }));
+  EXPECT_EQ(buffered, 504u);  // Held for the handler, which has not run.
+
+  ASSERT_TRUE(RunOnLoop([&] {
+    a_->Write([&](Buffer& out) { out.Append(frame.data() + 504, 500); });
+  }));
+  ASSERT_TRUE(hb_->AwaitFrames(1));
+  ASSERT_TRUE(RunOnLoop([&] { buffered = b_->input_size(); }));
+  EXPECT_EQ(buffered, 0u);  // Consumed by the handler.
+  ASSERT_TRUE(RunOnLoop([&] {
+    b_->Close(absl::CancelledError("test"));
+    buffered = b_->input_size();
+  }));
+  EXPECT_EQ(buffered, 0u);
+}
+
 TEST_P(ConnectionTest, FrameLargerThanReadBufferBytesIsDelivered) {
   // The read high watermark grows to what the handler asks for.
   ConnectionOptions options = Options();

@@ -31,6 +31,17 @@ void ClientConnection::OnConnected(absl::Status status) {
   if (status.ok()) {
     ready_ = true;
     conn_->Start(this);
+    if (options_->keepalive_time != absl::InfiniteDuration()) {
+      keepalive_ = std::make_unique<Keepalive>(
+          conn_.get(), options_->keepalive_time, options_->keepalive_timeout,
+          [this](uint64_t counter) {
+            if (closed_) return;
+            conn_->Write(
+                [&](transport::Buffer& out) { AppendPing(out, counter); });
+          },
+          [this] { OnKeepaliveTimeout(); });
+      keepalive_->Start();
+    }
   } else {
     closed_ = true;
     if (status.code() == absl::StatusCode::kDeadlineExceeded) {
@@ -39,6 +50,14 @@ void ClientConnection::OnConnected(absl::Status status) {
     }
   }
   slot_->OnConnected(this, status);
+}
+
+void ClientConnection::OnKeepaliveTimeout() {
+  // Every open call fails with this; the slot opens a new connection for
+  // new calls.
+  Close(absl::UnavailableError(absl::StrCat(
+      "keepalive timeout: no answer from ", conn_->peer(), " within ",
+      absl::FormatDuration(options_->keepalive_timeout))));
 }
 
 void ClientConnection::Send(ClientCall* call) {
@@ -99,11 +118,13 @@ void ClientConnection::SendStreamFrame(uint64_t call_id, wire::FrameKind kind,
 void ClientConnection::Close(const absl::Status& why) {
   if (closed_) return;
   closed_ = true;
+  if (keepalive_ != nullptr) keepalive_->Stop();
   if (conn_ != nullptr) conn_->Close(why);
   FailAll(why);
 }
 
 size_t ClientConnection::OnReadable(transport::Buffer& input) {
+  if (keepalive_ != nullptr) keepalive_->OnRead();
   absl::StatusOr<size_t> wanted = decoder_.Decode(input, *this);
   if (!wanted.ok()) {
     Close(absl::UnavailableError(absl::StrCat(
@@ -115,6 +136,7 @@ size_t ClientConnection::OnReadable(transport::Buffer& input) {
 
 void ClientConnection::OnClosed(const absl::Status& why) {
   closed_ = true;
+  if (keepalive_ != nullptr) keepalive_->Stop();
   absl::Status status = why;
   if (!goaway_message_.empty()) {
     status = absl::UnavailableError(
@@ -149,7 +171,7 @@ void ClientConnection::OnFrame(wire::FrameMeta& meta, transport::Buffer& input,
       });
       return;
     case wire::PONG:
-      return;
+      return;  // Answers our keepalive PING; reading it was the point.
     case wire::MESSAGE:
     case wire::HEADERS:
     case wire::WINDOW_UPDATE:

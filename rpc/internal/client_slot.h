@@ -2,7 +2,9 @@
 // on it, (re)connects on demand, sends requests, matches responses by
 // call_id, and enforces deadlines. After a GOAWAY it keeps the old
 // connection for the calls the server will still finish and opens a new
-// one for new calls. Internal to rpc/.
+// one for new calls. With ChannelOptions::keepalive_time set, a connection
+// that answers nothing to a PING is closed and its calls fail. Internal to
+// rpc/.
 //
 // Threading: NextCallId() is thread-safe; everything else runs on the
 // slot's loop thread.
@@ -24,6 +26,7 @@
 #include "rpc/call_options.h"
 #include "rpc/channel.h"
 #include "rpc/frame_codec.h"
+#include "rpc/internal/keepalive.h"
 #include "transport/address.h"
 #include "transport/connection.h"
 #include "transport/event_loop.h"
@@ -81,12 +84,15 @@ class ClientConnection : public transport::ConnectionHandler,
 
  private:
   void OnConnected(absl::Status status);
+  void OnKeepaliveTimeout();
   void HandleGoAway(const wire::FrameMeta& meta);
   void FailAll(const absl::Status& why);
 
   ClientSlot* slot_;
   const ChannelOptions* options_;
   std::unique_ptr<transport::Connection> conn_;
+  // Once connected, when keepalive_time is finite. After conn_: uses it.
+  std::unique_ptr<Keepalive> keepalive_;
   FrameDecoder decoder_;
   absl::flat_hash_set<uint64_t> ids_;  // Calls sent here and still open.
   bool ready_ = false;

@@ -18,7 +18,15 @@ ServerSession::ServerSession(const ServerShared* shared,
       decoder_(shared->options.limits),
       frame_timer_(conn_->loop()),
       idle_timer_(conn_->loop()),
-      call_pool_(CallPool::Create(conn_->loop())) {}
+      call_pool_(CallPool::Create(conn_->loop())) {
+  const ServerOptions& options = shared->options;
+  if (options.keepalive_time != absl::InfiniteDuration()) {
+    keepalive_ = std::make_unique<Keepalive>(
+        conn_.get(), options.keepalive_time, options.keepalive_timeout,
+        [this](uint64_t counter) { SendKeepalivePing(counter); },
+        [this] { OnKeepaliveTimeout(); });
+  }
+}
 
 ServerSession::~ServerSession() {
   call_pool_->Close();
@@ -30,12 +38,14 @@ ServerSession::~ServerSession() {
 
 void ServerSession::Start() {
   conn_->Start(this);
+  if (keepalive_ != nullptr) keepalive_->Start();
   if (shared_->options.idle_timeout != absl::InfiniteDuration()) {
     idle_timer_.Start(shared_->options.idle_timeout, [this] { CheckIdle(); });
   }
 }
 
 size_t ServerSession::OnReadable(transport::Buffer& input) {
+  if (keepalive_ != nullptr) keepalive_->OnRead();
   absl::StatusOr<size_t> wanted = decoder_.Decode(input, *this);
   if (!wanted.ok()) {
     ProtocolError(wanted.status());
@@ -49,7 +59,8 @@ bool ServerSession::WantsFrames() { return !closing_ && conn_->writable(); }
 
 void ServerSession::OnFrame(wire::FrameMeta& meta, transport::Buffer& input,
                             size_t payload_size) {
-  ++frames_seen_;
+  // Pings keep a connection alive, not busy: they do not defer idle_timeout.
+  if (meta.kind() != wire::PING && meta.kind() != wire::PONG) ++frames_seen_;
   switch (meta.kind()) {
     case wire::REQUEST:
       HandleRequest(meta, input, payload_size);
@@ -65,9 +76,11 @@ void ServerSession::OnFrame(wire::FrameMeta& meta, transport::Buffer& input,
       return;
     }
     case wire::PING:
-      SendPong(input, payload_size);
+      if (AcceptPing()) SendPong(input, payload_size);
       return;
     case wire::PONG:
+      // Answers our keepalive PING; reading it was the point.
+      return;
     case wire::GOAWAY:
       // The client is closing; it will send no new calls. Nothing to do.
       return;
@@ -262,6 +275,7 @@ void ServerSession::HandleRequest(wire::FrameMeta& meta,
 }
 
 void ServerSession::SendResponse(ServerCall* call, const absl::Status& status) {
+  ResetPingStrikes();
   out_meta_.Clear();
   out_meta_.set_call_id(call->call_id());
   out_meta_.set_kind(wire::RESPONSE);
@@ -302,6 +316,7 @@ void ServerSession::RemoveCall(uint64_t call_id) {
 void ServerSession::SendStreamMessage(uint64_t call_id,
                                       const google::protobuf::Message* message,
                                       absl::string_view bytes) {
+  ResetPingStrikes();
   out_meta_.Clear();
   out_meta_.set_call_id(call_id);
   out_meta_.set_kind(wire::MESSAGE);
@@ -315,6 +330,7 @@ void ServerSession::SendStreamMessage(uint64_t call_id,
 }
 
 void ServerSession::SendHeaders(uint64_t call_id, const Metadata& headers) {
+  ResetPingStrikes();
   out_meta_.Clear();
   out_meta_.set_call_id(call_id);
   out_meta_.set_kind(wire::HEADERS);
@@ -335,6 +351,7 @@ void ServerSession::SendWindowUpdate(uint64_t call_id, uint32_t increment) {
 }
 
 void ServerSession::SendError(uint64_t call_id, const absl::Status& status) {
+  ResetPingStrikes();
   out_meta_.Clear();
   out_meta_.set_call_id(call_id);
   out_meta_.set_kind(wire::RESPONSE);
@@ -349,6 +366,36 @@ void ServerSession::SendPong(transport::Buffer& input, size_t payload_size) {
   conn_->Write([&](transport::Buffer& out) {
     AppendPong(out, input, payload_size);
   });
+}
+
+bool ServerSession::AcceptPing() {
+  const ServerOptions& options = shared_->options;
+  absl::Duration now = MonotonicNow();
+  bool too_soon = now - last_ping_ < options.min_ping_interval;
+  last_ping_ = now;
+  if (!too_soon || ++ping_strikes_ <= options.max_ping_strikes) return true;
+  ProtocolError(absl::ResourceExhaustedError(absl::StrCat(
+      "too many pings: ", ping_strikes_,
+      " PINGs came sooner than min_ping_interval ",
+      absl::FormatDuration(options.min_ping_interval),
+      " after the previous one, with no data sent in between "
+      "(max_ping_strikes ",
+      options.max_ping_strikes, ")")));
+  return false;
+}
+
+void ServerSession::SendKeepalivePing(uint64_t counter) {
+  if (closing_) return;  // Output may be half-closed already.
+  conn_->Write([&](transport::Buffer& out) { AppendPing(out, counter); });
+}
+
+void ServerSession::OnKeepaliveTimeout() {
+  if (closing_) return;  // Closing anyway, within its linger.
+  closing_ = true;
+  // No GOAWAY: the peer is presumed gone, and a stuck one would not read it.
+  conn_->Close(absl::UnavailableError(absl::StrCat(
+      "keepalive timeout: no answer from ", conn_->peer(), " within ",
+      absl::FormatDuration(keepalive_->timeout()))));
 }
 
 void ServerSession::SendGoAway(const absl::Status& status) {
@@ -429,6 +476,7 @@ void ServerSession::OnClosed(const absl::Status& why) {
   closing_ = true;
   frame_timer_.Cancel();
   idle_timer_.Cancel();
+  if (keepalive_ != nullptr) keepalive_->Stop();
   streams_.clear();
   auto calls = std::move(calls_);
   calls_.clear();

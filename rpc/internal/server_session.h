@@ -1,6 +1,8 @@
 // ServerSession: the server's side of one connection. It deframes requests
 // (FrameDecoder), dispatches them to handlers, writes responses, enforces
-// limits and answers protocol errors with GOAWAY. Internal to rpc/.
+// limits, pings quiet connections (keepalive), counts the client's pings
+// (ping-flood defence) and answers protocol errors with GOAWAY. Internal to
+// rpc/.
 //
 // Threading: everything runs on the connection's loop thread. The Server
 // owns sessions and destroys them on that thread, after OnClosed.
@@ -16,6 +18,7 @@
 #include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
 #include "rpc/frame_codec.h"
+#include "rpc/internal/keepalive.h"
 #include "rpc/internal/server_call.h"
 #include "rpc/method.h"
 #include "rpc/server_options.h"
@@ -89,6 +92,16 @@ class ServerSession : public transport::ConnectionHandler, public FrameSink {
                                 const MethodDesc* method);
   void SendError(uint64_t call_id, const absl::Status& status);
   void SendPong(transport::Buffer& input, size_t payload_size);
+  // Ping-flood defence: counts a strike for a PING that came too soon;
+  // false (after GOAWAY) when the client has too many.
+  bool AcceptPing();
+  // A data frame went out: the client may ping again at once.
+  void ResetPingStrikes() {
+    ping_strikes_ = 0;
+    last_ping_ = -absl::InfiniteDuration();
+  }
+  void SendKeepalivePing(uint64_t counter);
+  void OnKeepaliveTimeout();
   // GOAWAY with `status`, then close after flushing.
   void ProtocolError(const absl::Status& status);
   void SendGoAway(const absl::Status& status);
@@ -110,6 +123,12 @@ class ServerSession : public transport::ConnectionHandler, public FrameSink {
   uint64_t frames_at_last_idle_check_ = 0;
   transport::Timer frame_timer_;
   transport::Timer idle_timer_;
+  // Null when keepalive_time is infinite.
+  std::unique_ptr<Keepalive> keepalive_;
+  // When the client's last PING arrived (MonotonicNow()); -infinite when a
+  // data frame was sent since.
+  absl::Duration last_ping_ = -absl::InfiniteDuration();
+  int ping_strikes_ = 0;
   wire::FrameMeta out_meta_;  // Reused for every frame written.
   const MethodDesc* last_method_ = nullptr;  // The last method called.
   CallPool* call_pool_;  // Released (Close()) by the destructor.
