@@ -62,8 +62,11 @@ struct ChannelOptions {
   // Buffering and watermarks of each connection.
   transport::ConnectionOptions connection;
   // Streaming calls: the receive window per call (bytes of server messages
-  // buffered until read). Default: 64 KiB.
-  uint32_t stream_window_bytes = 64 * 1024;
+  // buffered until read), announced in the REQUEST. Larger windows need
+  // fewer credit round trips: with 64 KiB messages, 64 KiB gives about
+  // 0.5 GB/s on loopback and 256 KiB about 1.1 GB/s (docs/performance.md).
+  // Default: 256 KiB.
+  uint32_t stream_window_bytes = 256 * 1024;
   // Streaming calls: bytes of written but unsent messages a call may queue
   // before Write() returns false. Default: 64 KiB.
   size_t stream_write_buffer_bytes = 64 * 1024;
