@@ -124,6 +124,10 @@ class StreamingTest : public ::testing::Test {
                                     ServerWriter<Chunk> writer,
                                     Completion done) {
                               ctx.AddHeader("shape", "server-streaming");
+                              auto tag = ctx.metadata().find("x-tag");
+                              if (tag != ctx.metadata().end()) {
+                                ctx.AddHeader("x-tag", tag->second);
+                              }
                               std::make_shared<Expander>(ctx, req,
                                                          std::move(writer),
                                                          std::move(done), probe)
@@ -253,6 +257,21 @@ TEST_F(StreamingTest, ServerStreamDeliversEveryMessageHeadersAndTrailers) {
   EXPECT_TRUE(stream->Finish().ok());
   EXPECT_EQ(stream->headers().at("shape"), "server-streaming");
   EXPECT_EQ(stream->trailers().at("sent"), "all");
+}
+
+TEST_F(StreamingTest, RequestHeadersReachAStreamHandler) {
+  ExpandRequest req;
+  req.set_count(1);
+  req.set_size(1);
+  CallOptions options;
+  options.metadata["x-tag"] = "blue";
+  auto stream = ClientStream<ExpandRequest, Chunk>::Open(
+      *channel_, kExpand, MethodKind::kServerStreaming, &req, options);
+  Chunk chunk;
+  while (stream->Read(&chunk)) {
+  }
+  EXPECT_TRUE(stream->Finish().ok());
+  EXPECT_EQ(stream->headers().at("x-tag"), "blue");
 }
 
 TEST_F(StreamingTest, SyncServerStreamWithBlockingWrites) {
@@ -561,6 +580,64 @@ TEST_F(StreamFaultTest, MessageOnAServerStreamFailsTheCall) {
   EXPECT_EQ(resp.status_code(), static_cast<int>(absl::StatusCode::kInvalidArgument));
   EXPECT_NE(resp.status_message().find("sends only its request"), std::string::npos)
       << resp.status_message();
+}
+
+TEST_F(StreamFaultTest, WindowUpdateOfZeroOrOverflowingFailsTheCall) {
+  auto raw = Connect();
+  ASSERT_NE(raw, nullptr);
+  ExpandRequest req;
+  req.set_count(1 << 20);
+  req.set_size(1000);
+  const std::string request = req.SerializeAsString();
+  wire::FrameMeta zero;
+  zero.set_call_id(1);
+  zero.set_kind(wire::WINDOW_UPDATE);
+  wire::FrameMeta huge = zero;
+  huge.set_call_id(3);
+  // On top of the initial 64 KiB, unspent: a bidi server that has sent
+  // nothing yet.
+  huge.set_window_increment(0x7fffffff);
+  ASSERT_TRUE(raw->Write(Frame(1, wire::REQUEST, request, kExpand) +
+                         testing::EncodeFrame(zero, "") +
+                         Frame(3, wire::REQUEST, "", kChatSync) +
+                         testing::EncodeFrame(huge, ""))
+                  .ok());
+  wire::FrameMeta first = ResponseOf(*raw, 1);
+  EXPECT_EQ(first.status_code(), static_cast<int>(absl::StatusCode::kInvalidArgument));
+  EXPECT_NE(first.status_message().find("increment 0"), std::string::npos)
+      << first.status_message();
+  wire::FrameMeta second = ResponseOf(*raw, 3);
+  EXPECT_EQ(second.status_code(), static_cast<int>(absl::StatusCode::kInvalidArgument));
+  EXPECT_NE(second.status_message().find("2^31-1"), std::string::npos)
+      << second.status_message();
+}
+
+TEST_F(StreamFaultTest, FramesForAFinishedCallAreIgnored) {
+  auto raw = Connect();
+  ASSERT_NE(raw, nullptr);
+  ExpandRequest req;
+  req.set_count(1);
+  req.set_size(1);
+  ASSERT_TRUE(
+      raw->Write(Frame(1, wire::REQUEST, req.SerializeAsString(), kExpand))
+          .ok());
+  EXPECT_EQ(ResponseOf(*raw, 1).status_code(), 0);
+  // Crossing the end on the wire: dropped, and the connection goes on.
+  wire::FrameMeta update;
+  update.set_call_id(1);
+  update.set_kind(wire::WINDOW_UPDATE);
+  update.set_window_increment(100);
+  wire::FrameMeta ping;
+  ping.set_kind(wire::PING);
+  ASSERT_TRUE(raw->Write(Frame(1, wire::MESSAGE, "x") +
+                         Frame(1, wire::HALF_CLOSE) +
+                         testing::EncodeFrame(update, "") +
+                         testing::EncodeFrame(ping, "still there?"))
+                  .ok());
+  absl::StatusOr<testing::Frame> pong = raw->ReadFrame(absl::Seconds(5));
+  ASSERT_TRUE(pong.ok()) << pong.status();
+  EXPECT_EQ(pong->meta.kind(), wire::PONG) << testing::DescribeFrame(*pong);
+  EXPECT_EQ(pong->payload, "still there?");
 }
 
 TEST_F(StreamFaultTest, MessageForACallNeverOpenedIsAProtocolError) {
