@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "transport/sync.h"
 #include "rpc/internal/client_slot.h"
+#include "rpc/internal/metadata_limits.h"
 
 namespace bevrpc {
 
@@ -84,7 +85,13 @@ CallHandle Channel::CallAsync(absl::string_view method,
         absl::StrCat("method name of ", method.size(),
                      " bytes exceeds max_method_bytes ",
                      options_.limits.max_method_bytes));
-  } else {
+  } else if (!options.metadata.empty()) {
+    // Never sent over the limit: the server would refuse it.
+    invalid = internal::CheckMetadata(
+        options.metadata, options_.limits.max_metadata_bytes,
+        "request headers", absl::StatusCode::kInvalidArgument);
+  }
+  if (invalid.ok()) {
     request.SerializeToString(&call->request);  // Reuses its capacity.
   }
   // From the slot's own loop thread (e.g. a completion callback issuing the

@@ -9,6 +9,7 @@
 #include "rpc/frame_codec.h"
 #include "rpc/internal/client_slot.h"
 #include "rpc/internal/client_stream_state.h"
+#include "rpc/internal/metadata_limits.h"
 #include "rpc/status.h"
 #include "rpc/wire_format.h"
 
@@ -129,6 +130,13 @@ void ClientSlot::OnStreamFrame(ClientConnection* conn,
   }
   switch (meta.kind()) {
     case wire::HEADERS: {
+      absl::Status bad = CheckMetadata(
+          meta.metadata(), options_->limits.max_metadata_bytes,
+          "response headers from the server", absl::StatusCode::kInternal);
+      if (!bad.ok()) {
+        FailStream(call, std::move(bad));
+        return;
+      }
       MutexLock lock(&st->mu);
       st->headers.insert(meta.metadata().begin(), meta.metadata().end());
       return;
@@ -253,7 +261,12 @@ std::shared_ptr<internal::ClientStreamState> ClientStreamBase::Start(
     invalid = absl::InvalidArgumentError(
         "a server-streaming call takes its request at Open(); other shapes "
         "write their messages");
-  } else if (request != nullptr) {
+  } else if (!options.metadata.empty()) {
+    invalid = internal::CheckMetadata(
+        options.metadata, copts.limits.max_metadata_bytes, "request headers",
+        absl::StatusCode::kInvalidArgument);
+  }
+  if (invalid.ok() && request != nullptr) {
     request->SerializeToString(&call->request);
   }
   slot->loop()->Post([slot, call = std::move(call),

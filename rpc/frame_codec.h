@@ -38,6 +38,14 @@ struct FrameLimits {
   size_t max_meta_bytes = 16 * 1024;
   // Longest "package.Service/Method" name accepted. Default: 256.
   size_t max_method_bytes = 256;
+  // Largest metadata map accepted or sent: request headers, a stream's
+  // initial headers, response trailers. Counted as HTTP/2 counts a header
+  // list: key + value + 32 bytes per entry, so many tiny entries cannot
+  // cost far more memory than the limit suggests. Oversized metadata fails
+  // the call with RESOURCE_EXHAUSTED (docs/protocol.md, "Limits"); keep it
+  // below max_meta_bytes, since a larger FrameMeta is already a connection
+  // error. Default: 8 KiB (gRPC's default max metadata size).
+  size_t max_metadata_bytes = 8 * 1024;
 };
 
 // Receives decoded frames. Called on the decoder's thread.

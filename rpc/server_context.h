@@ -41,11 +41,17 @@ class ServerContext {
   // The client's address, e.g. "127.0.0.1:53122".
   const std::string& peer() const;
 
-  // Adds a response trailer. Call before finishing the call.
+  // Adds a response trailer. Call before finishing the call. Keys must be
+  // non-empty, and all trailers together within
+  // FrameLimits::max_metadata_bytes (8 KiB by default; key + value + 32
+  // bytes each), or the call fails with RESOURCE_EXHAUSTED (INTERNAL for an
+  // empty key) instead of sending them.
   void AddTrailer(std::string key, std::string value);
   // Streaming calls: adds an initial response header, sent (HEADERS
   // frame) before the call's first message or its response. Call before
   // the first Write(). Unary calls have trailers only; this is ignored.
+  // Limits as for trailers: oversized headers end the call with
+  // RESOURCE_EXHAUSTED when they would be sent.
   void AddHeader(std::string key, std::string value);
 
   // True once the call can no longer be answered: the client cancelled, the

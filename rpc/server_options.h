@@ -8,6 +8,7 @@
 #define BEVRPC_RPC_SERVER_OPTIONS_H_
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
 
 #include "absl/time/time.h"
@@ -35,9 +36,34 @@ struct ServerOptions {
   FrameLimits limits;
   // Connections beyond this are closed at accept. Default: 100000.
   size_t max_connections = 100000;
-  // Calls open at once on one connection; more get RESOURCE_EXHAUSTED.
-  // Default: 10000.
+  // Calls open at once on one connection; more get RESOURCE_EXHAUSTED. A
+  // call the client cancelled (or whose deadline passed) still counts until
+  // its handler has finished with it, so a client that opens and cancels
+  // calls quickly never has more handlers running than this. Default:
+  // 10000.
   size_t max_concurrent_calls_per_connection = 10000;
+  // Cancel-storm ("rapid reset") defence, docs/protocol.md "Cancel
+  // storms": a call the client cancels (CANCEL) sooner than this after its
+  // REQUEST arrived, and before half its deadline budget has passed, is an
+  // early cancel. Calls cancelled later (a long stream the user closes, the
+  // client's deadline timer) never count. Default: 1 s (Envoy's
+  // premature-reset lifetime).
+  absl::Duration early_cancel_time = absl::Seconds(1);
+  // Cancel-storm defence: the early cancels a connection may make per
+  // second, on average. They draw on a token bucket of early_cancel_burst
+  // tokens refilled at this rate, and each call answered with its handler's
+  // result puts a token back; the early cancel that finds the bucket empty
+  // gets GOAWAY RESOURCE_EXHAUSTED "too many cancelled calls ..." and the
+  // connection is closed. Far above what hedging or a user's cancels
+  // produce, far below a flood (a loop of REQUEST + CANCEL runs at hundreds
+  // of thousands per second). 0 turns the budget off (the concurrency
+  // limit still holds). Default: 1000.
+  uint32_t max_early_cancels_per_second = 1000;
+  // Cancel-storm defence: the size of the bucket, i.e. the early cancels a
+  // connection may make at once. As large as the default
+  // max_concurrent_calls_per_connection, so a client may cancel every call
+  // it can have open in one go. Default: 10000.
+  uint32_t early_cancel_burst = 10000;
   // A connection with no calls and no frames other than PING and PONG for
   // this long is closed (after GOAWAY). Default: infinite (never).
   absl::Duration idle_timeout = absl::InfiniteDuration();

@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "rpc/internal/client_stream_state.h"
+#include "rpc/internal/metadata_limits.h"
 #include "rpc/status.h"
 #include "rpc/wire_format.h"
 
@@ -314,6 +315,16 @@ void ClientSlot::OnResponse(ClientConnection* conn, const wire::FrameMeta& meta,
   if (it == calls_.end() || it->second->conn != conn) return;
   ClientCall* call = it->second.get();
   absl::Status status = StatusFromWire(meta.status_code(), meta.status_message());
+  if (!meta.metadata().empty()) {
+    absl::Status bad = CheckMetadata(
+        meta.metadata(), options_->limits.max_metadata_bytes,
+        "response trailers from the server", absl::StatusCode::kInternal);
+    if (!bad.ok()) {
+      // Neither the response nor the trailers are delivered.
+      Finish(meta.call_id(), std::move(bad));
+      return;
+    }
+  }
   if (call->stream != nullptr) {
     ClientStreamState* st = call->stream.get();
     std::unique_ptr<google::protobuf::Message> response;

@@ -28,6 +28,8 @@ void ServerCall::Reset(ServerSession* session, uint64_t call_id,
   deadline_ = absl::InfiniteFuture();
   timeout_ = absl::InfiniteDuration();
   ended_ = false;
+  handler_running_ = false;
+  counted_ended_running_ = false;
   end_status_ = absl::OkStatus();
   cancelled_.store(false, std::memory_order_relaxed);
 }
@@ -97,6 +99,7 @@ void CallPool::Return(ServerCall* call) {
 
 void ServerCall::Dispatch(WorkerPool* pool) {
   workers_ = pool;
+  handler_running_ = true;
   if (deadline_ != absl::InfiniteFuture()) {
     if (deadline_timer_ == nullptr) {
       deadline_timer_ = std::make_unique<transport::Timer>(loop_);
@@ -113,22 +116,42 @@ void ServerCall::Dispatch(WorkerPool* pool) {
     RunHandler();
     return;
   }
-  RunOnWorkerPool([this] { RunHandler(); });
+  SubmitToWorkers([this] { RunHandler(); }, /*is_handler=*/true);
 }
 
 void ServerCall::RunOnWorkerPool(absl::AnyInvocable<void()> fn) {
+  SubmitToWorkers(std::move(fn), /*is_handler=*/false);
+}
+
+void ServerCall::SubmitToWorkers(absl::AnyInvocable<void()> fn,
+                                 bool is_handler) {
   RefPtr<ServerCall> self = RefPtr<ServerCall>(this);
-  bool queued = workers_->Submit([self, fn = std::move(fn)]() mutable {
-    // Work that can no longer be answered is skipped.
-    if (self->cancelled()) return;
-    if (absl::Now() >= self->deadline_) {
-      self->Complete(absl::DeadlineExceededError(absl::StrCat(
-          "deadline exceeded before ", self->method_->full_name, " started")));
-      return;
-    }
-    fn();
-  });
-  if (!queued) Complete(absl::UnavailableError("server is shutting down"));
+  bool queued =
+      workers_->Submit([self, fn = std::move(fn), is_handler]() mutable {
+        // Work that can no longer be answered is skipped; a handler skipped
+        // here still has to let go of its slot.
+        if (self->cancelled()) {
+          if (is_handler) {
+            self->CompleteInternal(
+                absl::CancelledError("call ended before its handler started"),
+                /*handler_done=*/true);
+          }
+          return;
+        }
+        if (absl::Now() >= self->deadline_) {
+          self->CompleteInternal(
+              absl::DeadlineExceededError(
+                  absl::StrCat("deadline exceeded before ",
+                               self->method_->full_name, " started")),
+              is_handler);
+          return;
+        }
+        fn();
+      });
+  if (!queued) {
+    CompleteInternal(absl::UnavailableError("server is shutting down"),
+                     is_handler);
+  }
 }
 
 void ServerCall::RunHandler() {
@@ -136,36 +159,70 @@ void ServerCall::RunHandler() {
   try {
     (*method_->handler)(context_, *request_, response_.get(), std::move(done));
   } catch (const std::exception& e) {
-    Complete(absl::InternalError(
-        absl::StrCat(method_->full_name, " handler threw: ", e.what())));
+    // The Completion, if the handler still holds it, decides when the
+    // handler is done; this only ends the call.
+    CompleteInternal(absl::InternalError(absl::StrCat(
+                         method_->full_name, " handler threw: ", e.what())),
+                     /*handler_done=*/false);
   } catch (...) {
-    Complete(absl::InternalError(
-        absl::StrCat(method_->full_name, " handler threw an exception")));
+    CompleteInternal(absl::InternalError(absl::StrCat(
+                         method_->full_name, " handler threw an exception")),
+                     /*handler_done=*/false);
   }
 }
 
 void ServerCall::Complete(absl::Status status) {
-  if (loop_->IsInLoopThread()) {
-    FinishOnLoop(std::move(status));
-    return;
-  }
-  loop_->Post([self = RefPtr<ServerCall>(this), status = std::move(status)]() mutable {
-    self->FinishOnLoop(std::move(status));
-  });
+  CompleteInternal(std::move(status), /*handler_done=*/true);
 }
 
-void ServerCall::FinishOnLoop(absl::Status status) {
+void ServerCall::CompleteInternal(absl::Status status, bool handler_done) {
+  if (loop_->IsInLoopThread()) {
+    FinishOnLoop(std::move(status), handler_done);
+    return;
+  }
+  // Two closures rather than a captured flag: RefPtr + Status fill
+  // AnyInvocable's inline storage (two pointers); a third field would not
+  // fit, and every completion from a worker thread would allocate.
+  if (handler_done) {
+    loop_->Post([self = RefPtr<ServerCall>(this),
+                 status = std::move(status)]() mutable {
+      self->FinishOnLoop(std::move(status), /*handler_done=*/true);
+    });
+  } else {
+    loop_->Post([self = RefPtr<ServerCall>(this),
+                 status = std::move(status)]() mutable {
+      self->FinishOnLoop(std::move(status), /*handler_done=*/false);
+    });
+  }
+}
+
+void ServerCall::FinishOnLoop(absl::Status status, bool handler_done) {
+  if (handler_done) HandlerDone();
   if (ended_) return;  // Cancelled or timed out: the late result is dropped.
   // A stream answers after the messages still queued for credit.
   if (streaming() && !BeginFinishStream(status)) return;
   SendFinal(status);
 }
 
+void ServerCall::HandlerDone() {
+  if (!handler_running_) return;
+  handler_running_ = false;
+  if (counted_ended_running_) {
+    counted_ended_running_ = false;
+    --pool_->ended_running_;
+  }
+}
+
 void ServerCall::SendFinal(const absl::Status& status) {
   RefPtr<ServerCall> self(this);
-  if (streaming()) SendHeadersOnce();
+  if (streaming()) {
+    SendHeadersOnce();
+    if (ended_) return;  // Headers over the limit ended the call.
+  }
   ended_ = true;
-  if (session_ != nullptr) session_->SendResponse(this, status);
+  if (session_ != nullptr) {
+    session_->SendResponse(this, status, /*handler_result=*/true);
+  }
   end_status_ = absl::OkStatus();
   EndCall();
 }
@@ -176,7 +233,7 @@ void ServerCall::Abort(absl::Status status, bool send_response) {
   ended_ = true;
   if (send_response && session_ != nullptr) {
     if (streaming()) SendHeadersOnce();
-    session_->SendResponse(this, status);
+    session_->SendResponse(this, status, /*handler_result=*/false);
   }
   end_status_ = status;
   Cancel();
@@ -193,6 +250,11 @@ void ServerCall::EndCall() {
   if (session_ != nullptr) {
     session_->RemoveCall(call_id_);
     session_ = nullptr;
+  }
+  if (handler_running_ && !counted_ended_running_) {
+    // Still the handler's until it lets go: the slot stays taken.
+    counted_ended_running_ = true;
+    ++pool_->ended_running_;
   }
   // Destroying pending RunAfter closures may destroy a Completion, which
   // calls back into Complete(): ended_ is already set, so that is a no-op.

@@ -62,8 +62,13 @@ class ServerCall {
     timeout_ = timeout;
     deadline_ = absl::Now() + timeout;
   }
+  absl::Duration timeout() const { return timeout_; }
   Metadata* mutable_metadata() { return &metadata_; }
   Metadata& trailers() { return trailers_; }
+  // When the REQUEST arrived (MonotonicNow()), for the session's
+  // cancel-storm defence; set only while that defence is on.
+  void set_opened_at(absl::Duration t) { opened_at_ = t; }
+  absl::Duration opened_at() const { return opened_at_; }
 
   // Runs the handler (inline or on the pool); on the loop thread.
   void Dispatch(WorkerPool* pool);
@@ -72,7 +77,8 @@ class ServerCall {
   void Ref() { refs_.fetch_add(1, std::memory_order_relaxed); }
   void Unref();
 
-  // The handler's result; any thread. Dropped if the call already ended.
+  // The handler's result, from its Completion: the handler is done with
+  // the call. Any thread. Dropped if the call already ended.
   void Complete(absl::Status status);
 
   // Ends the call without the handler's result: the session answers (or
@@ -128,7 +134,17 @@ class ServerCall {
 
  private:
   void RunHandler();
-  void FinishOnLoop(absl::Status status);
+  // A result on the call's behalf, not from its Completion (a handler that
+  // threw, a deadline before a queued handler ran); `handler_done` when
+  // the handler will never run. Any thread.
+  void CompleteInternal(absl::Status status, bool handler_done);
+  void FinishOnLoop(absl::Status status, bool handler_done);
+  // Queues `fn` on the worker pool; `is_handler` for the handler itself
+  // (which, skipped or failed there, is done with the call).
+  void SubmitToWorkers(absl::AnyInvocable<void()> fn, bool is_handler);
+  // The handler let go of the call (loop): it no longer counts against the
+  // connection's concurrency limit.
+  void HandlerDone();
   void EndCall();
   void Cancel();
 
@@ -138,7 +154,9 @@ class ServerCall {
   void Pump();
   // Any thread: makes sure a Pump() runs on the loop soon.
   void SchedulePump();
-  // HEADERS, if the handler set any and they are not sent yet.
+  // HEADERS, if the handler set any and they are not sent yet. Headers
+  // over max_metadata_bytes are not sent: the call ends with
+  // RESOURCE_EXHAUSTED instead (check ended_ after this).
   void SendHeadersOnce();
   // Any thread: grants the client the credit consumed by reads.
   void GrantConsumed();
@@ -186,6 +204,12 @@ class ServerCall {
   std::unique_ptr<google::protobuf::Message> response_;
   ServerContext context_;
   bool ended_ = false;  // loop
+  // Dispatched, and its Completion not finished yet (loop). A call that
+  // ends while this is true is counted in pool_->ended_running_ until it
+  // turns false.
+  bool handler_running_ = false;
+  bool counted_ended_running_ = false;  // loop: in pool_->ended_running_
+  absl::Duration opened_at_;  // loop
   absl::Status end_status_;  // loop: why it ended, if not finished normally
   std::unique_ptr<transport::Timer> deadline_timer_;       // loop
   std::vector<std::unique_ptr<transport::Timer>> timers_;  // loop
@@ -246,6 +270,11 @@ class CallPool {
                                       const MethodDesc* method,
                                       const std::string& peer);
 
+  // Calls that have ended (cancelled, timed out, connection gone) while
+  // their handler still holds them. They count against
+  // max_concurrent_calls_per_connection like open calls. Loop thread.
+  size_t ended_running() const { return ended_running_; }
+
   // The owner lets go: calls returned later are deleted, and the pool with
   // the last of them.
   void Close();
@@ -263,6 +292,7 @@ class CallPool {
 
   transport::EventLoop* const loop_;
   std::vector<ServerCall*> idle_;  // loop
+  size_t ended_running_ = 0;       // loop
   std::atomic<bool> closed_{false};
   // The owner (until Close()) plus every call handed out and not returned.
   std::atomic<int64_t> refs_{1};

@@ -89,6 +89,7 @@ bool ServerCall::StreamWrite(const google::protobuf::Message& message) {
   switch (then) {
     case Then::kSendNow:
       SendHeadersOnce();
+      if (ended_) return false;  // The headers were over the limit.
       session_->SendStreamMessage(call_id_, &message, absl::string_view());
       break;
     case Then::kPump:
@@ -262,7 +263,11 @@ void ServerCall::SendHeadersOnce() {
     if (st.headers.empty()) return;
     headers.swap(st.headers);
   }
-  if (session_ != nullptr) session_->SendHeaders(call_id_, headers);
+  if (session_ == nullptr) return;
+  absl::Status s = session_->SendHeaders(call_id_, headers);
+  // Not sent (over max_metadata_bytes): the call fails rather than go on
+  // without the headers its handler set. A no-op if it is ending anyway.
+  if (!s.ok()) Abort(std::move(s), /*send_response=*/true);
 }
 
 void ServerCall::Pump() {
@@ -280,6 +285,7 @@ void ServerCall::Pump() {
       st.send_credit -= static_cast<int64_t>(bytes.size());
     }
     SendHeadersOnce();
+    if (ended_) return;  // The headers were over the limit.
     session_->SendStreamMessage(call_id_, nullptr, bytes);
   }
   absl::Status final_status;

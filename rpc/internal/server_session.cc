@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "rpc/internal/metadata_limits.h"
 #include "rpc/status.h"
 
 namespace bevrpc::internal {
@@ -26,6 +27,10 @@ ServerSession::ServerSession(const ServerShared* shared,
         [this](uint64_t counter) { SendKeepalivePing(counter); },
         [this] { OnKeepaliveTimeout(); });
   }
+  if (cancel_defence_on()) {
+    cancel_tokens_ = options.early_cancel_burst;
+    cancel_tokens_at_ = MonotonicNow();
+  }
 }
 
 ServerSession::~ServerSession() {
@@ -46,6 +51,7 @@ void ServerSession::Start() {
 
 size_t ServerSession::OnReadable(transport::Buffer& input) {
   if (keepalive_ != nullptr) keepalive_->OnRead();
+  read_time_valid_ = false;
   absl::StatusOr<size_t> wanted = decoder_.Decode(input, *this);
   if (!wanted.ok()) {
     ProtocolError(wanted.status());
@@ -65,16 +71,9 @@ void ServerSession::OnFrame(wire::FrameMeta& meta, transport::Buffer& input,
     case wire::REQUEST:
       HandleRequest(meta, input, payload_size);
       return;
-    case wire::CANCEL: {
-      // A CANCEL for a call that already ended is normal (a race); ignore.
-      auto it = calls_.find(meta.call_id());
-      if (it != calls_.end()) {
-        RefPtr<ServerCall> call = it->second;
-        call->Abort(absl::CancelledError("call cancelled by the client"),
-                    /*send_response=*/false);
-      }
+    case wire::CANCEL:
+      HandleCancel(meta.call_id());
       return;
-    }
     case wire::PING:
       if (AcceptPing()) SendPong(input, payload_size);
       return;
@@ -99,6 +98,55 @@ void ServerSession::OnFrame(wire::FrameMeta& meta, transport::Buffer& input,
           absl::StrCat("frame kind ", FrameKindName(meta.kind()),
                        " is not valid here")));
   }
+}
+
+void ServerSession::HandleCancel(uint64_t call_id) {
+  // A CANCEL for a call that already ended is normal (a race); ignore.
+  auto it = calls_.find(call_id);
+  if (it == calls_.end()) return;
+  RefPtr<ServerCall> call = it->second;
+  bool early = false;
+  if (cancel_defence_on()) {
+    // A call cancelled after half its deadline budget is most likely the
+    // client's deadline timer at work (bevrpc's sends CANCEL then), not a
+    // change of mind.
+    const absl::Duration age = ReadTime() - call->opened_at();
+    early = age < shared_->options.early_cancel_time &&
+            age < call->timeout() / 2;
+  }
+  call->Abort(absl::CancelledError("call cancelled by the client"),
+              /*send_response=*/false);
+  if (early) ChargeEarlyCancel();
+}
+
+void ServerSession::ChargeEarlyCancel() {
+  const ServerOptions& options = shared_->options;
+  const absl::Duration now = ReadTime();
+  cancel_tokens_ = std::min<double>(
+      options.early_cancel_burst,
+      cancel_tokens_ + absl::ToDoubleSeconds(now - cancel_tokens_at_) *
+                           options.max_early_cancels_per_second);
+  cancel_tokens_at_ = now;
+  ++early_cancels_;
+  if (cancel_tokens_ >= 1) {
+    cancel_tokens_ -= 1;
+    return;
+  }
+  ProtocolError(absl::ResourceExhaustedError(absl::StrCat(
+      "too many cancelled calls: the client cancelled ", early_cancels_,
+      " calls within early_cancel_time ",
+      absl::FormatDuration(options.early_cancel_time),
+      " of opening them, more than max_early_cancels_per_second ",
+      options.max_early_cancels_per_second, " (early_cancel_burst ",
+      options.early_cancel_burst, ") allows")));
+}
+
+absl::Duration ServerSession::ReadTime() {
+  if (!read_time_valid_) {
+    read_time_ = MonotonicNow();
+    read_time_valid_ = true;
+  }
+  return read_time_;
 }
 
 void ServerSession::HandleStreamFrame(const wire::FrameMeta& meta,
@@ -179,6 +227,12 @@ absl::Status ServerSession::CheckRequest(const wire::FrameMeta& meta,
                      " bytes exceeds max_method_bytes ",
                      limits.max_method_bytes));
   }
+  if (!meta.metadata().empty()) {
+    absl::Status s =
+        CheckMetadata(meta.metadata(), limits.max_metadata_bytes,
+                      "request headers", absl::StatusCode::kInvalidArgument);
+    if (!s.ok()) return s;
+  }
   // Consecutive calls usually go to the same method: skip the hash lookup.
   if (last_method_ != nullptr && last_method_->full_name == name) {
     return CheckConcurrency(method, last_method_);
@@ -205,11 +259,17 @@ absl::Status ServerSession::CheckRequest(const wire::FrameMeta& meta,
 
 absl::Status ServerSession::CheckConcurrency(const MethodDesc** out,
                                              const MethodDesc* method) {
-  if (calls_.size() >= shared_->options.max_concurrent_calls_per_connection) {
+  // Calls that ended while their handler still runs (cancelled, timed
+  // out) keep their slot: cancelling must not make room for more handlers.
+  const size_t ended_running = call_pool_->ended_running();
+  const size_t limit = shared_->options.max_concurrent_calls_per_connection;
+  if (calls_.size() + ended_running >= limit) {
     return absl::ResourceExhaustedError(absl::StrCat(
-        "too many open calls on this connection (max_concurrent_calls_per_"
+        "too many open calls on this connection: ", calls_.size(),
+        " open and ", ended_running,
+        " ended whose handlers still run (max_concurrent_calls_per_"
         "connection ",
-        shared_->options.max_concurrent_calls_per_connection, ")"));
+        limit, ")"));
   }
   *out = method;
   return absl::OkStatus();
@@ -252,6 +312,7 @@ void ServerSession::HandleRequest(wire::FrameMeta& meta,
   if (meta.timeout_us() != 0) {
     call->set_timeout(absl::Microseconds(meta.timeout_us()));
   }
+  if (cancel_defence_on()) call->set_opened_at(ReadTime());
   if (!meta.metadata().empty()) {
     call->mutable_metadata()->insert(meta.metadata().begin(),
                                      meta.metadata().end());
@@ -274,8 +335,10 @@ void ServerSession::HandleRequest(wire::FrameMeta& meta,
   call->Dispatch(shared_->workers.get());
 }
 
-void ServerSession::SendResponse(ServerCall* call, const absl::Status& status) {
+void ServerSession::SendResponse(ServerCall* call, const absl::Status& status,
+                                 bool handler_result) {
   ResetPingStrikes();
+  if (handler_result) CreditCompletedCall();
   out_meta_.Clear();
   out_meta_.set_call_id(call->call_id());
   out_meta_.set_kind(wire::RESPONSE);
@@ -292,17 +355,35 @@ void ServerSession::SendResponse(ServerCall* call, const absl::Status& status) {
       payload = nullptr;
     }
   }
+  if (!call->trailers().empty() && !AddTrailers(call->trailers(), &effective)) {
+    payload = nullptr;
+  }
   out_meta_.set_status_code(static_cast<int32_t>(effective.code()));
   if (!effective.ok()) {
     out_meta_.set_status_message(std::string(effective.message()));
   }
-  if (!call->trailers().empty()) {
-    out_meta_.mutable_metadata()->insert(call->trailers().begin(),
-                                         call->trailers().end());
-  }
   conn_->Write([&](transport::Buffer& out) {
     AppendFrame(out, out_meta_, payload);
   });
+}
+
+bool ServerSession::AddTrailers(const Metadata& trailers,
+                                absl::Status* status) {
+  absl::Status bad =
+      CheckMetadata(trailers, shared_->options.limits.max_metadata_bytes,
+                    "response trailers", absl::StatusCode::kInternal);
+  if (bad.ok()) {
+    out_meta_.mutable_metadata()->insert(trailers.begin(), trailers.end());
+    return true;
+  }
+  // The call fails rather than reach the client without its trailers.
+  if (!status->ok()) {
+    bad = absl::Status(bad.code(),
+                       absl::StrCat(bad.message(), " (the call's status was ",
+                                    status->ToString(), ")"));
+  }
+  *status = std::move(bad);
+  return false;
 }
 
 void ServerSession::RemoveCall(uint64_t call_id) {
@@ -329,7 +410,12 @@ void ServerSession::SendStreamMessage(uint64_t call_id,
   });
 }
 
-void ServerSession::SendHeaders(uint64_t call_id, const Metadata& headers) {
+absl::Status ServerSession::SendHeaders(uint64_t call_id,
+                                       const Metadata& headers) {
+  absl::Status bad =
+      CheckMetadata(headers, shared_->options.limits.max_metadata_bytes,
+                    "response headers", absl::StatusCode::kInternal);
+  if (!bad.ok()) return bad;
   ResetPingStrikes();
   out_meta_.Clear();
   out_meta_.set_call_id(call_id);
@@ -338,6 +424,7 @@ void ServerSession::SendHeaders(uint64_t call_id, const Metadata& headers) {
   conn_->Write([&](transport::Buffer& out) {
     AppendFrame(out, out_meta_, absl::string_view());
   });
+  return absl::OkStatus();
 }
 
 void ServerSession::SendWindowUpdate(uint64_t call_id, uint32_t increment) {

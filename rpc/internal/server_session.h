@@ -1,14 +1,15 @@
 // ServerSession: the server's side of one connection. It deframes requests
 // (FrameDecoder), dispatches them to handlers, writes responses, enforces
 // limits, pings quiet connections (keepalive), counts the client's pings
-// (ping-flood defence) and answers protocol errors with GOAWAY. Internal to
-// rpc/.
+// (ping-flood defence) and early cancels (cancel-storm defence), and
+// answers protocol errors with GOAWAY. Internal to rpc/.
 //
 // Threading: everything runs on the connection's loop thread. The Server
 // owns sessions and destroys them on that thread, after OnClosed.
 #ifndef BEVRPC_RPC_INTERNAL_SERVER_SESSION_H_
 #define BEVRPC_RPC_INTERNAL_SERVER_SESSION_H_
 
+#include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -55,15 +56,21 @@ class ServerSession : public transport::ConnectionHandler, public FrameSink {
   // Closes the connection at once.
   void CloseNow();
 
-  // For ServerCall.
-  void SendResponse(ServerCall* call, const absl::Status& status);
+  // For ServerCall. `handler_result` when the status is the handler's own
+  // (not a deadline, cancellation or shutdown). Trailers over
+  // max_metadata_bytes are not sent: the call ends with RESOURCE_EXHAUSTED
+  // instead.
+  void SendResponse(ServerCall* call, const absl::Status& status,
+                    bool handler_result);
   void RemoveCall(uint64_t call_id);
   // Streaming frames: a MESSAGE (from `message`, or already serialized
-  // `bytes` when it is null), HEADERS, WINDOW_UPDATE.
+  // `bytes` when it is null), HEADERS, WINDOW_UPDATE. SendHeaders() sends
+  // nothing and returns the error for headers over max_metadata_bytes (or
+  // with an empty key).
   void SendStreamMessage(uint64_t call_id,
                          const google::protobuf::Message* message,
                          absl::string_view bytes);
-  void SendHeaders(uint64_t call_id, const Metadata& headers);
+  absl::Status SendHeaders(uint64_t call_id, const Metadata& headers);
   void SendWindowUpdate(uint64_t call_id, uint32_t increment);
 
   size_t open_calls() const { return calls_.size(); }
@@ -90,7 +97,27 @@ class ServerSession : public transport::ConnectionHandler, public FrameSink {
                             const MethodDesc** method);
   absl::Status CheckConcurrency(const MethodDesc** out,
                                 const MethodDesc* method);
+  void HandleCancel(uint64_t call_id);
+  // Cancel-storm defence: takes a token for an early cancel; with none
+  // left, sends GOAWAY and closes.
+  void ChargeEarlyCancel();
+  // Cancel-storm defence: a call answered with its handler's result earns
+  // a token back, so cancels never outnumbering completed calls are fine.
+  void CreditCompletedCall() {
+    if (cancel_defence_on()) {
+      cancel_tokens_ = std::min<double>(
+          cancel_tokens_ + 1, shared_->options.early_cancel_burst);
+    }
+  }
+  bool cancel_defence_on() const {
+    return shared_->options.max_early_cancels_per_second != 0;
+  }
+  // MonotonicNow(), read at most once per read callback.
+  absl::Duration ReadTime();
   void SendError(uint64_t call_id, const absl::Status& status);
+  // Puts `trailers` into out_meta_; false, with *status replaced by the
+  // reason, when they are over max_metadata_bytes (or have an empty key).
+  bool AddTrailers(const Metadata& trailers, absl::Status* status);
   void SendPong(transport::Buffer& input, size_t payload_size);
   // Ping-flood defence: counts a strike for a PING that came too soon;
   // false (after GOAWAY) when the client has too many.
@@ -129,6 +156,14 @@ class ServerSession : public transport::ConnectionHandler, public FrameSink {
   // data frame was sent since.
   absl::Duration last_ping_ = -absl::InfiniteDuration();
   int ping_strikes_ = 0;
+  // Cancel-storm defence: the token bucket, as of cancel_tokens_at_
+  // (MonotonicNow()), and the early cancels counted so far.
+  double cancel_tokens_ = 0;
+  absl::Duration cancel_tokens_at_;
+  uint64_t early_cancels_ = 0;
+  // ReadTime()'s clock reading, valid for the current read callback.
+  absl::Duration read_time_;
+  bool read_time_valid_ = false;
   wire::FrameMeta out_meta_;  // Reused for every frame written.
   const MethodDesc* last_method_ = nullptr;  // The last method called.
   CallPool* call_pool_;  // Released (Close()) by the destructor.
