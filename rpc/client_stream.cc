@@ -236,6 +236,7 @@ std::shared_ptr<internal::ClientStreamState> ClientStreamBase::Start(
   state->kind = kind;
   state->response_prototype = &response_prototype;
   state->write_buffer_bytes = copts.stream_write_buffer_bytes;
+  state->max_message_bytes = copts.limits.max_message_bytes;
   state->window = std::max(copts.stream_window_bytes, uint32_t{1024});
   {
     MutexLock lock(&state->mu);
@@ -280,9 +281,24 @@ std::shared_ptr<internal::ClientStreamState> ClientStreamBase::Start(
   return state;
 }
 
+// A message the server would refuse fails the call (RESOURCE_EXHAUSTED,
+// CANCEL to the server) instead of being sent.
+absl::Status ClientStreamBase::CheckSize(size_t bytes) {
+  internal::ClientStreamState* st = state_.get();
+  if (bytes <= st->max_message_bytes) return absl::OkStatus();
+  absl::Status why = absl::ResourceExhaustedError(
+      absl::StrCat("request message of ", bytes,
+                   " bytes exceeds max_message_bytes ", st->max_message_bytes));
+  internal::ClientSlot* slot = st->slot;
+  uint64_t id = st->call_id;
+  st->loop->Post([slot, id, why] { slot->Fail(id, why); });
+  return why;
+}
+
 bool ClientStreamBase::WriteMessage(const google::protobuf::Message& message) {
   internal::ClientStreamState* st = state_.get();
   if (!st->client_streams()) return false;
+  if (!CheckSize(message.ByteSizeLong()).ok()) return false;
   bool post = false;
   {
     MutexLock lock(&st->mu);
@@ -312,6 +328,8 @@ absl::Status ClientStreamBase::WriteMessageBlocking(
     return absl::FailedPreconditionError(
         "a server-streaming call sends no messages after its request");
   }
+  absl::Status size_ok = CheckSize(message.ByteSizeLong());
+  if (!size_ok.ok()) return size_ok;
   std::string bytes;
   message.SerializeToString(&bytes);
   bool post = false;

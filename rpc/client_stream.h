@@ -82,6 +82,7 @@ class ClientStreamBase {
       const CallOptions& options);
 
   bool WriteMessage(const google::protobuf::Message& message);
+  absl::Status CheckSize(size_t bytes);
   absl::Status WriteMessageBlocking(const google::protobuf::Message& message);
   bool TryReadMessage(google::protobuf::Message* message);
   bool ReadMessage(google::protobuf::Message* message);

@@ -196,6 +196,14 @@ void ClientConnection::OnOversizedFrame(const wire::FrameMeta& meta,
                       "response payload of ", payload_size,
                       " bytes exceeds max_message_bytes ",
                       options_->limits.max_message_bytes)));
+  } else if (meta.kind() == wire::MESSAGE && ids_.contains(meta.call_id())) {
+    // One oversized stream message fails its call (CANCEL to the server);
+    // the payload is discarded as it arrives and the connection goes on.
+    slot_->Fail(meta.call_id(),
+                absl::ResourceExhaustedError(absl::StrCat(
+                    "stream message of ", payload_size,
+                    " bytes exceeds max_message_bytes ",
+                    options_->limits.max_message_bytes)));
   }
 }
 
@@ -427,6 +435,12 @@ void ClientSlot::Expire(uint64_t call_id) {
   Finish(call_id, absl::DeadlineExceededError(absl::StrCat(
                       "deadline of ", absl::FormatDuration(call->timeout),
                       " exceeded calling ", call->method)));
+}
+
+void ClientSlot::Fail(uint64_t call_id, absl::Status status) {
+  auto it = calls_.find(call_id);
+  if (it == calls_.end()) return;
+  FailStream(it->second.get(), std::move(status));
 }
 
 void ClientSlot::Cancel(uint64_t call_id) {

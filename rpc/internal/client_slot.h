@@ -121,6 +121,8 @@ class ClientSlot {
   // callback runs inline). Returns false, leaving `call`, otherwise.
   bool TryStartInline(std::unique_ptr<ClientCall>& call);
   void Cancel(uint64_t call_id);
+  // Ends a call with `status` and sends CANCEL.
+  void Fail(uint64_t call_id, absl::Status status);
   // Fails every call with CANCELLED and closes every connection.
   void Shutdown();
 

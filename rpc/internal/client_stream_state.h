@@ -38,6 +38,7 @@ class ClientStreamState {
   MethodKind kind = MethodKind::kUnary;
   const google::protobuf::Message* response_prototype = nullptr;
   size_t write_buffer_bytes = 0;
+  size_t max_message_bytes = 0;
   uint32_t window = 0;  // Our receive window.
 
   Mutex mu;

@@ -125,7 +125,8 @@ class ServerCall {
   // the client's receive window, the server's, whether the connection is
   // writable and how many bytes of unsent messages a call may queue.
   void StartStream(uint32_t client_window, uint32_t server_window,
-                   bool conn_writable, size_t write_buffer_bytes);
+                   bool conn_writable, size_t write_buffer_bytes,
+                   size_t max_message_bytes);
   // A MESSAGE / HALF_CLOSE / WINDOW_UPDATE for this call; an error fails it.
   absl::Status OnStreamMessage(transport::Buffer& input, size_t payload_size);
   absl::Status OnHalfClose();
@@ -175,6 +176,10 @@ class ServerCall {
   // The handler finished: true to answer now; false when the answer waits
   // for queued messages (Pump() sends it) or the call was finished before.
   bool BeginFinishStream(const absl::Status& status);
+  // Any thread: a message over max_message_bytes fails the call with
+  // RESOURCE_EXHAUSTED rather than reach a peer that would refuse it.
+  // Returns false (and fails the call) if `bytes` is too big.
+  bool CheckOutgoingSize(size_t bytes);
   // Sends the RESPONSE and ends the call (loop).
   void SendFinal(const absl::Status& status);
   // The call ended (loop): writes and reads fail from now on.
@@ -228,6 +233,7 @@ class ServerCall {
     std::deque<std::string> out;
     size_t out_bytes = 0;
     size_t write_buffer_bytes = 0;
+    size_t max_message_bytes = 0;
     int64_t send_credit = 0;
     bool conn_writable = true;
     bool pump_scheduled = false;

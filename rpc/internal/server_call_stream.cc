@@ -36,9 +36,11 @@ const char* KindName(MethodKind kind) {
 }  // namespace
 
 void ServerCall::StartStream(uint32_t client_window, uint32_t server_window,
-                             bool conn_writable, size_t write_buffer_bytes) {
+                             bool conn_writable, size_t write_buffer_bytes,
+                             size_t max_message_bytes) {
   MutexLock lock(&mu_);
   Stream& st = stream_;
+  st.max_message_bytes = max_message_bytes;
   st.send_credit = client_window;
   st.window = server_window;
   st.granted = wire::kInitialStreamWindow;  // The protocol's grant.
@@ -59,8 +61,25 @@ bool ServerCall::CanAcceptLocked() const {
          st.out_bytes < st.write_buffer_bytes;
 }
 
+bool ServerCall::CheckOutgoingSize(size_t bytes) {
+  size_t limit;
+  {
+    MutexLock lock(&mu_);
+    limit = stream_.max_message_bytes;
+  }
+  if (bytes <= limit) return true;
+  absl::Status why = absl::ResourceExhaustedError(absl::StrCat(
+      "response message of ", bytes, " bytes exceeds max_message_bytes ",
+      limit));
+  loop_->Post([self = RefPtr<ServerCall>(this), why = std::move(why)] {
+    self->Abort(why, /*send_response=*/true);
+  });
+  return false;
+}
+
 bool ServerCall::StreamWrite(const google::protobuf::Message& message) {
   if (!server_streams()) return false;
+  if (!CheckOutgoingSize(message.ByteSizeLong())) return false;
   const bool on_loop = loop_->IsInLoopThread();
   enum class Then { kNothing, kSendNow, kPump, kPost } then = Then::kNothing;
   {
@@ -115,6 +134,11 @@ absl::Status ServerCall::StreamWriteBlocking(
     return absl::FailedPreconditionError(absl::StrCat(
         method_->full_name, " is ", KindName(method_->kind),
         ": the server sends no message stream"));
+  }
+  const size_t size = message.ByteSizeLong();
+  if (!CheckOutgoingSize(size)) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "message of ", size, " bytes exceeds max_message_bytes"));
   }
   std::string bytes;
   message.SerializeToString(&bytes);

@@ -194,6 +194,20 @@ void ServerSession::OnWritabilityChanged(bool writable) {
 void ServerSession::OnOversizedFrame(const wire::FrameMeta& meta,
                                      uint64_t payload_size) {
   ++frames_seen_;
+  if (meta.kind() == wire::MESSAGE && meta.call_id() != 0 &&
+      meta.call_id() <= last_call_id_) {
+    // One oversized message fails its stream; the payload is discarded as
+    // it arrives and the connection goes on.
+    auto it = calls_.find(meta.call_id());
+    if (it == calls_.end()) return;  // The call has ended.
+    RefPtr<ServerCall> call = it->second;
+    call->Abort(absl::ResourceExhaustedError(absl::StrCat(
+                    "request message of ", payload_size,
+                    " bytes exceeds max_message_bytes ",
+                    shared_->options.limits.max_message_bytes)),
+                /*send_response=*/true);
+    return;
+  }
   if (meta.kind() != wire::REQUEST || meta.call_id() == 0) {
     ProtocolError(absl::InvalidArgumentError(absl::StrCat(
         FrameKindName(meta.kind()), " frame payload of ", payload_size,
@@ -326,7 +340,8 @@ void ServerSession::HandleRequest(wire::FrameMeta& meta,
     uint32_t server_window =
         std::max(options.stream_window_bytes, wire::kInitialStreamWindow);
     call->StartStream(client_window, server_window, conn_->writable(),
-                      options.stream_write_buffer_bytes);
+                      options.stream_write_buffer_bytes,
+                      options.limits.max_message_bytes);
     streams_.insert(call.get());
     if (server_window > wire::kInitialStreamWindow && call->client_streams()) {
       SendWindowUpdate(call_id, server_window - wire::kInitialStreamWindow);

@@ -437,6 +437,47 @@ TEST_F(StreamingTest, ShutdownEndsStreamsThatOutliveTheGrace) {
   EXPECT_EQ(probe_.cancelled.load(), 1);
 }
 
+// Stream messages over max_message_bytes fail their call, on either side,
+// whether written or received; the connection goes on.
+TEST_F(StreamingTest, OversizedStreamMessagesFailTheirCallOnly) {
+  echo::Echo::Stub stub(channel_.get());
+  echo::EchoResponse resp;
+  // The server refuses to write one (4 MiB of text plus its field tag).
+  echo::ExpandRequest expand;
+  expand.set_count(1);
+  expand.set_size(4 << 20);
+  auto feed = stub.Expand(expand);
+  EXPECT_FALSE(feed->Read(&resp));
+  absl::Status s = feed->Finish();
+  EXPECT_EQ(s.code(), absl::StatusCode::kResourceExhausted) << s;
+  EXPECT_NE(s.message().find("response message of"), std::string::npos) << s;
+
+  // A client with a smaller limit refuses to receive one, and to send one.
+  ChannelOptions small;
+  small.limits.max_message_bytes = 1000;
+  auto channel = Channel::Create(absl::StrCat("127.0.0.1:", server_.port()),
+                                 small);
+  ASSERT_TRUE(channel.ok());
+  echo::Echo::Stub small_stub(channel->get());
+  expand.set_size(2000);
+  auto big = small_stub.Expand(expand);
+  EXPECT_FALSE(big->Read(&resp));
+  s = big->Finish();
+  EXPECT_EQ(s.code(), absl::StatusCode::kResourceExhausted) << s;
+  EXPECT_NE(s.message().find("stream message of"), std::string::npos) << s;
+  auto upload = small_stub.Collect();
+  echo::EchoRequest req;
+  req.set_message(std::string(2000, 'u'));
+  EXPECT_EQ(upload->WriteBlocking(req).code(),
+            absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(upload->Finish().code(), absl::StatusCode::kResourceExhausted);
+  // The same connection still serves.
+  req.set_message("fine");
+  absl::StatusOr<echo::EchoResponse> ok = small_stub.Echo(req);
+  ASSERT_TRUE(ok.ok()) << ok.status();
+  EXPECT_EQ(ok->message(), "fine");
+}
+
 // The producer may run ahead of a reader that reads nothing by at most the
 // client's window plus the server's per-call buffer (plus one message):
 // this fails if Write() ignored backpressure.
@@ -638,6 +679,28 @@ TEST_F(StreamFaultTest, FramesForAFinishedCallAreIgnored) {
   ASSERT_TRUE(pong.ok()) << pong.status();
   EXPECT_EQ(pong->meta.kind(), wire::PONG) << testing::DescribeFrame(*pong);
   EXPECT_EQ(pong->payload, "still there?");
+}
+
+TEST_F(StreamFaultTest, OversizedMessageFailsTheCallAndTheConnectionGoesOn) {
+  auto raw = Connect();
+  ASSERT_NE(raw, nullptr);
+  echo::EchoRequest req;
+  req.set_message(std::string((4 << 20) + 1, 'o'));
+  wire::FrameMeta ping;
+  ping.set_kind(wire::PING);
+  ASSERT_TRUE(raw->Write(Frame(1, wire::REQUEST, {}, kCollect) +
+                         Frame(1, wire::MESSAGE, req.SerializeAsString()) +
+                         testing::EncodeFrame(ping, "after"))
+                  .ok());
+  wire::FrameMeta resp = ResponseOf(*raw, 1);
+  EXPECT_EQ(resp.status_code(),
+            static_cast<int>(absl::StatusCode::kResourceExhausted));
+  EXPECT_NE(resp.status_message().find("request message of"),
+            std::string::npos)
+      << resp.status_message();
+  absl::StatusOr<testing::Frame> pong = raw->ReadFrame(absl::Seconds(5));
+  ASSERT_TRUE(pong.ok()) << pong.status();
+  EXPECT_EQ(pong->meta.kind(), wire::PONG);
 }
 
 TEST_F(StreamFaultTest, MessageForACallNeverOpenedIsAProtocolError) {
