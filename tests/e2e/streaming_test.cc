@@ -4,6 +4,7 @@
 // window and a buffer), a stalled stream not blocking other calls on its
 // connection, cancellation, and stream faults from a raw client.
 #include <atomic>
+#include <cstdio>
 #include <memory>
 #include <string>
 #include <thread>
@@ -701,6 +702,55 @@ TEST_F(StreamFaultTest, OversizedMessageFailsTheCallAndTheConnectionGoesOn) {
   absl::StatusOr<testing::Frame> pong = raw->ReadFrame(absl::Seconds(5));
   ASSERT_TRUE(pong.ok()) << pong.status();
   EXPECT_EQ(pong->meta.kind(), wire::PONG);
+}
+
+// Connection-level flow control alone: a client that grants a huge window
+// but stops reading its socket. The server's output passes its write high
+// watermark, the stream stops accepting writes (the handler waits on
+// OnWritable), and once the client reads again libevent's write callback
+// makes the stream writable and wakes the handler, which finishes.
+TEST_F(StreamFaultTest, ConnectionBackpressureStopsAStreamWithAHugeWindow) {
+  auto raw = Connect();
+  ASSERT_NE(raw, nullptr);
+  constexpr int kSize = 16 * 1024;
+  constexpr int kCount = 16 * 1024;  // 256 MiB if nothing held it back.
+  ExpandRequest req;
+  req.set_count(kCount);
+  req.set_size(kSize);
+  wire::FrameMeta open;
+  open.set_call_id(1);
+  open.set_kind(wire::REQUEST);
+  open.set_method(kExpand);
+  open.set_initial_window(0x7fffffff);  // Credit is never the limit.
+  ASSERT_TRUE(
+      raw->Write(testing::EncodeFrame(open, req.SerializeAsString())).ok());
+  absl::SleepFor(absl::Milliseconds(500));
+  // Bounded by the connection's output (high watermark), one stream buffer
+  // and the kernel's socket buffers on both ends (a few MiB on loopback).
+  const int64_t accepted = probe_.accepted.load();
+  EXPECT_GT(accepted, 0);
+  std::printf("connection backpressure: %lld messages (%lld KiB) accepted "
+              "while the client read nothing\n",
+              static_cast<long long>(accepted),
+              static_cast<long long>(accepted * kSize / 1024));
+  EXPECT_LT(accepted * kSize, int64_t{48} << 20) << accepted << " accepted";
+  absl::SleepFor(absl::Milliseconds(200));
+  EXPECT_EQ(probe_.accepted.load(), accepted);  // Stalled, not slow.
+  // Reading resumes it to the end.
+  int messages = 0;
+  while (true) {
+    absl::StatusOr<testing::Frame> f = raw->ReadFrame(absl::Seconds(10));
+    ASSERT_TRUE(f.ok()) << f.status() << " after " << messages;
+    if (f->meta.kind() == wire::MESSAGE) {
+      ++messages;
+      continue;
+    }
+    if (f->meta.kind() == wire::RESPONSE) {
+      EXPECT_EQ(f->meta.status_code(), 0) << f->meta.status_message();
+      break;
+    }
+  }
+  EXPECT_EQ(messages, kCount);
 }
 
 TEST_F(StreamFaultTest, MessageForACallNeverOpenedIsAProtocolError) {
