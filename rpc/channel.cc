@@ -100,14 +100,7 @@ CallHandle Channel::CallAsync(absl::string_view method,
   if (invalid.ok() && on_loop && slot->TryStartInline(call)) {
     return handle;
   }
-  slot->loop()->Post([slot, call = std::move(call),
-                      invalid = std::move(invalid)]() mutable {
-    if (!invalid.ok()) {
-      call->done(std::move(invalid));
-      return;
-    }
-    slot->Start(std::move(call));
-  });
+  slot->PostStart(std::move(call), std::move(invalid));
   return handle;
 }
 

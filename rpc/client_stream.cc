@@ -32,6 +32,12 @@ void ClientStreamState::End(absl::Status final_status) {
   if (done) done(std::move(final_status));
 }
 
+void ClientStreamState::PostPump() {
+  ClientSlot* target = slot;
+  uint64_t id = call_id;
+  loop->Post([target, id] { target->PumpStream(id); });
+}
+
 void ClientStreamState::Wake() {
   absl::AnyInvocable<void()> writable;
   absl::AnyInvocable<void()> readable;
@@ -270,14 +276,7 @@ std::shared_ptr<internal::ClientStreamState> ClientStreamBase::Start(
   if (invalid.ok() && request != nullptr) {
     request->SerializeToString(&call->request);
   }
-  slot->loop()->Post([slot, call = std::move(call),
-                      invalid = std::move(invalid)]() mutable {
-    if (!invalid.ok()) {
-      call->done(std::move(invalid));
-      return;
-    }
-    slot->Start(std::move(call));
-  });
+  slot->PostStart(std::move(call), std::move(invalid));
   return state;
 }
 
@@ -309,11 +308,7 @@ bool ClientStreamBase::WriteMessage(const google::protobuf::Message& message) {
     st->out.push_back(std::move(bytes));
     if (!st->pump_scheduled) post = st->pump_scheduled = true;
   }
-  if (post) {
-    internal::ClientSlot* slot = st->slot;
-    uint64_t id = st->call_id;
-    st->loop->Post([slot, id] { slot->PumpStream(id); });
-  }
+  if (post) st->PostPump();
   return true;
 }
 
@@ -350,11 +345,7 @@ absl::Status ClientStreamBase::WriteMessageBlocking(
     st->out.push_back(std::move(bytes));
     if (!st->pump_scheduled) post = st->pump_scheduled = true;
   }
-  if (post) {
-    internal::ClientSlot* slot = st->slot;
-    uint64_t id = st->call_id;
-    st->loop->Post([slot, id] { slot->PumpStream(id); });
-  }
+  if (post) st->PostPump();
   return absl::OkStatus();
 }
 
@@ -367,9 +358,7 @@ void ClientStreamBase::CloseSend() {
     if (st->pump_scheduled) return;
     st->pump_scheduled = true;
   }
-  internal::ClientSlot* slot = st->slot;
-  uint64_t id = st->call_id;
-  st->loop->Post([slot, id] { slot->PumpStream(id); });
+  st->PostPump();
 }
 
 void ClientStreamBase::OnWritable(absl::AnyInvocable<void()> callback) {

@@ -272,6 +272,18 @@ void ClientSlot::Start(std::unique_ptr<ClientCall> call) {
   active_ = std::move(conn);
 }
 
+void ClientSlot::PostStart(std::unique_ptr<ClientCall> call,
+                           absl::Status invalid) {
+  loop_->Post([this, call = std::move(call),
+               invalid = std::move(invalid)]() mutable {
+    if (!invalid.ok()) {
+      call->done(std::move(invalid));
+      return;
+    }
+    Start(std::move(call));
+  });
+}
+
 void ClientSlot::ArmDeadline(ClientCall* call, absl::Duration left) {
   if (call->timer == nullptr) {
     call->timer = std::make_unique<transport::Timer>(loop_);

@@ -114,6 +114,9 @@ class ClientSlot {
   }
 
   void Start(std::unique_ptr<ClientCall> call);
+  // Any thread: on the loop, Start()s `call`, or fails it with `invalid`
+  // when that is not OK (so its callback runs on the loop either way).
+  void PostStart(std::unique_ptr<ClientCall> call, absl::Status invalid);
   // A call record, recycled when possible. Loop thread only.
   std::unique_ptr<ClientCall> NewCall();
   // On the loop thread, from CallAsync(): sends `call` at once if a

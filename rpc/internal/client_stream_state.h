@@ -73,6 +73,10 @@ class ClientStreamState {
     return !ended && !close_send && out_bytes < write_buffer_bytes;
   }
 
+  // Any thread: posts `slot->PumpStream(call_id)` to the loop. The caller
+  // has just set pump_scheduled, so at most one is queued.
+  void PostPump();
+
   // The call ended (loop thread): wakes everyone, runs callbacks.
   void End(absl::Status final_status);
   // Wakes blocked readers/writers; runs the callbacks whose condition

@@ -153,8 +153,9 @@ class ServerCall {
   // Sends queued messages while credit and the connection allow; sends the
   // final RESPONSE once a finishing call's queue is empty.
   void Pump();
-  // Any thread: makes sure a Pump() runs on the loop soon.
-  void SchedulePump();
+  // Any thread: posts a Pump() to the loop. The caller has just set
+  // stream_.pump_scheduled, so at most one is queued.
+  void PostPump();
   // HEADERS, if the handler set any and they are not sent yet. Headers
   // over max_metadata_bytes are not sent: the call ends with
   // RESOURCE_EXHAUSTED instead (check ended_ after this).

@@ -115,7 +115,7 @@ bool ServerCall::StreamWrite(const google::protobuf::Message& message) {
       Pump();
       break;
     case Then::kPost:
-      loop_->Post([self = RefPtr<ServerCall>(this)] { self->Pump(); });
+      PostPump();
       break;
     case Then::kNothing:
       break;
@@ -160,8 +160,12 @@ absl::Status ServerCall::StreamWriteBlocking(
     st.out.push_back(std::move(bytes));
     if (!st.pump_scheduled) post = st.pump_scheduled = true;
   }
-  if (post) loop_->Post([self = RefPtr<ServerCall>(this)] { self->Pump(); });
+  if (post) PostPump();
   return absl::OkStatus();
+}
+
+void ServerCall::PostPump() {
+  loop_->Post([self = RefPtr<ServerCall>(this)] { self->Pump(); });
 }
 
 void ServerCall::StreamOnWritable(absl::AnyInvocable<void()> cb) {
