@@ -33,7 +33,8 @@ using test::ExpandRequest;
 
 constexpr char kExpand[] = "bevrpc.test.Streams/Expand";
 constexpr char kExpandSync[] = "bevrpc.test.Streams/ExpandSync";
-constexpr char kCollect[] = "bevrpc.test.Streams/Collect";
+// Client streaming: echo's Collect (concatenates the messages).
+constexpr const char* kCollect = echo::Echo::kCollectMethod;
 constexpr char kChat[] = "bevrpc.test.Streams/Chat";
 constexpr char kChatSync[] = "bevrpc.test.Streams/ChatSync";
 // Client streaming that never reads: it holds its call until cancelled.
@@ -87,31 +88,6 @@ class Expander : public std::enable_shared_from_this<Expander> {
   Chunk chunk_;
 };
 
-// Callback-flavour Collect: concatenates the messages (pull reads).
-class Collector : public std::enable_shared_from_this<Collector> {
- public:
-  Collector(ServerReader<echo::EchoRequest> reader,
-            echo::EchoResponse* response, Completion done)
-      : reader_(std::move(reader)), response_(response), done_(std::move(done)) {}
-
-  void Run() {
-    echo::EchoRequest req;
-    while (reader_.TryRead(&req)) {
-      response_->mutable_message()->append(req.message());
-    }
-    if (reader_.AtEnd()) {
-      std::move(done_).Finish(absl::OkStatus());
-      return;
-    }
-    reader_.OnReadable([self = shared_from_this()] { self->Run(); });
-  }
-
- private:
-  ServerReader<echo::EchoRequest> reader_;
-  echo::EchoResponse* response_;
-  Completion done_;
-};
-
 class StreamingTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -149,20 +125,6 @@ class StreamingTest : public ::testing::Test {
                   }
                   return absl::OkStatus();
                 }))
-            .ok());
-    ASSERT_TRUE(
-        server_
-            .RegisterMethod(
-                ClientStreamingCallbackMethod<echo::EchoRequest,
-                                              echo::EchoResponse>(
-                    kCollect,
-                    [](ServerContext& ctx,
-                       ServerReader<echo::EchoRequest> reader,
-                       echo::EchoResponse* response, Completion done) {
-                      std::make_shared<Collector>(std::move(reader), response,
-                                                  std::move(done))
-                          ->Run();
-                    }))
             .ok());
     ASSERT_TRUE(
         server_
