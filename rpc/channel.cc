@@ -15,6 +15,8 @@ absl::StatusOr<std::unique_ptr<Channel>> Channel::Create(
     return absl::InvalidArgumentError(absl::StrCat(
         "num_connections must be >= 1, got ", options.num_connections));
   }
+  absl::Status limits_ok = ValidateFrameLimits(options.limits);
+  if (!limits_ok.ok()) return limits_ok;
   absl::StatusOr<transport::SocketAddress> addr =
       transport::SocketAddress::Parse(address);
   if (!addr.ok()) return addr.status();

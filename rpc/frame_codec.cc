@@ -19,6 +19,23 @@ constexpr size_t kContiguousParseLimit = 8 * 1024;
 
 }  // namespace
 
+absl::Status ValidateFrameLimits(const FrameLimits& limits) {
+  constexpr uint64_t kMaxBody = 0xffffffffu;  // body_size is 32 bits.
+  if (limits.max_meta_bytes > kMaxBody) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("max_meta_bytes ", limits.max_meta_bytes,
+                     " exceeds what a frame header can carry (", kMaxBody,
+                     " bytes)"));
+  }
+  if (limits.max_message_bytes > kMaxBody - limits.max_meta_bytes) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "max_message_bytes ", limits.max_message_bytes, " plus max_meta_bytes ",
+        limits.max_meta_bytes, " exceeds what a frame header can carry (",
+        kMaxBody, " bytes of body)"));
+  }
+  return absl::OkStatus();
+}
+
 std::string FrameKindName(int kind) {
   if (wire::FrameKind_IsValid(kind)) {
     return wire::FrameKind_Name(static_cast<wire::FrameKind>(kind));

@@ -48,6 +48,11 @@ struct FrameLimits {
   size_t max_metadata_bytes = 8 * 1024;
 };
 
+// Checks that `limits` can be honoured by the wire format: a frame's
+// body_size (meta + payload) is a 32-bit field. INVALID_ARGUMENT naming the
+// field otherwise. Servers and channels call it when they are created.
+absl::Status ValidateFrameLimits(const FrameLimits& limits);
+
 // Receives decoded frames. Called on the decoder's thread.
 class FrameSink {
  public:
@@ -61,8 +66,8 @@ class FrameSink {
   // discarded as it arrives and will never be delivered.
   virtual void OnOversizedFrame(const wire::FrameMeta& meta,
                                 uint64_t payload_size) = 0;
-  // Whether the sink wants more frames now (false when the connection is not
-  // writable or closing). Decoding stops between frames while false.
+  // Whether the sink wants more frames now (false when it is over its
+  // memory budget or closing). Decoding stops between frames while false.
   virtual bool WantsFrames() { return true; }
 };
 

@@ -122,6 +122,8 @@ absl::Status ServerImpl::CheckMethod(const MethodDesc& method) const {
 absl::Status ServerImpl::Start() {
   if (started_) return absl::FailedPreconditionError("server already started");
   const ServerOptions& o = shared_.options;
+  absl::Status limits_ok = ValidateFrameLimits(o.limits);
+  if (!limits_ok.ok()) return limits_ok;
   absl::StatusOr<transport::SocketAddress> addr =
       transport::SocketAddress::Parse(o.listen_address);
   if (!addr.ok()) return addr.status();
@@ -149,7 +151,9 @@ absl::Status ServerImpl::Start() {
     if (!group.ok()) return group.status();
     group_ = *std::move(group);
   }
-  shared_.workers = std::make_unique<WorkerPool>(o.worker_threads);
+  shared_.workers =
+      std::make_unique<WorkerPool>(o.worker_threads, o.max_queued_calls);
+  shared_.memory = std::make_unique<ByteBudget>(o.max_server_memory_bytes);
 
   // The listener lives on loop 0; create it there.
   absl::Status status;

@@ -32,6 +32,23 @@ struct ServerOptions {
   transport::LoopPool* loops = nullptr;
   // Threads for sync (ExecutionMode::kWorkerPool) handlers. Default: 4.
   int worker_threads = 4;
+  // Sync handlers (and RunOnWorkerPool() work) waiting for a worker. A call
+  // that finds the queue full fails at once with RESOURCE_EXHAUSTED (an
+  // overload answer a client may retry elsewhere) instead of waiting
+  // without bound. 0 = unbounded. Default: 10000.
+  size_t max_queued_calls = 10000;
+  // Memory budget of one connection: bytes of requests read and not yet
+  // finished (unary payloads until the call ends, stream messages until
+  // the handler reads them) plus bytes of unsent output. Above it the
+  // connection stops reading (the client's writes back up into its own
+  // admission budget) until calls finish or output drains; nothing is lost
+  // and reading always resumes. A single message larger than the budget
+  // is still read, alone. 0 = unlimited. Default: 32 MiB.
+  size_t max_connection_memory_bytes = 32 * 1024 * 1024;
+  // The same budget shared by every connection of the server: a
+  // connection also stops reading while the server as a whole is above
+  // it. 0 = unlimited. Default: 128 MiB.
+  size_t max_server_memory_bytes = 128 * 1024 * 1024;
   // Frame size limits. Default: see FrameLimits.
   FrameLimits limits;
   // Connections beyond this are closed at accept. Default: 100000.

@@ -4,9 +4,12 @@
 
 #include <utility>
 
+#include "absl/strings/str_cat.h"
+
 namespace bevrpc {
 
-WorkerPool::WorkerPool(int num_threads) {
+WorkerPool::WorkerPool(int num_threads, size_t max_queued)
+    : max_queued_(max_queued) {
   if (num_threads < 1) num_threads = 1;
   for (int i = 0; i < num_threads; ++i) {
     threads_.emplace_back([this] {
@@ -18,12 +21,23 @@ WorkerPool::WorkerPool(int num_threads) {
 
 WorkerPool::~WorkerPool() { Shutdown(); }
 
-bool WorkerPool::Submit(absl::AnyInvocable<void()> task) {
+absl::Status WorkerPool::Submit(absl::AnyInvocable<void()> task) {
+  {
+    MutexLock lock(&mu_);
+    if (!stopping_ && (max_queued_ == 0 || queue_.size() < max_queued_)) {
+      queue_.push_back(std::move(task));
+      cv_.Signal();
+      return absl::OkStatus();
+    }
+  }
+  // Dropped outside the lock: destroying it may run arbitrary code.
+  task = nullptr;
   MutexLock lock(&mu_);
-  if (stopping_) return false;
-  queue_.push_back(std::move(task));
-  cv_.Signal();
-  return true;
+  if (stopping_) return absl::UnavailableError("server is shutting down");
+  return absl::ResourceExhaustedError(absl::StrCat(
+      "server overloaded: ", queue_.size(),
+      " calls already wait for a worker thread (max_queued_calls ",
+      max_queued_, ")"));
 }
 
 void WorkerPool::Shutdown() {

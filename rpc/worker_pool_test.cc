@@ -1,6 +1,7 @@
 #include "rpc/worker_pool.h"
 
 #include <atomic>
+#include <memory>
 #include <thread>
 #include <vector>
 
@@ -19,7 +20,7 @@ TEST(WorkerPoolTest, RunsEveryTaskOnAWorker) {
     ASSERT_TRUE(pool.Submit([&] {
       if (std::this_thread::get_id() == caller) on_caller = true;
       ran++;
-    }));
+    }).ok());
   }
   pool.Shutdown();  // Finishes queued tasks.
   EXPECT_EQ(ran.load(), 1000);
@@ -31,10 +32,10 @@ TEST(WorkerPoolTest, TasksRunConcurrently) {
   Notification both_running;
   std::atomic<int> running{0};
   for (int i = 0; i < 2; ++i) {
-    pool.Submit([&] {
+    ASSERT_TRUE(pool.Submit([&] {
       if (++running == 2) both_running.Notify();
       both_running.WaitForNotificationWithTimeout(absl::Seconds(5));
-    });
+    }).ok());
   }
   EXPECT_TRUE(both_running.WaitForNotificationWithTimeout(absl::Seconds(5)));
 }
@@ -44,8 +45,36 @@ TEST(WorkerPoolTest, SubmitAfterShutdownIsRefused) {
   pool.Shutdown();
   pool.Shutdown();  // Idempotent.
   bool ran = false;
-  EXPECT_FALSE(pool.Submit([&] { ran = true; }));
+  EXPECT_EQ(pool.Submit([&] { ran = true; }).code(),
+            absl::StatusCode::kUnavailable);
   EXPECT_FALSE(ran);
+}
+
+// The queue is bounded: with the only thread busy and max_queued tasks
+// waiting, the next Submit() is refused at once with RESOURCE_EXHAUSTED,
+// and the refused task is destroyed, not run.
+TEST(WorkerPoolTest, FullQueueRefusesWithResourceExhausted) {
+  WorkerPool pool(1, /*max_queued=*/3);
+  Notification started, release;
+  ASSERT_TRUE(pool.Submit([&] {
+    started.Notify();
+    release.WaitForNotification();
+  }).ok());
+  ASSERT_TRUE(started.WaitForNotificationWithTimeout(absl::Seconds(30)));
+  std::atomic<int> ran{0};
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(pool.Submit([&] { ran++; }).ok()) << i;
+  }
+  auto token = std::make_shared<int>(0);
+  std::weak_ptr<int> watch = token;
+  absl::Status refused = pool.Submit([&, token = std::move(token)] { ran += 100; });
+  EXPECT_EQ(refused.code(), absl::StatusCode::kResourceExhausted) << refused;
+  EXPECT_NE(refused.message().find("max_queued_calls 3"), absl::string_view::npos)
+      << refused;
+  EXPECT_TRUE(watch.expired()) << "the refused task was kept";
+  release.Notify();
+  pool.Shutdown();
+  EXPECT_EQ(ran.load(), 3);
 }
 
 }  // namespace

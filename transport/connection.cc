@@ -167,7 +167,6 @@ void Connection::FlushPending() {
 void Connection::CheckWritable(size_t output) {
   if (writable_ && output > options_.write_high_watermark) {
     writable_ = false;
-    UpdateReading();
     if (handler_ != nullptr) handler_->OnWritabilityChanged(false);
   }
 }
@@ -266,7 +265,7 @@ void Connection::SetReading(bool on) {
 
 void Connection::UpdateReading() {
   if (state_ != State::kOpen || handler_ == nullptr || connecting_) return;
-  if (!paused_by_user_ && writable_) {
+  if (!paused_by_user_ && !read_closed_) {
     SetReading(true);
     // Input that arrived while paused gets no new read event: process it.
     if (evbuffer_get_length(input()) >= wanted_) {
@@ -289,7 +288,7 @@ void Connection::UseDirectRead() {
   reading_ = false;
 }
 
-bool Connection::ReadSocket(absl::Status* why) {
+bool Connection::ReadSocket(absl::Status* why, bool* eof) {
   evbuffer* in = private_in_;
   int fd = bufferevent_getfd(bev_);
   size_t high = std::max(wanted_, options_.read_buffer_bytes);
@@ -319,6 +318,7 @@ bool Connection::ReadSocket(absl::Status* why) {
         break;
       }
       open = false;
+      *eof = n == 0;
       *why = n == 0 ? absl::UnavailableError(absl::StrCat(
                           "connection to ", peer_, " closed by peer"))
                     : absl::UnavailableError(absl::StrCat(
@@ -343,11 +343,31 @@ bool Connection::ReadSocket(absl::Status* why) {
 void Connection::OnDirectRead(int, short, void* arg) {
   auto* self = static_cast<Connection*>(arg);
   absl::Status why;
-  bool open = self->ReadSocket(&why);
+  bool eof = false;
+  bool open = self->ReadSocket(&why, &eof);
   // Deliver what arrived before the end of the stream, then close.
   self->HandleRead();
   if (open || self->state_ == State::kClosed) return;
+  if (eof && self->KeepWritingAfterEof()) return;
   self->FinishClose(self->state_ == State::kDraining ? absl::OkStatus() : why);
+}
+
+bool Connection::KeepWritingAfterEof() {
+  // The peer shut down only its sending side: answers may still go out.
+  if (state_ != State::kOpen &&
+      (state_ != State::kDraining || output_size() == 0)) {
+    return false;
+  }
+  // Set before the handler hears of it, so that a CloseAfterFlush() from
+  // OnReadClosed() does not wait for an EOF that has already come.
+  read_closed_ = true;
+  SetReading(false);
+  if (!direct_read_) bufferevent_disable(bev_, EV_READ);
+  if (state_ == State::kOpen &&
+      (handler_ == nullptr || !handler_->OnReadClosed())) {
+    return state_ == State::kClosed;  // Else the caller closes it now.
+  }
+  return true;
 }
 
 void Connection::OnRead(bufferevent*, void* arg) {
@@ -362,13 +382,15 @@ void Connection::HandleRead() {
     return;
   }
   if (state_ != State::kOpen || handler_ == nullptr) return;
-  if (paused_by_user_ || !writable_) return;
+  if (paused_by_user_) return;
   Buffer input(this->input());
   if (input.size() < wanted_) return;
   in_read_ = true;
   size_t wanted = handler_->OnReadable(input);
   in_read_ = false;
   FlushPending();
+  if (state_ != State::kOpen) return;
+  handler_->OnOutputDrained();
   if (state_ != State::kOpen) return;
   if (wanted == 0) {  // The handler asks to stop reading.
     paused_by_user_ = true;
@@ -382,7 +404,7 @@ void Connection::HandleRead() {
   // Enough is already buffered for the next call (the handler consumed only
   // part of it): no new read event will come for it, so run it from the
   // loop.
-  if (input.size() >= wanted_ && !paused_by_user_ && writable_) {
+  if (input.size() >= wanted_ && !paused_by_user_) {
     event_active(kick_.get(), EV_READ, 0);
   }
 }
@@ -396,18 +418,23 @@ void Connection::HandleDrained() {
   if (state_ == State::kDraining) {
     if (left != 0) return;
     int fd = bufferevent_getfd(bev_);
-    if (fd < 0) {
-      FinishClose(absl::OkStatus());  // A pair has no half-close.
+    if (fd < 0 || read_closed_) {
+      // A pair has no half-close; a peer that already sent EOF has had
+      // everything.
+      if (fd >= 0) shutdown(fd, SHUT_WR);
+      FinishClose(absl::OkStatus());
     } else {
       shutdown(fd, SHUT_WR);  // The peer sees EOF; we wait for its EOF.
     }
     return;
   }
-  if (state_ != State::kOpen || writable_) return;
-  if (left > options_.write_low_watermark) return;
-  writable_ = true;
-  UpdateReading();
-  if (handler_ != nullptr) handler_->OnWritabilityChanged(true);
+  if (state_ != State::kOpen || handler_ == nullptr) return;
+  if (!writable_ && left <= options_.write_low_watermark) {
+    writable_ = true;
+    handler_->OnWritabilityChanged(true);
+    if (state_ != State::kOpen || handler_ == nullptr) return;
+  }
+  if (!in_read_) handler_->OnOutputDrained();
 }
 
 void Connection::OnEvent(bufferevent* bev, short what, void* arg) {
@@ -421,6 +448,10 @@ void Connection::OnEvent(bufferevent* bev, short what, void* arg) {
     }
     self->UpdateReading();
     if (auto cb = std::move(self->on_connected_)) cb(absl::OkStatus());
+    return;
+  }
+  if ((what & BEV_EVENT_EOF) && (what & BEV_EVENT_READING) &&
+      self->KeepWritingAfterEof()) {
     return;
   }
   if (self->state_ == State::kDraining && (what & BEV_EVENT_EOF)) {
@@ -453,7 +484,7 @@ void Connection::CloseAfterFlush() {
   bufferevent_setwatermark(bev_, EV_WRITE, 0, 0);
   if (!direct_read_) bufferevent_setwatermark(bev_, EV_READ, 0, 0);
   bufferevent_enable(bev_, EV_WRITE);
-  if (!connecting_) SetReading(true);
+  if (!connecting_ && !read_closed_) SetReading(true);
   linger_timer_.Start(options_.linger,
                       [this] { FinishClose(absl::OkStatus()); });
   if (output_size() == 0) HandleDrained();

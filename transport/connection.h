@@ -10,10 +10,18 @@
 // number and ConnectionOptions::read_buffer_bytes, bounding buffered input.
 //
 // Writing: Write() appends to the output buffer. When the output passes
-// write_high_watermark the connection becomes "not writable" and stops
-// reading (no new requests while the peer is not draining our answers); when
+// write_high_watermark the connection becomes "not writable"; when
 // libevent's writecb reports the output at or below write_low_watermark it
-// becomes writable again. The handler hears both transitions.
+// becomes writable again. The handler hears both transitions, and uses them
+// to stop producing (streams, admission of new calls). Reading never stops
+// because of our own unsent output: two peers that both did so would wait
+// for each other forever. Reading stops only when the handler says so
+// (PauseReading(), or OnReadable() returning 0), e.g. because what it has
+// read is not consumed yet.
+//
+// Half-close: when the peer shuts down its sending side, OnReadClosed()
+// decides whether the connection stays open for writing (a server still
+// answering the calls it has read) or closes as before.
 //
 //   auto conn = Connection::Adopt(loop, fd, options).value();
 //   conn->Start(&handler);
@@ -98,8 +106,21 @@ class ConnectionHandler {
   virtual size_t OnReadable(Buffer& input) = 0;
 
   // The output crossed the high watermark (false) or drained to the low
-  // watermark (true). Reading pauses while not writable.
+  // watermark (true). Reading goes on either way.
   virtual void OnWritabilityChanged(bool writable) {}
+
+  // The output may have shrunk: called after each read callback's output
+  // is flushed and whenever libevent reports a write that left the output
+  // at or below write_low_watermark. For owners that account for unsent
+  // bytes (memory budgets). Cheap callers only: it runs often.
+  virtual void OnOutputDrained() {}
+
+  // The peer shut down its sending side (EOF) while the connection is
+  // open. Return true to keep it open for writing: nothing more is read,
+  // Write() still works, and the owner ends it later with
+  // CloseAfterFlush() or Close(). Return false to close it now, as for
+  // any other EOF (OnClosed(UNAVAILABLE) follows). Default: false.
+  virtual bool OnReadClosed() { return false; }
 
   // The connection is closed: the peer closed, an error, Close() or the end
   // of CloseAfterFlush(). Called exactly once, never from inside Close()
@@ -139,6 +160,9 @@ class Connection {
   // Appends to the output with `fill`, then updates writability.
   void Write(absl::FunctionRef<void(Buffer&)> fill);
   bool writable() const { return writable_; }
+  // True once the peer has shut down its sending side and the handler
+  // kept the connection open (OnReadClosed()).
+  bool read_closed() const { return read_closed_; }
   size_t output_size() const;
   // Input bytes buffered and not yet consumed by the handler: grows while a
   // frame arrives, before OnReadable() is called for it (keepalive counts
@@ -180,7 +204,12 @@ class Connection {
   void UseDirectRead();
   // Reads what the socket has (bounded) into the input buffer; returns
   // false at EOF or on an error, with the reason in *why.
-  bool ReadSocket(absl::Status* why);
+  // Sets *eof when the peer shut down its side cleanly.
+  bool ReadSocket(absl::Status* why, bool* eof);
+  // After the peer's EOF: true when the connection stays open for writing
+  // (the handler asked for it, or a graceful close still has output to
+  // send).
+  bool KeepWritingAfterEof();
   void SetReading(bool on);
   // The buffer input is delivered from.
   evbuffer* input() const;
@@ -209,6 +238,7 @@ class Connection {
   bool direct_read_ = false;
   bool reading_ = false;
   bool rate_limited_ = false;
+  bool read_closed_ = false;  // The peer's EOF was seen; reading is over.
   absl::Status close_status_;
   // Activated to run input processing or a deferred OnClosed outside the
   // caller's stack.

@@ -15,7 +15,7 @@ void ServerCall::Reset(ServerSession* session, uint64_t call_id,
                        const MethodDesc* method, const std::string& peer) {
   session_ = session;
   call_id_ = call_id;
-  if (method_ != method || request_ == nullptr) {
+  if (method_ != method || request_ == nullptr || response_ == nullptr) {
     {
       MutexLock lock(&mu_);
       stream_.spare.clear();  // Spare messages of the old request type.
@@ -35,18 +35,40 @@ void ServerCall::Reset(ServerSession* session, uint64_t call_id,
 }
 
 void ServerCall::Scrub() {
-  request_->Clear();
-  response_->Clear();
+  if (largest_payload_ > kMaxKeptPayloadBytes) {
+    // Clear() keeps strings' capacity: one burst of large calls would pin
+    // that memory per recycled call until the connection closes. Fresh
+    // messages are made on the next Reset().
+    request_.reset();
+    response_.reset();
+  } else {
+    request_->Clear();
+    response_->Clear();
+  }
+  largest_payload_ = 0;
+  held_bytes_ = 0;
   metadata_.clear();
-  trailers_.clear();
   {
     MutexLock lock(&mu_);
+    trailers_.clear();
     on_cancel_ = nullptr;
   }
   if (deadline_timer_ != nullptr) deadline_timer_->Cancel();
   timers_.clear();
   workers_ = nullptr;
   ResetStream();
+}
+
+void ServerCall::AddTrailer(std::string key, std::string value) {
+  MutexLock lock(&mu_);
+  trailers_[std::move(key)] = std::move(value);
+}
+
+Metadata ServerCall::TakeTrailers() {
+  Metadata taken;
+  MutexLock lock(&mu_);
+  taken.swap(trailers_);
+  return taken;
 }
 
 ServerCall::~ServerCall() = default;
@@ -126,7 +148,7 @@ void ServerCall::RunOnWorkerPool(absl::AnyInvocable<void()> fn) {
 void ServerCall::SubmitToWorkers(absl::AnyInvocable<void()> fn,
                                  bool is_handler) {
   RefPtr<ServerCall> self = RefPtr<ServerCall>(this);
-  bool queued =
+  absl::Status queued =
       workers_->Submit([self, fn = std::move(fn), is_handler]() mutable {
         // Work that can no longer be answered is skipped; a handler skipped
         // here still has to let go of its slot.
@@ -148,9 +170,10 @@ void ServerCall::SubmitToWorkers(absl::AnyInvocable<void()> fn,
         }
         fn();
       });
-  if (!queued) {
-    CompleteInternal(absl::UnavailableError("server is shutting down"),
-                     is_handler);
+  if (!queued.ok()) {
+    // Full (RESOURCE_EXHAUSTED: the client may retry elsewhere) or
+    // shutting down (UNAVAILABLE): the call fails at once.
+    CompleteInternal(std::move(queued), is_handler);
   }
 }
 
@@ -260,7 +283,7 @@ void ServerCall::EndCall() {
   // calls back into Complete(): ended_ is already set, so that is a no-op.
   if (deadline_timer_ != nullptr) deadline_timer_->Cancel();
   if (streaming()) EndStream(end_status_);
-  std::vector<std::unique_ptr<transport::Timer>> timers;
+  absl::flat_hash_map<uint64_t, std::unique_ptr<transport::Timer>> timers;
   timers.swap(timers_);
   timers.clear();
 }
@@ -294,9 +317,18 @@ void ServerCall::RunAfter(absl::Duration delay, absl::AnyInvocable<void()> fn) {
     return;
   }
   if (ended_) return;
+  // Freed as it fires: a long stream paced by RunAfter() keeps one timer,
+  // not one per message.
+  const uint64_t id = next_timer_id_++;
   auto timer = std::make_unique<transport::Timer>(loop_);
-  timer->Start(delay, std::move(fn));
-  timers_.push_back(std::move(timer));
+  transport::Timer* raw = timer.get();
+  timers_.emplace(id, std::move(timer));
+  raw->Start(delay, [this, id, fn = std::move(fn)]() mutable {
+    // The Timer (and this closure's storage) go first; `fn` was moved out.
+    absl::AnyInvocable<void()> run = std::move(fn);
+    timers_.erase(id);
+    run();
+  });
 }
 
 }  // namespace bevrpc::internal
@@ -310,7 +342,7 @@ const std::string& ServerContext::method() const {
 }
 const std::string& ServerContext::peer() const { return call_->peer(); }
 void ServerContext::AddTrailer(std::string key, std::string value) {
-  call_->trailers()[std::move(key)] = std::move(value);
+  call_->AddTrailer(std::move(key), std::move(value));
 }
 void ServerContext::AddHeader(std::string key, std::string value) {
   call_->AddHeader(std::move(key), std::move(value));

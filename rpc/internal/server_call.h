@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
 #include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
 #include "transport/sync.h"
@@ -64,7 +65,21 @@ class ServerCall {
   }
   absl::Duration timeout() const { return timeout_; }
   Metadata* mutable_metadata() { return &metadata_; }
-  Metadata& trailers() { return trailers_; }
+  // Trailers: set by the handler (any thread) while the loop may be ending
+  // the call on a deadline, hence the lock.
+  void AddTrailer(std::string key, std::string value);
+  Metadata TakeTrailers();
+
+  // Memory budget (loop): request bytes this call holds against its
+  // session's budget. TakeHeldBytes() hands them all back (the call ends).
+  void AddHeldBytes(size_t n) { held_bytes_ += n; }
+  size_t TakeHeldBytes() {
+    size_t n = held_bytes_;
+    held_bytes_ = 0;
+    return n;
+  }
+  // RunAfter() timers not yet fired (for tests of their bound). Loop.
+  size_t pending_timers() const { return timers_.size(); }
   // When the REQUEST arrived (MonotonicNow()), for the session's
   // cancel-storm defence; set only while that defence is on.
   void set_opened_at(absl::Duration t) { opened_at_ = t; }
@@ -99,6 +114,10 @@ class ServerCall {
   // Initial response headers of a stream; any thread, before the first
   // message is written.
   void AddHeader(std::string key, std::string value);
+  // The size of the response payload sent (loop); see largest_payload_.
+  void NotePayload(size_t bytes) {
+    if (bytes > largest_payload_) largest_payload_ = bytes;
+  }
 
   // Streaming calls (server_call_stream.cc). The Stream* calls back
   // ServerStream (rpc/server_stream.h) and may come from any thread.
@@ -119,6 +138,8 @@ class ServerCall {
   bool StreamTryRead(google::protobuf::Message* message);
   bool StreamReadBlocking(google::protobuf::Message* message);
   bool StreamAtEnd();
+  // The client sent HALF_CLOSE (or its REQUEST was its whole side).
+  bool StreamHalfClosed();
   void StreamOnReadable(absl::AnyInvocable<void()> cb);
 
   // From the session, on the loop thread. StartStream() before dispatch:
@@ -189,6 +210,10 @@ class ServerCall {
   void ResetStream();
 
   static constexpr size_t kMaxSpareMessages = 16;
+  // A recycled call keeps its request and response messages (and their
+  // buffers) only when no payload of the call was larger than this; a
+  // spare stream message likewise.
+  static constexpr size_t kMaxKeptPayloadBytes = 16 * 1024;
 
   friend class CallPool;
   // Drops what a finished call still holds (loop thread, before reuse).
@@ -205,7 +230,7 @@ class ServerCall {
   absl::Time deadline_ = absl::InfiniteFuture();
   absl::Duration timeout_ = absl::InfiniteDuration();
   Metadata metadata_;
-  Metadata trailers_;
+  Metadata trailers_ ABSL_GUARDED_BY(mu_);
   std::unique_ptr<google::protobuf::Message> request_;
   std::unique_ptr<google::protobuf::Message> response_;
   ServerContext context_;
@@ -218,7 +243,13 @@ class ServerCall {
   absl::Duration opened_at_;  // loop
   absl::Status end_status_;  // loop: why it ended, if not finished normally
   std::unique_ptr<transport::Timer> deadline_timer_;       // loop
-  std::vector<std::unique_ptr<transport::Timer>> timers_;  // loop
+  // RunAfter() timers, by id; each erases itself when it fires (loop).
+  absl::flat_hash_map<uint64_t, std::unique_ptr<transport::Timer>> timers_;
+  uint64_t next_timer_id_ = 0;  // loop
+  size_t held_bytes_ = 0;       // loop
+  // The largest request or response payload of the call: a recycled call
+  // keeps its messages only when this is small (loop).
+  size_t largest_payload_ = 0;
   std::atomic<bool> cancelled_{false};
   Mutex mu_;
   absl::AnyInvocable<void()> on_cancel_ ABSL_GUARDED_BY(mu_);

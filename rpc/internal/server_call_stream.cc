@@ -5,6 +5,7 @@
 // Locking: stream_ is guarded by mu_. Frames are written on the loop thread
 // only, and never while mu_ is held (a write can flip the connection's
 // writability, which calls back into OnConnectionWritable()).
+#include <algorithm>
 #include <cstdint>
 #include <limits>
 #include <utility>
@@ -43,7 +44,11 @@ void ServerCall::StartStream(uint32_t client_window, uint32_t server_window,
   st.max_message_bytes = max_message_bytes;
   st.send_credit = client_window;
   st.window = server_window;
-  st.granted = wire::kInitialStreamWindow;  // The protocol's grant.
+  // The protocol's initial grant, plus the WINDOW_UPDATE the session sends
+  // with the call's first frames when our window is larger.
+  st.granted = client_streams() ? std::max(server_window,
+                                           wire::kInitialStreamWindow)
+                                : wire::kInitialStreamWindow;
   st.conn_writable = conn_writable;
   st.write_buffer_bytes = write_buffer_bytes;
   // Server streaming: the REQUEST carried the whole client side.
@@ -201,8 +206,10 @@ void ServerCall::FinishRead(google::protobuf::Message* message,
                             std::unique_ptr<google::protobuf::Message> taken,
                             bool grant) {
   message->GetReflection()->Swap(message, taken.get());
-  taken->Clear();
-  {
+  // `taken` now holds the caller's previous message: kept as a spare
+  // unless its buffers are large.
+  if (taken->SpaceUsedLong() <= kMaxKeptPayloadBytes) {
+    taken->Clear();
     MutexLock lock(&mu_);
     if (stream_.spare.size() < kMaxSpareMessages) {
       stream_.spare.push_back(std::move(taken));
@@ -243,6 +250,11 @@ bool ServerCall::StreamReadBlocking(google::protobuf::Message* message) {
   return true;
 }
 
+bool ServerCall::StreamHalfClosed() {
+  MutexLock lock(&mu_);
+  return stream_.half_closed;
+}
+
 bool ServerCall::StreamAtEnd() {
   MutexLock lock(&mu_);
   const Stream& st = stream_;
@@ -263,21 +275,27 @@ void ServerCall::StreamOnReadable(absl::AnyInvocable<void()> cb) {
 
 void ServerCall::GrantConsumed() {
   uint64_t n;
+  bool grant = true;
   {
     MutexLock lock(&mu_);
     Stream& st = stream_;
     st.grant_scheduled = false;
-    if (st.ended || st.half_closed) {
-      // Nothing more will arrive: no credit is needed.
-      st.consumed_unannounced = 0;
-      return;
-    }
     n = st.consumed_unannounced;
     st.consumed_unannounced = 0;
-    st.granted += n;
+    // Nothing more will arrive after the end or a HALF_CLOSE: no credit
+    // is needed.
+    grant = !st.ended && !st.half_closed;
+    if (grant) st.granted += n;
   }
-  if (n > 0 && session_ != nullptr) {
-    session_->SendWindowUpdate(call_id_, static_cast<uint32_t>(n));
+  // Read by the handler: no longer held against the memory budget.
+  const size_t release = std::min<size_t>(n, held_bytes_);
+  held_bytes_ -= release;
+  if (session_ != nullptr) {
+    if (release != 0) session_->Charge(-static_cast<int64_t>(release));
+    if (grant && n > 0) {
+      session_->SendWindowUpdate(call_id_, static_cast<uint32_t>(n));
+    }
+    if (release != 0) session_->CheckBudget();
   }
 }
 
@@ -391,6 +409,10 @@ absl::Status ServerCall::OnStreamMessage(transport::Buffer& input,
     MutexLock lock(&mu_);
     stream_.in.push_back(Inbound{std::move(message), payload_size});
   }
+  // Held against the memory budget until the handler reads it.
+  held_bytes_ += payload_size;
+  NotePayload(payload_size);
+  if (session_ != nullptr) session_->Charge(static_cast<int64_t>(payload_size));
   WakeStream(/*writable=*/false, /*readable=*/true);
   return absl::OkStatus();
 }

@@ -9,6 +9,12 @@
 #include "rpc/status.h"
 
 namespace bevrpc::internal {
+namespace {
+
+// timeout_us above this (about 292,000 years) is no deadline at all.
+constexpr uint64_t kMaxTimeoutUs = uint64_t{1} << 62;
+
+}  // namespace
 
 ServerSession::ServerSession(const ServerShared* shared,
                              std::unique_ptr<transport::Connection> conn,
@@ -19,6 +25,7 @@ ServerSession::ServerSession(const ServerShared* shared,
       decoder_(shared->options.limits),
       frame_timer_(conn_->loop()),
       idle_timer_(conn_->loop()),
+      budget_timer_(conn_->loop()),
       call_pool_(CallPool::Create(conn_->loop())) {
   const ServerOptions& options = shared->options;
   if (options.keepalive_time != absl::InfiniteDuration()) {
@@ -34,6 +41,7 @@ ServerSession::ServerSession(const ServerShared* shared,
 }
 
 ServerSession::~ServerSession() {
+  if (charged_ != 0) shared_->memory->Adjust(-charged_);
   call_pool_->Close();
   // Calls outliving the connection (handlers still running) see it closed.
   streams_.clear();
@@ -57,11 +65,49 @@ size_t ServerSession::OnReadable(transport::Buffer& input) {
     ProtocolError(wanted.status());
     return 1;
   }
+  if (!closing_ && !budget_paused_ && OverBudget()) {
+    // What has been read is not consumed yet: read no more until it is.
+    // (Never because of writability: our own unsent output alone must not
+    // stop us reading, or two peers could wait for each other forever.)
+    budget_paused_ = true;
+    conn_->PauseReading();
+  }
+  CheckBudget();
   UpdateFrameTimer(input);
   return *wanted;
 }
 
-bool ServerSession::WantsFrames() { return !closing_ && conn_->writable(); }
+bool ServerSession::WantsFrames() {
+  return !closing_ && !budget_paused_ && !OverBudget();
+}
+
+bool ServerSession::OverBudget() const {
+  const size_t limit = shared_->options.max_connection_memory_bytes;
+  if (limit != 0 && static_cast<size_t>(held_) + conn_->output_size() > limit) {
+    return true;
+  }
+  // One connection holding nothing may always read (a message larger than
+  // the server's budget, or a stale server-wide count, never blocks it).
+  return shared_->memory->over() && (held_ != 0 || conn_->output_size() != 0);
+}
+
+void ServerSession::CheckBudget() {
+  const int64_t now = held_ + static_cast<int64_t>(conn_->output_size());
+  if (now != charged_) {
+    shared_->memory->Adjust(now - charged_);
+    charged_ = now;
+  }
+  if (!budget_paused_) return;
+  if (!closing_ && OverBudget()) {
+    if (!budget_timer_.pending()) {
+      budget_timer_.Start(absl::Milliseconds(5), [this] { CheckBudget(); });
+    }
+    return;
+  }
+  budget_paused_ = false;
+  budget_timer_.Cancel();
+  if (!closing_ && !read_closed_) conn_->ResumeReading();
+}
 
 void ServerSession::OnFrame(wire::FrameMeta& meta, transport::Buffer& input,
                             size_t payload_size) {
@@ -323,7 +369,15 @@ void ServerSession::HandleRequest(wire::FrameMeta& meta,
                            method->request_prototype->GetTypeName())));
     return;
   }
-  if (meta.timeout_us() != 0) {
+  call->NotePayload(payload_size);
+  if (!call->client_streams()) {
+    // Held until the call ends (the parsed request lives that long).
+    call->AddHeldBytes(payload_size);
+    held_ += payload_size;
+  }
+  if (meta.timeout_us() != 0 && meta.timeout_us() <= kMaxTimeoutUs) {
+    // Larger budgets (up to 2^64-1 us) mean no deadline: converted to a
+    // signed duration they would turn negative.
     call->set_timeout(absl::Microseconds(meta.timeout_us()));
   }
   if (cancel_defence_on()) call->set_opened_at(ReadTime());
@@ -363,6 +417,7 @@ void ServerSession::SendResponse(ServerCall* call, const absl::Status& status,
   if (status.ok() && !call->server_streams()) {
     payload = call->response();
     size_t size = payload->ByteSizeLong();
+    call->NotePayload(size);
     if (size > shared_->options.limits.max_message_bytes) {
       effective = absl::ResourceExhaustedError(absl::StrCat(
           "response payload of ", size, " bytes exceeds max_message_bytes ",
@@ -370,7 +425,8 @@ void ServerSession::SendResponse(ServerCall* call, const absl::Status& status,
       payload = nullptr;
     }
   }
-  if (!call->trailers().empty() && !AddTrailers(call->trailers(), &effective)) {
+  Metadata trailers = call->TakeTrailers();
+  if (!trailers.empty() && !AddTrailers(trailers, &effective)) {
     payload = nullptr;
   }
   out_meta_.set_status_code(static_cast<int32_t>(effective.code()));
@@ -404,9 +460,41 @@ bool ServerSession::AddTrailers(const Metadata& trailers,
 void ServerSession::RemoveCall(uint64_t call_id) {
   auto it = calls_.find(call_id);
   if (it == calls_.end()) return;
+  held_ -= it->second->TakeHeldBytes();
   streams_.erase(it->second.get());
   calls_.erase(it);
   if (draining_) MaybeFinishDrain();
+  if (read_closed_) MaybeCloseAfterReadClosed();
+  if (budget_paused_) CheckBudget();
+}
+
+bool ServerSession::OnReadClosed() {
+  // The client sent everything it will send. Calls already read are still
+  // answered (a client may shut down its side after its last request);
+  // streams still expecting client messages can never get them.
+  read_closed_ = true;
+  frame_timer_.Cancel();
+  if (keepalive_ != nullptr) keepalive_->Stop();  // No PONG can come.
+  std::vector<RefPtr<ServerCall>> starved;
+  for (ServerCall* call : streams_) {
+    if (call->client_streams() && !call->StreamHalfClosed()) {
+      starved.emplace_back(call);
+    }
+  }
+  for (const RefPtr<ServerCall>& call : starved) {
+    call->Abort(absl::CancelledError(
+                    "the client closed its side of the connection before "
+                    "ending its message stream"),
+                /*send_response=*/true);
+  }
+  MaybeCloseAfterReadClosed();
+  return true;
+}
+
+void ServerSession::MaybeCloseAfterReadClosed() {
+  if (!calls_.empty() || closing_) return;
+  closing_ = true;
+  conn_->CloseAfterFlush();
 }
 
 void ServerSession::SendStreamMessage(uint64_t call_id,
@@ -519,7 +607,9 @@ void ServerSession::ProtocolError(const absl::Status& status) {
 }
 
 void ServerSession::UpdateFrameTimer(const transport::Buffer& input) {
-  bool partial = decoder_.mid_frame() || (!input.empty() && conn_->writable());
+  // Bytes of a next frame waiting while reading is paused for the budget
+  // are ours to consume, not the client's to finish.
+  bool partial = decoder_.mid_frame() || (!input.empty() && !budget_paused_);
   if (partial && !frame_timer_.pending() && !closing_) {
     frame_timer_.Start(shared_->options.frame_timeout, [this] {
       ProtocolError(absl::DeadlineExceededError(absl::StrCat(
@@ -578,6 +668,7 @@ void ServerSession::OnClosed(const absl::Status& why) {
   closing_ = true;
   frame_timer_.Cancel();
   idle_timer_.Cancel();
+  budget_timer_.Cancel();
   if (keepalive_ != nullptr) keepalive_->Stop();
   streams_.clear();
   auto calls = std::move(calls_);

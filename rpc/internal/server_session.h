@@ -19,6 +19,7 @@
 #include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
 #include "rpc/frame_codec.h"
+#include "rpc/internal/byte_budget.h"
 #include "rpc/internal/keepalive.h"
 #include "rpc/internal/server_call.h"
 #include "rpc/method.h"
@@ -35,6 +36,9 @@ struct ServerShared {
   absl::flat_hash_map<std::string, MethodDesc> methods;
   absl::flat_hash_set<std::string> services;
   std::unique_ptr<WorkerPool> workers;
+  // max_server_memory_bytes: what every session holds (requests read and
+  // not finished, unsent output), as each last reported it.
+  std::unique_ptr<ByteBudget> memory;
 };
 
 class ServerSession : public transport::ConnectionHandler, public FrameSink {
@@ -75,9 +79,17 @@ class ServerSession : public transport::ConnectionHandler, public FrameSink {
 
   size_t open_calls() const { return calls_.size(); }
 
+  // Memory budget: a call's request bytes held (+) or let go (-). Loop.
+  void Charge(int64_t delta) { held_ += delta; }
+  // Reports what this connection holds to the server-wide budget, and
+  // stops or resumes reading accordingly. Loop.
+  void CheckBudget();
+
   // transport::ConnectionHandler
   size_t OnReadable(transport::Buffer& input) override;
   void OnWritabilityChanged(bool writable) override;
+  void OnOutputDrained() override { CheckBudget(); }
+  bool OnReadClosed() override;
   void OnClosed(const absl::Status& why) override;
 
   // FrameSink
@@ -133,6 +145,11 @@ class ServerSession : public transport::ConnectionHandler, public FrameSink {
   void ProtocolError(const absl::Status& status);
   void SendGoAway(const absl::Status& status);
   void UpdateFrameTimer(const transport::Buffer& input);
+  // Above max_connection_memory_bytes, or the server above
+  // max_server_memory_bytes.
+  bool OverBudget() const;
+  // The client shut down its sending side and every call is answered.
+  void MaybeCloseAfterReadClosed();
   void CheckIdle();
   void MaybeFinishDrain();
 
@@ -146,6 +163,18 @@ class ServerSession : public transport::ConnectionHandler, public FrameSink {
   uint64_t last_call_id_ = 0;
   bool draining_ = false;
   bool closing_ = false;
+  // Memory budget: request bytes held by open calls (loop), what this
+  // session last reported to shared_->memory, and whether reading is
+  // paused for it. While paused, budget_timer_ re-checks every few
+  // milliseconds (another connection's release frees server-wide room
+  // without telling this one).
+  int64_t held_ = 0;
+  int64_t charged_ = 0;
+  bool budget_paused_ = false;
+  transport::Timer budget_timer_;
+  // The client shut down its sending side (EOF): no new calls; close once
+  // the open ones are answered.
+  bool read_closed_ = false;
   uint64_t frames_seen_ = 0;
   uint64_t frames_at_last_idle_check_ = 0;
   transport::Timer frame_timer_;
