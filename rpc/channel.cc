@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "transport/sync.h"
+#include "rpc/internal/byte_budget.h"
 #include "rpc/internal/client_slot.h"
 #include "rpc/internal/metadata_limits.h"
 
@@ -31,14 +32,20 @@ absl::StatusOr<std::unique_ptr<Channel>> Channel::Create(
     channel->owned_loops_ = *std::move(owned);
     loops = channel->owned_loops_.get();
   }
+  channel->unsent_budget_ = std::make_unique<internal::ByteBudget>(
+      channel->options_.max_unsent_request_bytes);
   for (int i = 0; i < channel->options_.num_connections; ++i) {
-    channel->slots_.push_back(std::make_unique<internal::ClientSlot>(
-        loops->Next(), *addr, &channel->options_));
+    channel->slots_.push_back(std::make_shared<internal::ClientSlot>(
+        loops->Next(), *addr, &channel->options_,
+        channel->unsent_budget_.get()));
   }
   return channel;
 }
 
 Channel::~Channel() {
+  // Each slot fails its calls (their callbacks may start follow-up calls:
+  // those find the slot shut down and fail with CANCELLED) and closes its
+  // connections, on its own loop.
   for (auto& slot : slots_) {
     Notification done;
     internal::ClientSlot* s = slot.get();
@@ -108,8 +115,8 @@ CallHandle Channel::CallAsync(absl::string_view method,
 
 void Channel::Cancel(const CallHandle& call) {
   if (call.slot < 0 || call.slot >= static_cast<int>(slots_.size())) return;
-  internal::ClientSlot* slot = slots_[call.slot].get();
   uint64_t id = call.call_id;
+  std::shared_ptr<internal::ClientSlot> slot = slots_[call.slot];
   slot->loop()->Post([slot, id] { slot->Cancel(id); });
 }
 

@@ -42,6 +42,7 @@
 namespace bevrpc {
 
 namespace internal {
+class ByteBudget;
 class ClientSlot;
 }  // namespace internal
 
@@ -70,6 +71,17 @@ struct ChannelOptions {
   // Streaming calls: bytes of written but unsent messages a call may queue
   // before Write() returns false. Default: 64 KiB.
   size_t stream_write_buffer_bytes = 64 * 1024;
+  // Admission: bytes of requests written to the channel's connections and
+  // not yet handed to the socket, across all its connections. A call whose
+  // request does not fit waits (in order, within its deadline) for earlier
+  // requests to leave, or fails at once with RESOURCE_EXHAUSTED, as
+  // `wait_for_request_budget` says. Either way memory is bounded and
+  // nothing deadlocks: the channel always reads responses, whatever it
+  // has queued. One request larger than the whole budget goes alone.
+  // 0 = unlimited. Default: 64 MiB.
+  size_t max_unsent_request_bytes = 64 * 1024 * 1024;
+  // See max_unsent_request_bytes. Default: true (wait).
+  bool wait_for_request_budget = true;
   // Keepalive: a connection from which nothing has been read for this long
   // gets a PING, to find a server or path that died without closing the
   // connection (calls would otherwise wait for their deadlines, or forever).
@@ -133,8 +145,13 @@ class Channel {
 
   std::string target_;
   ChannelOptions options_;
+  // Before the slots: their connections give bytes back as they close.
+  std::unique_ptr<internal::ByteBudget> unsent_budget_;
   std::unique_ptr<transport::LoopPool> owned_loops_;
-  std::vector<std::unique_ptr<internal::ClientSlot>> slots_;
+  // Shared with closures posted to the loops, which may run after the
+  // channel is gone (from a loop's destructor): they then find the slot
+  // shut down and touch nothing else.
+  std::vector<std::shared_ptr<internal::ClientSlot>> slots_;
   std::atomic<uint32_t> next_slot_{0};
 };
 

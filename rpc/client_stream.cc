@@ -76,7 +76,7 @@ void ClientSlot::PumpStream(uint64_t call_id) {
     {
       MutexLock lock(&st->mu);
       if (st->ended) return;
-      if (!st->out.empty() && st->send_credit > 0) {
+      if (!st->out.empty() && st->send_credit > 0 && st->conn_writable) {
         bytes = std::move(st->out.front());
         st->out.pop_front();
         st->out_bytes -= bytes.size();
@@ -94,6 +94,19 @@ void ClientSlot::PumpStream(uint64_t call_id) {
     call->conn->SendStreamFrame(call_id, wire::MESSAGE, bytes, 0);
   }
   st->Wake();
+}
+
+void ClientSlot::OnStreamWritability(uint64_t call_id, bool writable) {
+  auto it = calls_.find(call_id);
+  if (it == calls_.end()) return;
+  ClientStreamState* st = it->second->stream.get();
+  if (st == nullptr) return;
+  {
+    MutexLock lock(&st->mu);
+    st->conn_writable = writable;
+  }
+  // Writable again: send what waited, then wake writers.
+  if (writable) PumpStream(call_id);
 }
 
 void ClientSlot::GrantStream(uint64_t call_id) {

@@ -217,14 +217,19 @@ void Connection::Write(absl::FunctionRef<void(Buffer&)> fill) {
     // Batched; HandleRead() flushes once the handler returns, or earlier
     // once a batch is big enough that the peer can start on it.
     Buffer out(pending_out_);
+    const size_t before = out.size();
     fill(out);
+    written_total_ += out.size() - before;
     if (out.size() >= options_.eager_flush_bytes) FlushPending();
     CheckWritable(output_size());
     return;
   }
   Buffer out(bufferevent_get_output(bev_));
+  const size_t before = out.size();
   fill(out);
-  CheckWritable(out.size());
+  const size_t after = out.size();
+  written_total_ += after - before;
+  CheckWritable(after);
 }
 
 void Connection::PauseReading() {

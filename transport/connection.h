@@ -164,6 +164,12 @@ class Connection {
   // kept the connection open (OnReadClosed()).
   bool read_closed() const { return read_closed_; }
   size_t output_size() const;
+  // Bytes ever appended by Write(), and of those the ones handed to the
+  // socket (or the pair's partner): a writer that remembers
+  // bytes_written() after a Write() knows its bytes have left once
+  // bytes_sent() reaches that mark.
+  uint64_t bytes_written() const { return written_total_; }
+  uint64_t bytes_sent() const { return written_total_ - output_size(); }
   // Input bytes buffered and not yet consumed by the handler: grows while a
   // frame arrives, before OnReadable() is called for it (keepalive counts
   // that as the peer being alive). 0 once closed.
@@ -239,6 +245,7 @@ class Connection {
   bool reading_ = false;
   bool rate_limited_ = false;
   bool read_closed_ = false;  // The peer's EOF was seen; reading is over.
+  uint64_t written_total_ = 0;
   absl::Status close_status_;
   // Activated to run input processing or a deferred OnClosed outside the
   // caller's stack.

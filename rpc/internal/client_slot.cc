@@ -45,6 +45,7 @@ void ClientConnection::OnConnected(absl::Status status) {
     }
   } else {
     closed_ = true;
+    ReleaseSent();
     if (status.code() == absl::StatusCode::kDeadlineExceeded) {
       // A connect timeout is a transport failure, not the call's deadline.
       status = absl::UnavailableError(status.message());
@@ -59,6 +60,44 @@ void ClientConnection::OnKeepaliveTimeout() {
   Close(absl::UnavailableError(absl::StrCat(
       "keepalive timeout: no answer from ", conn_->peer(), " within ",
       absl::FormatDuration(options_->keepalive_timeout))));
+}
+
+ClientConnection::~ClientConnection() {
+  closed_ = true;
+  ReleaseSent();
+}
+
+void ClientConnection::ReleaseSent() {
+  if (unsent_head_ == unsent_.size()) return;
+  // Once closed, whatever was unsent will never be: all of it goes back.
+  const uint64_t sent = (closed_ || conn_ == nullptr)
+                            ? ~uint64_t{0}
+                            : conn_->bytes_sent();
+  size_t bytes = 0;
+  while (unsent_head_ < unsent_.size() && unsent_[unsent_head_].end <= sent) {
+    bytes += unsent_[unsent_head_++].bytes;
+  }
+  if (unsent_head_ == unsent_.size()) {
+    unsent_.clear();
+    unsent_head_ = 0;
+  } else if (unsent_head_ > 1024 && unsent_head_ * 2 > unsent_.size()) {
+    unsent_.erase(unsent_.begin(), unsent_.begin() + unsent_head_);
+    unsent_head_ = 0;
+  }
+  if (bytes != 0) slot_->unsent_budget()->Release(bytes);
+}
+
+void ClientConnection::OnWritabilityChanged(bool writable) {
+  if (stream_ids_.empty()) return;
+  std::vector<uint64_t> ids;
+  ids.reserve(stream_ids_.size());
+  for (uint64_t id : stream_ids_) {
+    if (ids_.contains(id)) ids.push_back(id);
+  }
+  if (ids.size() != stream_ids_.size()) {
+    stream_ids_ = absl::flat_hash_set<uint64_t>(ids.begin(), ids.end());
+  }
+  for (uint64_t id : ids) slot_->OnStreamWritability(id, writable);
 }
 
 void ClientConnection::Send(ClientCall* call) {
@@ -83,7 +122,13 @@ void ClientConnection::Send(ClientCall* call) {
   conn_->Write([&](transport::Buffer& out) {
     AppendFrame(out, out_meta_, call->request);
   });
+  if (call->charged != 0) {
+    unsent_.push_back({conn_->bytes_written(), call->charged});
+    call->charged = 0;
+  }
   if (call->stream != nullptr) {
+    stream_ids_.insert(call->id);
+    slot_->OnStreamWritability(call->id, conn_->writable());
     slot_->PumpStream(call->id);  // Messages written before the REQUEST.
     return;
   }
@@ -121,6 +166,7 @@ void ClientConnection::Close(const absl::Status& why) {
   closed_ = true;
   if (keepalive_ != nullptr) keepalive_->Stop();
   if (conn_ != nullptr) conn_->Close(why);
+  ReleaseSent();
   FailAll(why);
 }
 
@@ -138,6 +184,7 @@ size_t ClientConnection::OnReadable(transport::Buffer& input) {
 void ClientConnection::OnClosed(const absl::Status& why) {
   closed_ = true;
   if (keepalive_ != nullptr) keepalive_->Stop();
+  ReleaseSent();
   absl::Status status = why;
   if (!goaway_message_.empty()) {
     status = absl::UnavailableError(
@@ -232,18 +279,22 @@ void ClientConnection::HandleGoAway(const wire::FrameMeta& meta) {
 
 ClientSlot::ClientSlot(transport::EventLoop* loop,
                        transport::SocketAddress address,
-                       const ChannelOptions* options)
-    : loop_(loop), address_(std::move(address)), options_(options) {}
+                       const ChannelOptions* options, ByteBudget* unsent_budget)
+    : loop_(loop),
+      address_(std::move(address)),
+      options_(options),
+      unsent_budget_(unsent_budget) {}
 
 ClientSlot::~ClientSlot() = default;
 
 void ClientSlot::Start(std::unique_ptr<ClientCall> call) {
-  Purge();
   uint64_t id = call->id;
   if (shut_down_) {
+    // Perhaps after the channel is gone: touch nothing of it.
     call->done(absl::CancelledError("channel is being destroyed"));
     return;
   }
+  Purge();
   if (call->deadline != absl::InfiniteFuture()) {
     if (absl::Now() >= call->deadline) {
       call->done(absl::DeadlineExceededError(
@@ -256,10 +307,14 @@ void ClientSlot::Start(std::unique_ptr<ClientCall> call) {
   ClientCall* raw = call.get();
   calls_.emplace(id, std::move(call));
   if (active_ != nullptr && active_->ready()) {
-    active_->Send(raw);
+    SendOrQueue(raw);
     return;
   }
   waiting_.push_back(id);
+  OpenConnection();
+}
+
+void ClientSlot::OpenConnection() {
   if (active_ != nullptr) return;  // Connecting.
   auto conn = std::make_unique<ClientConnection>(this, options_);
   absl::Status s = conn->Connect(loop_, address_);
@@ -274,14 +329,76 @@ void ClientSlot::Start(std::unique_ptr<ClientCall> call) {
 
 void ClientSlot::PostStart(std::unique_ptr<ClientCall> call,
                            absl::Status invalid) {
-  loop_->Post([this, call = std::move(call),
+  loop_->Post([self = shared_from_this(), call = std::move(call),
                invalid = std::move(invalid)]() mutable {
     if (!invalid.ok()) {
       call->done(std::move(invalid));
       return;
     }
-    Start(std::move(call));
+    self->Start(std::move(call));
   });
+}
+
+bool ClientSlot::Admit(ClientCall* call) {
+  // The whole frame is what waits in the output; the header and meta are
+  // counted roughly.
+  const size_t bytes = call->request.size() + call->method.size() + 64;
+  bool admitted;
+  if (wake_registered_) {
+    admitted = unsent_budget_->TryAcquire(bytes);
+  } else {
+    admitted = unsent_budget_->AcquireOrNotify(
+        bytes, [weak = weak_from_this()] {
+          // On whichever thread gave bytes back: hand over to our loop.
+          if (std::shared_ptr<ClientSlot> self = weak.lock()) {
+            self->loop_->Post([self] { self->AdmitBlocked(); });
+          }
+        });
+    wake_registered_ = !admitted;
+  }
+  if (admitted) call->charged = bytes;
+  return admitted;
+}
+
+void ClientSlot::SendOrQueue(ClientCall* call) {
+  if (blocked_.empty() && Admit(call)) {
+    active_->Send(call);
+    return;
+  }
+  if (!options_->wait_for_request_budget) {
+    Finish(call->id,
+           absl::ResourceExhaustedError(absl::StrCat(
+               "channel to ", address_.ToString(), " has ",
+               unsent_budget_->used(),
+               " bytes of requests not yet sent, the most "
+               "max_unsent_request_bytes (",
+               options_->max_unsent_request_bytes, ") allows; ", call->method,
+               " (", call->request.size(), " bytes) was not sent")));
+    return;
+  }
+  blocked_.push_back(call->id);
+}
+
+void ClientSlot::AdmitBlocked() {
+  wake_registered_ = false;
+  if (shut_down_) return;
+  while (!blocked_.empty()) {
+    auto it = calls_.find(blocked_.front());
+    if (it == calls_.end()) {  // Ended while it waited.
+      blocked_.pop_front();
+      continue;
+    }
+    if (active_ == nullptr || !active_->ready()) {
+      // The connection went away meanwhile: these go first on the next.
+      waiting_.insert(waiting_.begin(), blocked_.begin(), blocked_.end());
+      blocked_.clear();
+      OpenConnection();
+      return;
+    }
+    if (!Admit(it->second.get())) return;  // Woken again later.
+    blocked_.pop_front();
+    active_->Send(it->second.get());
+  }
 }
 
 void ClientSlot::ArmDeadline(ClientCall* call, absl::Duration left) {
@@ -296,9 +413,16 @@ bool ClientSlot::TryStartInline(std::unique_ptr<ClientCall>& call) {
   // Only the plain case: anything that could end the call at once (or
   // touch connections being retired) goes through the posted Start().
   if (shut_down_ || active_ == nullptr || !active_->ready()) return false;
+  // Calls waiting for the budget go first; one that does not fit now goes
+  // through Start() to wait or fail there.
+  if (!blocked_.empty() || !Admit(call.get())) return false;
   if (call->deadline != absl::InfiniteFuture()) {
     absl::Duration left = call->deadline - absl::Now();
-    if (left <= absl::ZeroDuration()) return false;
+    if (left <= absl::ZeroDuration()) {
+      unsent_budget_->Release(call->charged);
+      call->charged = 0;
+      return false;
+    }
     ArmDeadline(call.get(), left);
   }
   ClientCall* raw = call.get();
@@ -325,7 +449,11 @@ void ClientSlot::SendWaiting() {
   for (uint64_t id : waiting) {
     auto it = calls_.find(id);
     if (it == calls_.end()) continue;  // Cancelled or expired meanwhile.
-    active_->Send(it->second.get());
+    if (active_ == nullptr || !active_->ready()) {
+      waiting_.push_back(id);  // Lost again while sending (a failure).
+      continue;
+    }
+    SendOrQueue(it->second.get());
   }
 }
 
@@ -402,6 +530,10 @@ void ClientSlot::Finish(uint64_t call_id, absl::Status status) {
   if (it == calls_.end()) return;
   std::unique_ptr<ClientCall> call = std::move(it->second);
   calls_.erase(it);
+  if (call->charged != 0) {  // Admitted but never written.
+    unsent_budget_->Release(call->charged);
+    call->charged = 0;
+  }
   absl::AnyInvocable<void(absl::Status)> done = std::move(call->done);
   // Recycled before `done` runs, so a call it starts can reuse the record.
   Recycle(std::move(call));
@@ -485,6 +617,7 @@ void ClientSlot::Shutdown() {
     Finish(id, absl::CancelledError("channel destroyed with the call open"));
   }
   waiting_.clear();
+  blocked_.clear();
   active_.reset();
   retired_.clear();
   idle_calls_.clear();  // Their timers belong to this loop: free them here.

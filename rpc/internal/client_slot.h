@@ -13,6 +13,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <string>
 #include <vector>
@@ -26,6 +27,7 @@
 #include "rpc/call_options.h"
 #include "rpc/channel.h"
 #include "rpc/frame_codec.h"
+#include "rpc/internal/byte_budget.h"
 #include "rpc/internal/keepalive.h"
 #include "transport/address.h"
 #include "transport/connection.h"
@@ -47,6 +49,10 @@ struct ClientCall {
   absl::AnyInvocable<void(absl::Status)> done;
   std::unique_ptr<transport::Timer> timer;
   class ClientConnection* conn = nullptr;  // Null while waiting to be sent.
+  // Bytes taken from the channel's unsent-request budget for the REQUEST,
+  // once admitted (they then belong to the connection, which gives them
+  // back as the bytes leave).
+  size_t charged = 0;
   // Streaming calls only: what the ClientStream handle shares with the loop.
   std::shared_ptr<ClientStreamState> stream;
 };
@@ -66,7 +72,11 @@ class ClientConnection : public transport::ConnectionHandler,
   bool draining() const { return draining_; }
   bool idle() const { return ids_.empty(); }
 
+  // Writes the REQUEST (and a stream's queued messages). `call->charged`
+  // bytes of the unsent-request budget go with it: given back once its
+  // bytes have left for the socket.
   void Send(ClientCall* call);
+  bool writable() const { return conn_ != nullptr && conn_->writable(); }
   void SendCancel(uint64_t call_id);
   // Streaming frames of an open call: MESSAGE (`bytes`), HALF_CLOSE,
   // WINDOW_UPDATE (`increment`).
@@ -75,7 +85,11 @@ class ClientConnection : public transport::ConnectionHandler,
   void Forget(uint64_t call_id) { ids_.erase(call_id); }
   void Close(const absl::Status& why);
 
+  ~ClientConnection() override;
+
   size_t OnReadable(transport::Buffer& input) override;
+  void OnWritabilityChanged(bool writable) override;
+  void OnOutputDrained() override { ReleaseSent(); }
   void OnClosed(const absl::Status& why) override;
   void OnFrame(wire::FrameMeta& meta, transport::Buffer& input,
                size_t payload_size) override;
@@ -87,6 +101,9 @@ class ClientConnection : public transport::ConnectionHandler,
   void OnKeepaliveTimeout();
   void HandleGoAway(const wire::FrameMeta& meta);
   void FailAll(const absl::Status& why);
+  // Gives back the budget of requests whose bytes have left (all of them
+  // once closed).
+  void ReleaseSent();
 
   ClientSlot* slot_;
   const ChannelOptions* options_;
@@ -100,12 +117,29 @@ class ClientConnection : public transport::ConnectionHandler,
   bool closed_ = false;
   std::string goaway_message_;
   wire::FrameMeta out_meta_;
+  // Streaming calls sent here (some may have ended: checked against ids_).
+  absl::flat_hash_set<uint64_t> stream_ids_;
+  // Requests still (partly) in the output: the connection's bytes_written()
+  // after each, and the budget it holds.
+  struct Unsent {
+    uint64_t end;
+    size_t bytes;
+  };
+  // A queue kept in a vector from unsent_head_ on: it reuses its storage
+  // (a std::deque would allocate a block every few dozen calls).
+  std::vector<Unsent> unsent_;
+  size_t unsent_head_ = 0;
 };
 
-class ClientSlot {
+// Owned by the Channel through a shared_ptr that closures posted to the
+// loop share, so that one running after the channel is gone finds the slot
+// shut down (and touches nothing of the channel's) instead of freed memory.
+class ClientSlot : public std::enable_shared_from_this<ClientSlot> {
  public:
+  // `options` and `unsent_budget` are the channel's: used only until
+  // Shutdown().
   ClientSlot(transport::EventLoop* loop, transport::SocketAddress address,
-             const ChannelOptions* options);
+             const ChannelOptions* options, ByteBudget* unsent_budget);
   ~ClientSlot();
 
   transport::EventLoop* loop() const { return loop_; }
@@ -147,9 +181,23 @@ class ClientSlot {
   void GrantStream(uint64_t call_id);
   // Fails a stream for a protocol violation by the server: CANCEL, status.
   void FailStream(ClientCall* call, absl::Status status);
+  // A connection's writability changed: streams on it stop or resume.
+  void OnStreamWritability(uint64_t call_id, bool writable);
+  ByteBudget* unsent_budget() const { return unsent_budget_; }
 
  private:
   void SendWaiting();
+  // Sends `call` on the ready active_ connection once the unsent-request
+  // budget admits it (in order: behind calls already blocked), else queues
+  // it in blocked_ or fails it, as the options say.
+  void SendOrQueue(ClientCall* call);
+  // Takes the budget for `call`; false when it must wait (a wake-up is
+  // then registered with the budget).
+  bool Admit(ClientCall* call);
+  // From the budget's wake-up: sends blocked calls that now fit.
+  void AdmitBlocked();
+  // Opens active_ for the calls in waiting_.
+  void OpenConnection();
   // Starts (reusing) `call`'s timer: Expire() after `left`.
   void ArmDeadline(ClientCall* call, absl::Duration left);
   // Keeps a finished call's record (and its strings' capacity) for reuse.
@@ -163,6 +211,11 @@ class ClientSlot {
   std::atomic<uint64_t> next_call_id_{1};
   absl::flat_hash_map<uint64_t, std::unique_ptr<ClientCall>> calls_;
   std::vector<uint64_t> waiting_;  // Started while no connection was ready.
+  // Admitted to nothing yet: waiting for the unsent-request budget, in
+  // order (ids of calls that ended meanwhile are skipped).
+  std::deque<uint64_t> blocked_;
+  bool wake_registered_ = false;
+  ByteBudget* const unsent_budget_;
   std::vector<std::unique_ptr<ClientCall>> idle_calls_;
   std::unique_ptr<ClientConnection> active_;
   // Draining after GOAWAY, or closed and waiting to be destroyed outside

@@ -50,6 +50,9 @@ class ClientStreamState {
   bool close_send ABSL_GUARDED_BY(mu) = false;       // Asked for.
   bool half_close_sent ABSL_GUARDED_BY(mu) = false;
   bool pump_scheduled ABSL_GUARDED_BY(mu) = false;
+  // The connection carrying the call is writable (Write() refuses while it
+  // is not, like a server stream's).
+  bool conn_writable ABSL_GUARDED_BY(mu) = true;
   absl::AnyInvocable<void()> on_writable ABSL_GUARDED_BY(mu);
   // Inbound.
   std::deque<Inbound> in ABSL_GUARDED_BY(mu);
@@ -70,7 +73,8 @@ class ClientStreamState {
            kind == MethodKind::kBidiStreaming;
   }
   bool CanAcceptLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
-    return !ended && !close_send && out_bytes < write_buffer_bytes;
+    return !ended && !close_send && conn_writable &&
+           out_bytes < write_buffer_bytes;
   }
 
   // Any thread: posts `slot->PumpStream(call_id)` to the loop. The caller
