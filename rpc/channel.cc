@@ -143,4 +143,12 @@ absl::Status Channel::Call(absl::string_view method,
   return result;
 }
 
+size_t Channel::unsent_request_bytes() const {
+  return unsent_budget_->used();
+}
+
+size_t Channel::peak_unsent_request_bytes() const {
+  return unsent_budget_->peak();
+}
+
 }  // namespace bevrpc

@@ -139,6 +139,12 @@ class Channel {
 
   const std::string& target() const { return target_; }
 
+  // Admission (ChannelOptions::max_unsent_request_bytes): bytes of requests
+  // admitted and not yet handed to the socket, and the most ever at once.
+  // Thread-safe.
+  size_t unsent_request_bytes() const;
+  size_t peak_unsent_request_bytes() const;
+
  private:
   friend class ClientStreamBase;
   Channel() = default;

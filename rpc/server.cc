@@ -40,6 +40,12 @@ class ServerImpl {
     return names;
   }
   bool draining() const { return draining_.load(std::memory_order_acquire); }
+  size_t memory_in_use() const {
+    return shared_.memory == nullptr ? 0 : shared_.memory->used();
+  }
+  size_t peak_memory_in_use() const {
+    return shared_.memory == nullptr ? 0 : shared_.memory->peak();
+  }
 
  private:
   // Sessions of one loop, touched only on that loop's thread.
@@ -303,6 +309,10 @@ absl::Status Server::Start() { return impl_->Start(); }
 int Server::port() const { return impl_->port(); }
 void Server::Shutdown(absl::Duration grace) { impl_->Shutdown(grace); }
 size_t Server::num_connections() const { return impl_->num_connections(); }
+size_t Server::memory_in_use() const { return impl_->memory_in_use(); }
+size_t Server::peak_memory_in_use() const {
+  return impl_->peak_memory_in_use();
+}
 std::vector<std::string> Server::ServiceNames() const {
   return impl_->ServiceNames();
 }

@@ -63,6 +63,13 @@ class Server {
   // Open connections right now (thread-safe).
   size_t num_connections() const;
 
+  // Memory budget (ServerOptions::max_server_memory_bytes): bytes of
+  // requests read and not finished plus unsent output, across every
+  // connection, as last reported; and the most ever reported at once.
+  // Thread-safe after Start(); 0 before.
+  size_t memory_in_use() const;
+  size_t peak_memory_in_use() const;
+
   // Full names of the services with registered methods, sorted. Thread-safe
   // after Start().
   std::vector<std::string> ServiceNames() const;

@@ -99,9 +99,14 @@ void EventLoop::RunPostedTasks() {
 }
 
 Timer::Timer(EventLoop* loop)
-    : event_(event_new(loop->base(), -1, 0, &Timer::OnFire, this)) {}
+    : event_(event_new(loop->base(), -1, 0, &Timer::OnFire, this)) {
+  live_.fetch_add(1, std::memory_order_relaxed);
+}
 
-Timer::~Timer() = default;  // event_free removes a pending event.
+// event_free removes a pending event.
+Timer::~Timer() { live_.fetch_sub(1, std::memory_order_relaxed); }
+
+std::atomic<size_t> Timer::live_{0};
 
 void Timer::Start(absl::Duration after, absl::AnyInvocable<void()> callback) {
   callback_ = std::move(callback);

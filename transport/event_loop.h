@@ -102,12 +102,18 @@ class Timer {
   void Cancel();
   bool pending() const { return pending_; }
 
+  // Timers alive in the process (diagnostics and tests of their bounds).
+  static size_t live_count() {
+    return live_.load(std::memory_order_relaxed);
+  }
+
  private:
   static void OnFire(int fd, short what, void* arg);
 
   EventPtr event_;
   absl::AnyInvocable<void()> callback_;
   bool pending_ = false;
+  static std::atomic<size_t> live_;
 };
 
 }  // namespace bevrpc::transport

@@ -153,6 +153,9 @@ class ServerCall {
   absl::Status OnHalfClose();
   absl::Status OnWindowUpdate(uint32_t increment);
   void OnConnectionWritable(bool writable);
+  // Gives the memory budget back the bytes of messages the handler has
+  // read; true if there were any. Loop.
+  bool ReleaseConsumed();
 
  private:
   void RunHandler();
@@ -210,6 +213,8 @@ class ServerCall {
   void ResetStream();
 
   static constexpr size_t kMaxSpareMessages = 16;
+  // Reads report to the memory budget at least every this many bytes.
+  static constexpr size_t kReleaseBytes = 64 * 1024;
   // A recycled call keeps its request and response messages (and their
   // buffers) only when no payload of the call was larger than this; a
   // spare stream message likewise.
@@ -280,6 +285,7 @@ class ServerCall {
     uint64_t granted = 0;   // Total credit granted to the client.
     uint64_t received = 0;  // Total MESSAGE bytes received.
     uint64_t consumed_unannounced = 0;
+    uint64_t consumed_unreleased = 0;  // Read, still held in the budget.
     uint32_t window = 0;
     bool half_closed = false;
     bool grant_scheduled = false;

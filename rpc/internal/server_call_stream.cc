@@ -193,9 +193,14 @@ bool ServerCall::PopInboundLocked(google::protobuf::Message* message,
   if (st.in.empty()) return false;
   *taken = std::move(st.in.front().message);
   st.consumed_unannounced += st.in.front().bytes;
+  st.consumed_unreleased += st.in.front().bytes;
   st.in.pop_front();
+  // Credit goes back at half the window; the memory budget hears of reads
+  // every kReleaseBytes (and the session reclaims the rest itself while it
+  // is paused: ReleaseConsumed()).
   if (!st.ended && !st.grant_scheduled &&
-      st.consumed_unannounced >= st.window / 2) {
+      (st.consumed_unannounced >= st.window / 2 ||
+       st.consumed_unreleased >= kReleaseBytes)) {
     st.grant_scheduled = true;
     *grant = true;
   }
@@ -287,16 +292,28 @@ void ServerCall::GrantConsumed() {
     grant = !st.ended && !st.half_closed;
     if (grant) st.granted += n;
   }
-  // Read by the handler: no longer held against the memory budget.
-  const size_t release = std::min<size_t>(n, held_bytes_);
-  held_bytes_ -= release;
+  const bool released = ReleaseConsumed();
   if (session_ != nullptr) {
-    if (release != 0) session_->Charge(-static_cast<int64_t>(release));
     if (grant && n > 0) {
       session_->SendWindowUpdate(call_id_, static_cast<uint32_t>(n));
     }
-    if (release != 0) session_->CheckBudget();
+    if (released) session_->CheckBudget();
   }
+}
+
+bool ServerCall::ReleaseConsumed() {
+  uint64_t consumed;
+  {
+    MutexLock lock(&mu_);
+    consumed = stream_.consumed_unreleased;
+    stream_.consumed_unreleased = 0;
+  }
+  // Read by the handler: no longer held against the memory budget.
+  const size_t release = std::min<size_t>(consumed, held_bytes_);
+  if (release == 0) return false;
+  held_bytes_ -= release;
+  if (session_ != nullptr) session_->Charge(-static_cast<int64_t>(release));
+  return true;
 }
 
 void ServerCall::SendHeadersOnce() {
@@ -508,6 +525,7 @@ void ServerCall::ResetStream() {
   }
   st.in.clear();
   st.granted = st.received = st.consumed_unannounced = 0;
+  st.consumed_unreleased = 0;
   st.window = 0;
   st.half_closed = false;
   st.grant_scheduled = false;

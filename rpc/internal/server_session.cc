@@ -65,7 +65,9 @@ size_t ServerSession::OnReadable(transport::Buffer& input) {
     ProtocolError(wanted.status());
     return 1;
   }
-  if (!closing_ && !budget_paused_ && OverBudget()) {
+  // Only between frames: a frame left half-read would run into
+  // frame_timeout.
+  if (!closing_ && !budget_paused_ && !decoder_.mid_frame() && OverBudget()) {
     // What has been read is not consumed yet: read no more until it is.
     // (Never because of writability: our own unsent output alone must not
     // stop us reading, or two peers could wait for each other forever.)
@@ -98,6 +100,16 @@ void ServerSession::CheckBudget() {
     charged_ = now;
   }
   if (!budget_paused_) return;
+  // Stream messages read by their handlers since the last report: reads
+  // report only every few dozen KiB, and a handler that has read
+  // everything will not read again until we do.
+  bool reclaimed = false;
+  for (ServerCall* call : streams_) reclaimed |= call->ReleaseConsumed();
+  if (reclaimed) {
+    const int64_t held_now = held_ + static_cast<int64_t>(conn_->output_size());
+    shared_->memory->Adjust(held_now - charged_);
+    charged_ = held_now;
+  }
   if (!closing_ && OverBudget()) {
     if (!budget_timer_.pending()) {
       budget_timer_.Start(absl::Milliseconds(5), [this] { CheckBudget(); });
