@@ -159,6 +159,12 @@ absl::Status ServerImpl::Start() {
   }
   shared_.workers =
       std::make_unique<WorkerPool>(o.worker_threads, o.max_queued_calls);
+  WorkerPool::Options streams;
+  streams.min_threads = 0;
+  streams.max_threads = std::max(o.max_stream_threads, 1);
+  streams.refuse_when_busy = true;
+  streams.name = "bevrpc-stream";
+  shared_.stream_workers = std::make_unique<WorkerPool>(streams);
   shared_.memory = std::make_unique<ByteBudget>(o.max_server_memory_bytes);
 
   // The listener lives on loop 0; create it there.
@@ -271,6 +277,7 @@ void ServerImpl::Shutdown(absl::Duration grace) {
   }
   // Sync handlers still running finish (their results go nowhere).
   shared_.workers->Shutdown();
+  shared_.stream_workers->Shutdown();
   if (owned_loops_ != nullptr) {
     owned_loops_->Stop();
     // Loops are stopped: what remains is destroyed on this thread.

@@ -30,8 +30,18 @@ struct ServerOptions {
   // Borrowed; must outlive the server; Shutdown() must then be called from
   // a thread that is not one of them. Default: null.
   transport::LoopPool* loops = nullptr;
-  // Threads for sync (ExecutionMode::kWorkerPool) handlers. Default: 4.
+  // Threads for sync (ExecutionMode::kWorkerPool) unary handlers and
+  // RunOnWorkerPool() work. Default: 4.
   int worker_threads = 4;
+  // Sync streaming handlers hold a thread for a stream's whole life, so
+  // they never run on the worker_threads: each gets a thread of its own
+  // from an elastic pool (started on demand, kept 10 s when idle), at most
+  // this many at once. A sync stream that finds them all busy fails at
+  // once with RESOURCE_EXHAUSTED. Idle open streams therefore cannot
+  // starve unary calls, at the cost of a thread (and its stack, mostly
+  // untouched) per open sync stream; callback streaming handlers take no
+  // thread at all. Default: 256.
+  int max_stream_threads = 256;
   // Sync handlers (and RunOnWorkerPool() work) waiting for a worker. A call
   // that finds the queue full fails at once with RESOURCE_EXHAUSTED (an
   // overload answer a client may retry elsewhere) instead of waiting

@@ -77,5 +77,48 @@ TEST(WorkerPoolTest, FullQueueRefusesWithResourceExhausted) {
   EXPECT_EQ(ran.load(), 3);
 }
 
+// Elastic: threads start on demand up to max_threads (each blocked task
+// gets its own), the next task is refused when refuse_when_busy, and idle
+// threads above min_threads exit.
+TEST(WorkerPoolTest, ElasticPoolGrowsToItsBoundThenRefusesAndShrinks) {
+  WorkerPool::Options options;
+  options.min_threads = 0;
+  options.max_threads = 3;
+  options.refuse_when_busy = true;
+  options.idle_timeout = absl::Milliseconds(50);
+  options.name = "test-stream";
+  WorkerPool pool(options);
+  EXPECT_EQ(pool.num_threads(), 0);
+  Notification release;
+  std::atomic<int> running{0};
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(pool.Submit([&] {
+      running++;
+      release.WaitForNotification();
+    }).ok()) << i;
+  }
+  absl::Time deadline = absl::Now() + absl::Seconds(30);
+  while (running.load() < 3 && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(1));  // Polling a counter, bounded.
+  }
+  ASSERT_EQ(running.load(), 3) << "blocked tasks did not each get a thread";
+  EXPECT_EQ(pool.num_threads(), 3);
+  absl::Status refused = pool.Submit([] {});
+  EXPECT_EQ(refused.code(), absl::StatusCode::kResourceExhausted) << refused;
+  EXPECT_NE(refused.message().find("all 3 test-stream threads are busy"),
+            absl::string_view::npos)
+      << refused;
+  release.Notify();
+  deadline = absl::Now() + absl::Seconds(30);
+  while (pool.num_threads() > 0 && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(5));  // Polling a counter, bounded.
+  }
+  EXPECT_EQ(pool.num_threads(), 0) << "idle threads above min_threads stayed";
+  // And it grows again.
+  Notification ran;
+  ASSERT_TRUE(pool.Submit([&] { ran.Notify(); }).ok());
+  EXPECT_TRUE(ran.WaitForNotificationWithTimeout(absl::Seconds(30)));
+}
+
 }  // namespace
 }  // namespace bevrpc

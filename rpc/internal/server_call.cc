@@ -56,6 +56,7 @@ void ServerCall::Scrub() {
   if (deadline_timer_ != nullptr) deadline_timer_->Cancel();
   timers_.clear();
   workers_ = nullptr;
+  stream_workers_ = nullptr;
   ResetStream();
 }
 
@@ -119,8 +120,9 @@ void CallPool::Return(ServerCall* call) {
   Release();
 }
 
-void ServerCall::Dispatch(WorkerPool* pool) {
+void ServerCall::Dispatch(WorkerPool* pool, WorkerPool* stream_pool) {
   workers_ = pool;
+  stream_workers_ = stream_pool;
   handler_running_ = true;
   if (deadline_ != absl::InfiniteFuture()) {
     if (deadline_timer_ == nullptr) {
@@ -141,6 +143,15 @@ void ServerCall::Dispatch(WorkerPool* pool) {
   SubmitToWorkers([this] { RunHandler(); }, /*is_handler=*/true);
 }
 
+WorkerPool* ServerCall::PoolFor(bool is_handler) const {
+  // A sync stream handler holds its thread for the stream's whole life: it
+  // runs on the elastic stream pool, so that open streams never take the
+  // threads unary handlers need.
+  return is_handler && streaming() && stream_workers_ != nullptr
+             ? stream_workers_
+             : workers_;
+}
+
 void ServerCall::RunOnWorkerPool(absl::AnyInvocable<void()> fn) {
   SubmitToWorkers(std::move(fn), /*is_handler=*/false);
 }
@@ -149,7 +160,8 @@ void ServerCall::SubmitToWorkers(absl::AnyInvocable<void()> fn,
                                  bool is_handler) {
   RefPtr<ServerCall> self = RefPtr<ServerCall>(this);
   absl::Status queued =
-      workers_->Submit([self, fn = std::move(fn), is_handler]() mutable {
+      PoolFor(is_handler)->Submit([self, fn = std::move(fn),
+                                   is_handler]() mutable {
         // Work that can no longer be answered is skipped; a handler skipped
         // here still has to let go of its slot.
         if (self->cancelled()) {

@@ -86,7 +86,9 @@ class ServerCall {
   absl::Duration opened_at() const { return opened_at_; }
 
   // Runs the handler (inline or on the pool); on the loop thread.
-  void Dispatch(WorkerPool* pool);
+  // `pool` runs sync unary handlers and RunOnWorkerPool() work;
+  // `stream_pool` sync streaming handlers.
+  void Dispatch(WorkerPool* pool, WorkerPool* stream_pool);
 
   // References (RefPtr); any thread.
   void Ref() { refs_.fetch_add(1, std::memory_order_relaxed); }
@@ -226,6 +228,8 @@ class ServerCall {
 
   ServerSession* session_ = nullptr;  // loop; null once detached or finished.
   WorkerPool* workers_ = nullptr;  // Set by Dispatch().
+  WorkerPool* stream_workers_ = nullptr;  // Set by Dispatch().
+  WorkerPool* PoolFor(bool is_handler) const;
   transport::EventLoop* const loop_;
   CallPool* const pool_;
   std::atomic<int32_t> refs_{0};

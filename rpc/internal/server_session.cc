@@ -413,7 +413,7 @@ void ServerSession::HandleRequest(wire::FrameMeta& meta,
       SendWindowUpdate(call_id, server_window - wire::kInitialStreamWindow);
     }
   }
-  call->Dispatch(shared_->workers.get());
+  call->Dispatch(shared_->workers.get(), shared_->stream_workers.get());
 }
 
 void ServerSession::SendResponse(ServerCall* call, const absl::Status& status,

@@ -36,6 +36,8 @@ struct ServerShared {
   absl::flat_hash_map<std::string, MethodDesc> methods;
   absl::flat_hash_set<std::string> services;
   std::unique_ptr<WorkerPool> workers;
+  // Sync streaming handlers: elastic, up to max_stream_threads.
+  std::unique_ptr<WorkerPool> stream_workers;
   // max_server_memory_bytes: what every session holds (requests read and
   // not finished, unsent output), as each last reported it.
   std::unique_ptr<ByteBudget> memory;

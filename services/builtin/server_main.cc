@@ -16,6 +16,11 @@
 ABSL_FLAG(int, port, 0, "TCP port to listen on; 0 picks a free port");
 ABSL_FLAG(std::string, host, "127.0.0.1", "address to listen on");
 ABSL_FLAG(int, threads, 1, "I/O threads (event loops)");
+ABSL_FLAG(int, worker_threads, 4,
+          "threads for sync unary handlers (ServerOptions::worker_threads)");
+ABSL_FLAG(int, max_stream_threads, 256,
+          "most sync streaming handlers running at once, each on its own "
+          "thread (ServerOptions::max_stream_threads)");
 ABSL_FLAG(int, grace_ms, 5000,
           "on SIGTERM/SIGINT, how long open calls may take to finish");
 ABSL_FLAG(bool, reflection, true,
@@ -58,6 +63,8 @@ int ServerMain(int argc, char** argv, absl::string_view name,
       v6 ? absl::StrCat("[", host, "]:", absl::GetFlag(FLAGS_port))
          : absl::StrCat(host, ":", absl::GetFlag(FLAGS_port));
   options.io_threads = absl::GetFlag(FLAGS_threads);
+  options.worker_threads = absl::GetFlag(FLAGS_worker_threads);
+  options.max_stream_threads = absl::GetFlag(FLAGS_max_stream_threads);
   Server server(options);
   HealthService health(&server);
   absl::Status s = register_services(server, health);

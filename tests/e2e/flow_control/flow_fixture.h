@@ -39,6 +39,9 @@ inline constexpr char kEcho[] = "bevrpc.echo.Echo/Echo";
 inline constexpr char kHold[] = "test.Flow/Hold";
 // Sync unary; blocks its worker until ReleaseAll().
 inline constexpr char kHoldSync[] = "test.Flow/HoldSync";
+// Sync bidi; echoes each message until the client ends its side (an idle
+// stream holds its thread meanwhile).
+inline constexpr char kIdleBidi[] = "test.Flow/IdleBidi";
 // Client streaming; reads nothing until ReleaseAll(), then every message,
 // and answers with the count and bytes as "N messages, B bytes".
 inline constexpr char kSink[] = "test.Flow/Sink";
@@ -203,6 +206,25 @@ class FlowFixture : public ::testing::Test {
                       }
                       resp->set_message(
                           absl::StrCat(messages, " messages, ", bytes, " bytes"));
+                      return absl::OkStatus();
+                    }))
+            .ok());
+    ASSERT_TRUE(
+        server_
+            ->RegisterMethod(
+                BidiStreamingSyncMethod<echo::EchoRequest, echo::EchoResponse>(
+                    kIdleBidi,
+                    [gate](ServerContext&,
+                           ServerReaderWriter<echo::EchoRequest,
+                                              echo::EchoResponse>& stream) {
+                      gate->Started();
+                      echo::EchoRequest req;
+                      echo::EchoResponse resp;
+                      while (stream.Read(&req)) {
+                        resp.set_message(req.message());
+                        absl::Status s = stream.WriteBlocking(resp);
+                        if (!s.ok()) return s;
+                      }
                       return absl::OkStatus();
                     }))
             .ok());

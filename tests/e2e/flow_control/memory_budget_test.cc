@@ -192,6 +192,69 @@ TEST_F(MemoryBudgetTest, RunAfterTimersAreFreedAsTheyFire) {
   EXPECT_LE(most_timers, timers_before + 10) << "timers kept per message";
 }
 
+// Sync streaming handlers run on their own threads: with the default 4
+// workers, 8 idle sync bidi streams leave unary sync calls their workers.
+TEST_F(MemoryBudgetTest, IdleSyncStreamsDoNotStarveUnaryCalls) {
+  StartServer(ServerOptions());
+  auto channel = NewChannel();
+  ASSERT_NE(channel, nullptr);
+  std::vector<std::unique_ptr<ClientStream<EchoRequest, EchoResponse>>> streams;
+  for (int i = 0; i < 8; ++i) {
+    streams.push_back(ClientStream<EchoRequest, EchoResponse>::Open(
+        *channel, kIdleBidi, MethodKind::kBidiStreaming));
+  }
+  ASSERT_TRUE(gate().AwaitStarted(8));
+  gate().ReleaseAll();  // kHoldSync answers at once from now on.
+  EchoRequest req;
+  req.set_message("unary");
+  EchoResponse resp;
+  CallOptions options;
+  options.timeout = absl::Seconds(10);  // Starved, it would wait forever.
+  absl::Status s = channel->Call(kHoldSync, req, &resp, options);
+  ASSERT_TRUE(s.ok()) << s;
+  EXPECT_EQ(resp.message(), "unary");
+  // The streams still work.
+  EchoRequest ping;
+  ping.set_message("still here");
+  ASSERT_TRUE(streams[7]->WriteBlocking(ping).ok());
+  ASSERT_TRUE(streams[7]->Read(&resp));
+  EXPECT_EQ(resp.message(), "still here");
+  for (auto& stream : streams) {
+    stream->CloseSend();
+    EXPECT_TRUE(stream->Finish().ok());
+  }
+}
+
+// Beyond max_stream_threads, a sync stream fails at once with
+// RESOURCE_EXHAUSTED; unary calls are unaffected.
+TEST_F(MemoryBudgetTest, SyncStreamsBeyondTheirThreadsAreRefused) {
+  ServerOptions options;
+  options.max_stream_threads = 2;
+  StartServer(options);
+  auto channel = NewChannel();
+  ASSERT_NE(channel, nullptr);
+  std::vector<std::unique_ptr<ClientStream<EchoRequest, EchoResponse>>> streams;
+  for (int i = 0; i < 2; ++i) {
+    streams.push_back(ClientStream<EchoRequest, EchoResponse>::Open(
+        *channel, kIdleBidi, MethodKind::kBidiStreaming));
+  }
+  ASSERT_TRUE(gate().AwaitStarted(2));
+  auto third = ClientStream<EchoRequest, EchoResponse>::Open(
+      *channel, kIdleBidi, MethodKind::kBidiStreaming);
+  absl::Status refused = third->Finish();
+  EXPECT_EQ(refused.code(), absl::StatusCode::kResourceExhausted) << refused;
+  EXPECT_TRUE(absl::StrContains(refused.message(), "threads are busy"))
+      << refused;
+  EchoRequest req;
+  req.set_message("x");
+  EchoResponse resp;
+  ASSERT_TRUE(channel->Call(kEcho, req, &resp).ok());
+  for (auto& stream : streams) {
+    stream->CloseSend();
+    EXPECT_TRUE(stream->Finish().ok());
+  }
+}
+
 #if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
 size_t HeapInUse() {
   struct mallinfo2 info = mallinfo2();
