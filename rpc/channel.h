@@ -115,9 +115,13 @@ class Channel {
   Channel& operator=(const Channel&) = delete;
 
   // Starts a call. `done` is called exactly once, on an I/O thread, with the
-  // call's status; `response` (and `trailers`, if not null) are filled
-  // before it when the status is OK. `response` and `trailers` must outlive
-  // the call; `request` is serialized before CallAsync() returns.
+  // call's status. Before it, `response` is filled when the status is OK,
+  // and `trailers` (if not null) whenever the server sent any — with an
+  // error status too, where they often say why. `response` and `trailers`
+  // must outlive the call; `request` is serialized before CallAsync()
+  // returns. A call that does not fit the channel's unsent-request budget
+  // waits or fails with RESOURCE_EXHAUSTED (ChannelOptions::
+  // max_unsent_request_bytes).
   CallHandle CallAsync(absl::string_view method,
                        const google::protobuf::Message& request,
                        google::protobuf::Message* response,

@@ -116,7 +116,9 @@ class ClientStream : public ClientStreamBase {
   }
   // The next message, if one has arrived.
   bool TryRead(Response* message) { return TryReadMessage(message); }
-  // Waits for the next message; false at the end of the stream.
+  // Waits for the next message; false once nothing more will come: the
+  // server finished, or the call ended otherwise (cancelled, deadline,
+  // connection lost). Finish() tells which: OK after a normal end.
   bool Read(Response* message) { return ReadMessage(message); }
 
  private:

@@ -108,7 +108,9 @@ class ServerReader {
   // false when none has arrived yet (or the stream is at its end).
   bool TryRead(Request* message) { return stream_.TryRead(message); }
   // Worker threads only: waits for the next message; false at the end of
-  // the stream or when the call ended.
+  // the stream or when the call ended. To tell them apart, check
+  // ctx.IsCancelled(): true only when the call ended (cancelled, deadline,
+  // connection lost), false after the client's normal HALF_CLOSE.
   bool Read(Request* message) { return stream_.ReadBlocking(message); }
   // True once the client half-closed and every message was read, or the
   // call ended.
