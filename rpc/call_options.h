@@ -16,15 +16,25 @@
 
 namespace bevrpc {
 
-// Request headers or response trailers. Keys are case-sensitive; by
-// convention lower-case.
+// Request headers, a stream's initial response headers, or response
+// trailers (docs/protocol.md, "Metadata"):
+//  - keys: non-empty, only lower-case letters, digits, '-', '_' and '.'
+//    ([0-9a-z_.-], gRPC's rule); "X-Id" or "caf\xe9" fails the call that
+//    carries it, never the connection;
+//  - values: any bytes, delivered unchanged. Keys ending in "-bin" carry
+//    binary values by gRPC's convention; other values should be printable
+//    ASCII if they may reach a gRPC peer (not enforced);
+//  - size: all entries together within FrameLimits::max_metadata_bytes
+//    (8 KiB by default; key + value + 32 bytes each).
 using Metadata = std::map<std::string, std::string>;
 
 struct CallOptions {
   // The call fails with DEADLINE_EXCEEDED after this long; the server is told
   // the remaining budget. Default: no deadline.
   absl::Duration timeout = absl::InfiniteDuration();
-  // Request headers sent with the call. Default: none.
+  // Request headers sent with the call; rules above. A bad key fails the
+  // call with INVALID_ARGUMENT before anything is sent, oversized headers
+  // with RESOURCE_EXHAUSTED. Default: none.
   Metadata metadata;
 };
 

@@ -27,8 +27,24 @@ For `name`, the macro declares:
 Works offline with Bazel 4.2.3's native proto rules. protoc sees every
 transitive .proto under its import path (with its comments, which the
 generated header carries over), so imports across packages and repositories
-work. `srcs` must be imported by their workspace path: no
-strip_import_prefix or import_prefix.
+work.
+
+.proto files you did not write import each other by fixed paths
+("grpc/testing/empty.proto") that need not match where they sit in your
+workspace. Say how, as for proto_library:
+
+    cc_bevrpc_library(
+        name = "interop",
+        srcs = ["vendor/grpc/testing/test.proto", ...],
+        strip_import_prefix = "vendor",  # imported as grpc/testing/test.proto
+    )
+
+and include the generated code by the import path:
+`#include "grpc/testing/test.bevrpc.h"`. `import_prefix` prepends a path
+instead (or as well). A .proto in another repository (e.g. a
+new_local_repository over an installed package) is imported by its path in
+that repository and needs neither. See docs/tutorial.md, "Using .proto files
+you did not write".
 """
 
 load("@rules_cc//cc:defs.bzl", "cc_library", "cc_proto_library")
@@ -71,6 +87,17 @@ def _import_path(src, proto_roots):
     # A file of the main repository, checked in or generated into bazel-out.
     return _strip_dir(src.path, src.root.path)
 
+def _find_output(outputs, generated):
+    """The output File at `generated` (an import path) under the output
+    directory: of those whose path ends with "/" + `generated`, the shortest
+    ("x.bevrpc.h", not "sub/x.bevrpc.h"); None if there is none."""
+    found = None
+    for f in outputs:
+        if f.path.endswith("/" + generated):
+            if found == None or len(f.path) < len(found.path):
+                found = f
+    return found
+
 def _bevrpc_generate_impl(ctx):
     proto_info = ctx.attr.proto[ProtoInfo]
     proto_roots = sorted(
@@ -85,23 +112,29 @@ def _bevrpc_generate_impl(ctx):
     outs = ctx.outputs.hdrs + ctx.outputs.srcs
     if not proto_info.direct_sources:
         return [DefaultInfo(files = depset(outs))]
-    outputs = {f.short_path: f for f in outs}
 
     # The plugin writes NAME.bevrpc.{h,cc} under --bevrpc_out at the import
     # path of NAME.proto: find the directory that puts them where Bazel
-    # expects them.
+    # expects them (the macro declared them at the import path, under a
+    # directory of their own when the import path is not the workspace
+    # path).
     out_dir = None
     direct = []
     for src in proto_info.direct_sources:
         import_path = _import_path(src, proto_roots)
         direct.append(import_path)
         generated = import_path[:-len(".proto")] + ".bevrpc.h"
-        header = outputs.get(src.short_path[:-len(".proto")] + ".bevrpc.h")
-        if header == None or not header.path.endswith("/" + generated):
-            fail(("%s: %s is imported as %s; cc_bevrpc_library needs .proto " +
-                  "files imported by their workspace path") %
+        header = _find_output(ctx.outputs.hdrs, generated)
+        if header == None:
+            fail(("%s: %s is imported as %s, but no output was declared " +
+                  "there; set strip_import_prefix/import_prefix on the " +
+                  "cc_bevrpc_library, not on a proto_library it wraps") %
                  (ctx.label, src.short_path, import_path))
-        out_dir = header.path[:-len("/" + generated)]
+        src_dir = header.path[:-len("/" + generated)]
+        if out_dir != None and src_dir != out_dir:
+            fail("%s: generated files land in %s and %s" %
+                 (ctx.label, out_dir, src_dir))
+        out_dir = src_dir
 
     args = ctx.actions.args()
     args.add("--plugin=protoc-gen-bevrpc=" + ctx.executable._plugin.path)
@@ -159,11 +192,37 @@ def _generated_files(srcs, suffix):
         names.append(path[:-len(".proto")] + suffix)
     return names
 
+def _join(*parts):
+    return "/".join([p.strip("/") for p in parts if p.strip("/")])
+
+def _import_paths(srcs, strip_import_prefix, import_prefix):
+    """The paths `import` statements use for `srcs`, as proto_library sees
+    them with these attributes (None: not set)."""
+    package = native.package_name()
+    if strip_import_prefix == None:
+        strip = ""  # The repository root.
+    elif strip_import_prefix.startswith("/"):
+        strip = strip_import_prefix.strip("/")
+    else:
+        strip = _join(package, strip_import_prefix)
+    paths = []
+    for src in srcs:
+        path = _join(package, src[1:] if src.startswith(":") else src)
+        if strip:
+            if not path.startswith(strip + "/"):
+                fail("cc_bevrpc_library: %s is not under strip_import_prefix %s" %
+                     (path, strip))
+            path = path[len(strip) + 1:]
+        paths.append(_join(import_prefix or "", path))
+    return paths
+
 def cc_bevrpc_library(
         name,
         srcs,
         deps = [],
         proto_deps = [],
+        strip_import_prefix = None,
+        import_prefix = None,
         visibility = None,
         **kwargs):
     """C++ messages, bevrpc server bases and client stubs for `srcs`.
@@ -173,19 +232,30 @@ def cc_bevrpc_library(
       srcs: .proto files of this package.
       deps: cc_bevrpc_library targets whose .proto files `srcs` import.
       proto_deps: proto_library targets `srcs` import that are not part of a
-        cc_bevrpc_library, e.g. "@com_google_protobuf//:empty_proto".
+        cc_bevrpc_library, e.g. "@com_google_protobuf//:empty_proto"; they
+        may use strip_import_prefix/import_prefix themselves.
+      strip_import_prefix: as proto_library's: the prefix cut from the paths
+        of `srcs` to get the path they are imported (and included) by;
+        package-relative, or repository-relative if it starts with "/".
+        Default: none, `srcs` are imported by their workspace path.
+      import_prefix: as proto_library's: a path put before that.
       visibility: of every target declared.
       **kwargs: common attributes (tags, testonly, ...) go to every target;
         the others (copts, defines, ...) to the cc_library.
     """
     common = {k: kwargs.pop(k) for k in _COMMON_ATTRS if k in kwargs}
+    moved = {}
+    if strip_import_prefix != None:
+        moved["strip_import_prefix"] = strip_import_prefix
+    if import_prefix != None:
+        moved["import_prefix"] = import_prefix
 
     native.proto_library(
         name = name + "_proto",
         srcs = srcs,
         deps = [_proto_label(d) for d in deps] + proto_deps,
         visibility = visibility,
-        **common
+        **dict(common, **moved)
     )
     cc_proto_library(
         name = name + "_cc_proto",
@@ -195,6 +265,17 @@ def cc_bevrpc_library(
     )
     hdrs = _generated_files(srcs, ".bevrpc.h")
     gen_srcs = _generated_files(srcs, ".bevrpc.cc")
+    include = {}
+    if moved:
+        # Generated at their import path under a directory of their own,
+        # which the cc_library strips, so that they are included as
+        # "IMPORT_PATH.bevrpc.h" (the way NAME.pb.h is).
+        out = name + "_bevrpc_out"
+        imports = ["/".join([out, p]) for p in
+                   _import_paths(srcs, strip_import_prefix, import_prefix)]
+        hdrs = _generated_files(imports, ".bevrpc.h")
+        gen_srcs = _generated_files(imports, ".bevrpc.cc")
+        include["strip_include_prefix"] = out
     _bevrpc_generate(
         name = name + "_bevrpc",
         proto = ":" + name + "_proto",
@@ -209,10 +290,12 @@ def cc_bevrpc_library(
         hdrs = hdrs,
         deps = [
             ":" + name + "_cc_proto",
-            "//rpc",
-            "//third_party:absl",
+            # Labels, so that they name bevrpc's targets when the macro is
+            # used from another repository.
+            Label("//rpc"),
+            Label("//third_party:absl"),
             "@com_google_protobuf//:protobuf",
         ] + deps,
         visibility = visibility,
-        **dict(common, **kwargs)
+        **dict(dict(common, **kwargs), **include)
     )

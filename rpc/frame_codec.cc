@@ -5,6 +5,7 @@
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "rpc/internal/frame_meta_parser.h"
 #include "rpc/wire_format.h"
 
 namespace bevrpc {
@@ -152,8 +153,8 @@ bool ParsePayload(transport::Buffer& input, size_t size,
 
 absl::Status FrameDecoder::ParseMeta(transport::Buffer& input) {
   // Metas are small (max_meta_bytes): parse them in place.
-  if (!meta_.ParseFromArray(input.Contiguous(header_.meta_size),
-                            static_cast<int>(header_.meta_size))) {
+  if (!internal::ParseFrameMeta(input.Contiguous(header_.meta_size),
+                               header_.meta_size, &meta_)) {
     return absl::InvalidArgumentError(absl::StrCat(
         "frame meta (", header_.meta_size,
         " bytes) does not parse as bevrpc.wire.FrameMeta"));

@@ -42,16 +42,19 @@ class ServerContext {
   const std::string& peer() const;
 
   // Adds a response trailer. Call before finishing the call. Keys must be
-  // non-empty, and all trailers together within
-  // FrameLimits::max_metadata_bytes (8 KiB by default; key + value + 32
-  // bytes each), or the call fails with RESOURCE_EXHAUSTED (INTERNAL for an
-  // empty key) instead of sending them.
+  // non-empty and only [0-9a-z_.-] (lower-case; "-bin" by convention for
+  // binary values); values are any bytes and arrive unchanged. All trailers
+  // together must fit FrameLimits::max_metadata_bytes (8 KiB by default;
+  // key + value + 32 bytes each). Otherwise the call fails with INTERNAL
+  // (a bad key) or RESOURCE_EXHAUSTED (too big) instead of the handler's
+  // status, no trailer is sent, and other calls are not affected. Rules:
+  // docs/protocol.md, "Metadata".
   void AddTrailer(std::string key, std::string value);
   // Streaming calls: adds an initial response header, sent (HEADERS
   // frame) before the call's first message or its response. Call before
   // the first Write(). Unary calls have trailers only; this is ignored.
-  // Limits as for trailers: oversized headers end the call with
-  // RESOURCE_EXHAUSTED when they would be sent.
+  // Rules as for trailers: a bad key (INTERNAL) or oversized headers
+  // (RESOURCE_EXHAUSTED) end the call when they would be sent.
   void AddHeader(std::string key, std::string value);
 
   // True once the call can no longer be answered: the client cancelled, the

@@ -14,6 +14,8 @@ pkgs=(
   libgtest-dev libgmock-dev
   libbenchmark-dev       # microbenchmarks
   python3 iproute2       # test helpers (ss) and scripts
+  grpc-proto             # gRPC's .proto files (/usr/share/grpc-proto): @grpc_proto,
+                         # code-generation tests against real third-party protos
 )
 
 missing=()

@@ -1,7 +1,8 @@
 // Metadata limits: how big a metadata map (request headers, a stream's
 // initial headers, response trailers) counts against
-// FrameLimits::max_metadata_bytes, and the one check every path applies to
-// what it sends and what it receives. Rules: docs/protocol.md, "Limits".
+// FrameLimits::max_metadata_bytes, which keys are allowed, and the one check
+// every path applies to what it sends and what it receives. Rules:
+// docs/protocol.md, "Limits" and "Metadata".
 // Internal to rpc/.
 //
 //   absl::Status s = CheckMetadata(meta.metadata(), limits.max_metadata_bytes,
@@ -43,18 +44,42 @@ absl::Status MetadataTooLarge(absl::string_view what, size_t bytes,
                               size_t entries, size_t limit);
 // "WHAT has an entry with an empty key", with `code`.
 absl::Status EmptyMetadataKey(absl::string_view what, absl::StatusCode code);
+// "WHAT has an invalid key "KEY" (allowed: ...)", with `code`; KEY escaped
+// and cut to 64 bytes.
+absl::Status InvalidMetadataKey(absl::string_view what, absl::string_view key,
+                                absl::StatusCode code);
 
-// OK when `metadata` is at most `limit` bytes (MetadataBytes) and has no
-// empty key. Otherwise RESOURCE_EXHAUSTED naming `what`, the size and the
-// limit, or `empty_key_code` for an empty key (INVALID_ARGUMENT for what a
-// caller sent, INTERNAL for what a handler or a server produced).
+// gRPC's rule for metadata keys (the HTTP/2 header names it allows): only
+// lower-case letters, digits, '-', '_' and '.'. (Emptiness is checked
+// separately, for its own message.) Keys ending in "-bin" carry binary
+// values by convention; values are any bytes whatever the key.
+inline bool IsValidMetadataKeyChar(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+         c == '_' || c == '.';
+}
+inline bool IsValidMetadataKey(absl::string_view key) {
+  if (key.empty()) return false;
+  for (char c : key) {
+    if (!IsValidMetadataKeyChar(c)) return false;
+  }
+  return true;
+}
+
+// OK when `metadata` is at most `limit` bytes (MetadataBytes) and every key
+// is valid (IsValidMetadataKey). Otherwise RESOURCE_EXHAUSTED naming
+// `what`, the size and the limit, or `bad_key_code` for an empty or invalid
+// key (INVALID_ARGUMENT for what a caller sent, INTERNAL for what a handler
+// or a server produced).
 template <typename Map>
 absl::Status CheckMetadata(const Map& metadata, size_t limit,
                            absl::string_view what,
-                           absl::StatusCode empty_key_code) {
+                           absl::StatusCode bad_key_code) {
   size_t bytes = 0;
   for (const auto& [key, value] : metadata) {
-    if (key.empty()) return EmptyMetadataKey(what, empty_key_code);
+    if (key.empty()) return EmptyMetadataKey(what, bad_key_code);
+    if (!IsValidMetadataKey(key)) {
+      return InvalidMetadataKey(what, key, bad_key_code);
+    }
     bytes += key.size() + value.size() + kMetadataEntryOverhead;
   }
   if (bytes > limit) {

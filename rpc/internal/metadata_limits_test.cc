@@ -41,6 +41,45 @@ TEST(MetadataLimitsTest, EmptyKeyGetsTheGivenCode) {
   EXPECT_EQ(s.message(), "response trailers has an entry with an empty key");
 }
 
+TEST(MetadataLimitsTest, KeysAreLowerCaseDigitsDashUnderscoreDot) {
+  EXPECT_TRUE(IsValidMetadataKey("x-grpc-test-echo-trailing-bin"));
+  EXPECT_TRUE(IsValidMetadataKey("a.b_c-0123456789"));
+  for (const char* key : {"", "X-Id", "a b", "a:b", "a/b", "caf\xc3\xa9",
+                          "\xab\xab", "key\n"}) {
+    EXPECT_FALSE(IsValidMetadataKey(key)) << key;
+  }
+}
+
+TEST(MetadataLimitsTest, InvalidKeyGetsTheGivenCodeAndIsEscaped) {
+  Metadata m;
+  m["ok"] = "v";
+  m["Caf\xe9"] = "v";
+  absl::Status s = CheckMetadata(m, 1 << 20, "request headers",
+                                 absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(s.message(),
+            "request headers has an invalid key \"Caf\\xe9\" (keys are "
+            "lower-case: only a-z, 0-9, '-', '_' and '.')");
+  m.erase("Caf\xe9");
+  m[std::string(100, 'K')] = "";
+  s = CheckMetadata(m, 1 << 20, "response trailers",
+                    absl::StatusCode::kInternal);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInternal);
+  EXPECT_EQ(s.message(), "response trailers has an invalid key \"" +
+                             std::string(64, 'K') +
+                             "...\" (keys are lower-case: only a-z, 0-9, "
+                             "'-', '_' and '.')");
+}
+
+TEST(MetadataLimitsTest, ValuesMayBeAnyBytes) {
+  Metadata m;
+  m["x-probe-bin"] = std::string("\xab\xab\xab\0\n", 5);
+  m["x-text"] = "caf\xe9";
+  EXPECT_TRUE(CheckMetadata(m, 1 << 20, "request headers",
+                            absl::StatusCode::kInvalidArgument)
+                  .ok());
+}
+
 TEST(MetadataLimitsTest, WorksOnTheWireMap) {
   wire::FrameMeta meta;
   (*meta.mutable_metadata())["a"] = "b";

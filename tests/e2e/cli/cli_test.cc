@@ -21,6 +21,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdint>
 #include <cstdlib>
@@ -53,6 +54,7 @@ using ::bevrpc::testing::ServerProcess;
 
 constexpr char kCliBinary[] = "tools/bevrpc";
 constexpr char kServerBinary[] = "tests/e2e/cli/cli_test_server";
+constexpr char kInteropServerBinary[] = "tests/e2e/cli/interop_test_server";
 constexpr char kEcho[] = "bevrpc.echo.Echo/Echo";
 constexpr char kEchoProto[] = "services/echo/echo.proto";
 // A CLI run that takes longer than this is killed and the test fails.
@@ -260,11 +262,13 @@ class CliTest : public ::testing::Test {
     not_serving_ =
         StartServer({"--not_serving=bevrpc.echo.Echo",
                      "--not_serving=test.A,test.B", "--server_not_serving"});
+    interop_ = StartServer({}, kInteropServerBinary);
     closed_port_ = ReserveClosedPort(&closed_fd_);
   }
 
   static void TearDownTestSuite() {
-    for (ServerProcess** s : {&server_, &no_reflection_, &not_serving_}) {
+    for (ServerProcess** s :
+         {&server_, &no_reflection_, &not_serving_, &interop_}) {
       if (*s == nullptr) continue;
       absl::Status stopped = (*s)->Stop();
       if (!stopped.ok()) ADD_FAILURE() << "server: " << stopped;
@@ -278,14 +282,16 @@ class CliTest : public ::testing::Test {
     ASSERT_NE(server_, nullptr);
     ASSERT_NE(no_reflection_, nullptr);
     ASSERT_NE(not_serving_, nullptr);
+    ASSERT_NE(interop_, nullptr);
     ASSERT_GT(closed_port_, 0);
   }
 
-  static ServerProcess* StartServer(std::vector<std::string> args) {
+  static ServerProcess* StartServer(std::vector<std::string> args,
+                                    const char* binary = kServerBinary) {
     args.insert(args.begin(), "--port=0");
-    auto s = ServerProcess::Start(kServerBinary, args);
+    auto s = ServerProcess::Start(binary, args);
     if (!s.ok()) {
-      ADD_FAILURE() << "cannot start " << kServerBinary << ": " << s.status();
+      ADD_FAILURE() << "cannot start " << binary << ": " << s.status();
       return nullptr;
     }
     return s->release();
@@ -316,6 +322,8 @@ class CliTest : public ::testing::Test {
   static ServerProcess* server_;
   static ServerProcess* no_reflection_;
   static ServerProcess* not_serving_;
+  // gRPC's interop TestService, from a .proto with only services.
+  static ServerProcess* interop_;
   static int closed_port_;
   static int closed_fd_;
 };
@@ -323,6 +331,7 @@ class CliTest : public ::testing::Test {
 ServerProcess* CliTest::server_ = nullptr;
 ServerProcess* CliTest::no_reflection_ = nullptr;
 ServerProcess* CliTest::not_serving_ = nullptr;
+ServerProcess* CliTest::interop_ = nullptr;
 int CliTest::closed_port_ = -1;
 int CliTest::closed_fd_ = -1;
 
@@ -477,14 +486,28 @@ TEST_F(CliTest, CallClientStreamFromArgument) {
   EXPECT_EQ(r.out, "{\"message\":\"xy\"}\n") << r;
 }
 
-TEST_F(CliTest, CallStreamBadLineNamesItAndCancels) {
+// The answer to line 1 is printed although line 2 is bad: the bidi call is
+// half-closed at the bad line, not cancelled.
+TEST_F(CliTest, CallBidiBadLinePrintsEarlierAnswersThenFails) {
   RunResult r = Cli({"call", Addr(server_), "bevrpc.echo.Echo/Chat"},
+                    "{\"message\":\"a\"}\n{\"mesage\":\"b\"}\n"
+                    "{\"message\":\"c\"}\n");
+  EXPECT_EQ(r.exit_code, 3) << r;
+  EXPECT_EQ(r.out, "{\"message\":\"a\"}\n") << r;
+  EXPECT_EQ(r.err,
+            "bevrpc: request line 2: unknown field \"mesage\" in "
+            "bevrpc.echo.EchoRequest, did you mean \"message\"?\n")
+      << r;
+}
+
+// A client-streaming call is cancelled at a bad line: its one answer would
+// cover only part of the input.
+TEST_F(CliTest, CallClientStreamBadLineCancels) {
+  RunResult r = Cli({"call", Addr(server_), "bevrpc.echo.Echo/Collect"},
                     "{\"message\":\"a\"}\n{\"mesage\":\"b\"}\n");
   EXPECT_EQ(r.exit_code, 3) << r;
-  EXPECT_TRUE(absl::StrContains(
-      r.err, "request line 2: unknown field \"mesage\" in "
-             "bevrpc.echo.EchoRequest, did you mean \"message\"?"))
-      << r;
+  EXPECT_EQ(r.out, "") << r;
+  EXPECT_TRUE(absl::StartsWith(r.err, "bevrpc: request line 2: ")) << r;
 }
 
 TEST_F(CliTest, BenchRefusesStreamingMethods) {
@@ -527,11 +550,108 @@ TEST_F(CliTest, CallWithMetadataAndVerbose) {
                      "--metadata", "k=v", "--metadata=x-id=7", "-v"});
   EXPECT_EQ(r.exit_code, 0) << r;
   EXPECT_EQ(r.out, "{\"message\":\"hi\"}\n") << r;
-  // The echo service sends no trailers; whatever -v prints is trailer lines.
-  for (absl::string_view line :
-       absl::StrSplit(r.err, '\n', absl::SkipEmpty())) {
-    EXPECT_TRUE(absl::StartsWith(line, "< ")) << r;
-  }
+  // The request headers as sent; the echo service sends no trailers.
+  EXPECT_EQ(r.err, "> k: v\n> x-id: 7\n") << r;
+}
+
+// --- services-only .proto, binary metadata: gRPC's interop TestService -----
+
+TEST_F(CliTest, ServicesOnlyProtoIsListedDescribedAndCalledThroughReflection) {
+  RunResult list = Cli({"list", Addr(interop_)});
+  EXPECT_EQ(list.exit_code, 0) << list;
+  EXPECT_EQ(list.out,
+            "bevrpc.reflection.v1.ServerReflection\n"
+            "grpc.testing.TestService\n")
+      << list;
+  EXPECT_EQ(list.err, "") << list;
+
+  RunResult methods = Cli({"list", Addr(interop_), "grpc.testing.TestService"});
+  EXPECT_EQ(methods.exit_code, 0) << methods;
+  EXPECT_TRUE(absl::StartsWith(
+      methods.out,
+      "grpc.testing.TestService/EmptyCall(grpc.testing.Empty) returns "
+      "(grpc.testing.Empty)\n"
+      "grpc.testing.TestService/UnaryCall(grpc.testing.SimpleRequest) returns "
+      "(grpc.testing.SimpleResponse)\n"))
+      << methods;
+  EXPECT_EQ(std::count(methods.out.begin(), methods.out.end(), '\n'), 8)
+      << methods;
+
+  RunResult describe =
+      Cli({"describe", Addr(interop_), "grpc.testing.TestService"});
+  EXPECT_EQ(describe.exit_code, 0) << describe;
+  EXPECT_TRUE(absl::StartsWith(
+      describe.out,
+      "service TestService {\n"
+      "  rpc EmptyCall(.grpc.testing.Empty) returns (.grpc.testing.Empty);\n"))
+      << describe;
+
+  RunResult empty =
+      Cli({"call", Addr(interop_), "grpc.testing.TestService/EmptyCall"});
+  EXPECT_EQ(empty.exit_code, 0) << empty;
+  EXPECT_EQ(empty.out, "{}\n") << empty;
+  RunResult unary = Cli({"call", Addr(interop_),
+                         "grpc.testing.TestService/UnaryCall",
+                         R"({"payload":{"body":"aGk="}})"});
+  EXPECT_EQ(unary.exit_code, 0) << unary;
+  EXPECT_EQ(unary.out, "{\"payload\":{\"body\":\"aGk=\"}}\n") << unary;
+  EXPECT_EQ(unary.err, "") << unary;
+}
+
+TEST_F(CliTest, BinaryMetadataAndStatusMessagesFailOnlyTheirCall) {
+  const std::string unary = "grpc.testing.TestService/UnaryCall";
+  // A binary request header, echoed back as a binary trailer.
+  RunResult echoed =
+      Cli({"call", Addr(interop_), unary, "{}", "--metadata",
+           "x-grpc-test-echo-trailing-bin=\xab\xab\xab", "-v"});
+  EXPECT_EQ(echoed.exit_code, 0) << echoed;
+  EXPECT_EQ(echoed.out, "{\"payload\":{}}\n") << echoed;
+  EXPECT_EQ(echoed.err,
+            "> x-grpc-test-echo-trailing-bin: \\xab\\xab\\xab\n"
+            "< [trailer] x-grpc-test-echo-trailing-bin: \\xab\\xab\\xab\n")
+      << echoed;
+
+  // A status message that is not UTF-8 arrives; the CLI escapes the byte.
+  RunResult latin1 = Cli({"call", Addr(interop_), unary, "{}", "--metadata",
+                          "x-test-status-message-bin=bad file caf\xe9.txt"});
+  EXPECT_EQ(latin1.exit_code, 64 + 2) << latin1;
+  EXPECT_EQ(latin1.err, "UNKNOWN: bad file caf\\xe9.txt\n") << latin1;
+
+  // A bad header key fails the call before it is sent.
+  RunResult upper =
+      Cli({"call", Addr(interop_), unary, "{}", "--metadata", "X-Upper=v"});
+  EXPECT_EQ(upper.exit_code, 64 + 3) << upper;
+  EXPECT_EQ(upper.err,
+            "INVALID_ARGUMENT: request headers has an invalid key \"X-Upper\" "
+            "(keys are lower-case: only a-z, 0-9, '-', '_' and '.')\n")
+      << upper;
+
+  // A handler's bad trailer key fails its call with INTERNAL.
+  RunResult bad_trailer = Cli({"call", Addr(interop_), unary, "{}",
+                               "--metadata", "x-test-bad-trailer=1"});
+  EXPECT_EQ(bad_trailer.exit_code, 64 + 13) << bad_trailer;
+  EXPECT_TRUE(absl::StartsWith(
+      bad_trailer.err,
+      "INTERNAL: response trailers has an invalid key \"Bad Key\""))
+      << bad_trailer;
+
+  // The server is unharmed.
+  RunResult after = Cli({"call", Addr(interop_), unary,
+                         R"({"payload":{"body":"b2s="}})"});
+  EXPECT_EQ(after.exit_code, 0) << after;
+  EXPECT_EQ(after.out, "{\"payload\":{\"body\":\"b2s=\"}}\n") << after;
+}
+
+TEST_F(CliTest, ListWithProtoSaysTheServerWasNotAsked) {
+  RunResult r = Cli({"list", Addr(server_), "--proto", kEchoProto, "-I",
+                     RunfilesRoot()});
+  EXPECT_EQ(r.exit_code, 0) << r;
+  EXPECT_EQ(r.out, "bevrpc.echo.Echo\n") << r;
+  EXPECT_EQ(r.err, absl::StrCat("bevrpc: the services defined in the --proto "
+                                "files; ",
+                                Addr(server_),
+                                " was not asked which it serves\n"))
+      << r;
 }
 
 // --- call: bad input ---------------------------------------------------------
