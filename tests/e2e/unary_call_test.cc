@@ -3,6 +3,7 @@
 // cancellation, pipelining, sync handlers and graceful shutdown.
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -269,7 +270,10 @@ TEST_F(UnaryCallTest, DeadlineExceededOnTheServerStopsTheHandler) {
   EXPECT_EQ(s.code(), absl::StatusCode::kDeadlineExceeded) << s;
 }
 
-TEST_F(UnaryCallTest, DelayedEchoTimesOutAndLateAnswerIsDropped) {
+// The channel CANCELs the call at its deadline, so the server drops the
+// delayed answer (LateResponseAfterTheDeadlineIsDropped has a server that
+// answers anyway).
+TEST_F(UnaryCallTest, DelayedEchoTimesOutAndTheConnectionStaysHealthy) {
   auto channel = NewChannel();
   EchoRequest req;
   req.set_message("late");
@@ -284,6 +288,85 @@ TEST_F(UnaryCallTest, DelayedEchoTimesOutAndLateAnswerIsDropped) {
   req.set_message("next");
   ASSERT_TRUE(channel->Call(kEcho, req, &resp).ok());
   EXPECT_EQ(resp.message(), "next");
+}
+
+// The next frame of `kind` from `peer`, skipping others (a keepalive).
+absl::StatusOr<testing::Frame> NextFrameOfKind(testing::RawClient& peer,
+                                               wire::FrameKind kind) {
+  while (true) {
+    absl::StatusOr<testing::Frame> f = peer.ReadFrame(absl::Seconds(10));
+    if (!f.ok() || f->meta.kind() == kind) return f;
+  }
+}
+
+// A test playing the server answers a call only after the client gave up
+// on it: the answer must be dropped, never written into the caller's
+// response, and the next call on the connection gets its own.
+TEST_F(UnaryCallTest, LateResponseAfterTheDeadlineIsDropped) {
+  int port = 0;
+  const int listener = BindLoopback(/*listen_too=*/true, &port);
+  ASSERT_GE(listener, 0);
+  auto channel = Channel::Create(absl::StrCat("127.0.0.1:", port));
+  ASSERT_TRUE(channel.ok());
+  EchoRequest req;
+  req.set_message("late");
+  EchoResponse resp;
+  Notification done;
+  absl::Status result;
+  CallOptions options;
+  options.timeout = absl::Milliseconds(100);
+  (*channel)->CallAsync(kEcho, req, &resp, options, [&](absl::Status s) {
+    result = s;
+    done.Notify();
+  });
+  pollfd pfd{listener, POLLIN, 0};
+  ASSERT_EQ(poll(&pfd, 1, /*timeout_ms=*/10000), 1);
+  const int fd = accept(listener, nullptr, nullptr);
+  ASSERT_GE(fd, 0);
+  std::unique_ptr<testing::RawClient> server = testing::RawClient::Adopt(fd);
+  absl::StatusOr<testing::Frame> request =
+      NextFrameOfKind(*server, wire::REQUEST);
+  ASSERT_TRUE(request.ok()) << request.status();
+  const uint64_t late_id = request->meta.call_id();
+
+  ASSERT_TRUE(done.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  EXPECT_EQ(result.code(), absl::StatusCode::kDeadlineExceeded) << result;
+  absl::StatusOr<testing::Frame> cancel = NextFrameOfKind(*server, wire::CANCEL);
+  ASSERT_TRUE(cancel.ok()) << cancel.status();
+  EXPECT_EQ(cancel->meta.call_id(), late_id);
+
+  EchoResponse answer;
+  answer.set_message("too late");
+  wire::FrameMeta meta;
+  meta.set_call_id(late_id);
+  meta.set_kind(wire::RESPONSE);
+  ASSERT_TRUE(
+      server->Write(testing::EncodeFrame(meta, answer.SerializeAsString()))
+          .ok());
+
+  EchoRequest next;
+  next.set_message("next");
+  EchoResponse next_resp;
+  Notification next_done;
+  absl::Status next_status;
+  (*channel)->CallAsync(kEcho, next, &next_resp, CallOptions(),
+                        [&](absl::Status s) {
+                          next_status = s;
+                          next_done.Notify();
+                        });
+  request = NextFrameOfKind(*server, wire::REQUEST);
+  ASSERT_TRUE(request.ok()) << request.status();
+  EXPECT_NE(request->meta.call_id(), late_id);
+  meta.set_call_id(request->meta.call_id());
+  answer.set_message("next");
+  ASSERT_TRUE(
+      server->Write(testing::EncodeFrame(meta, answer.SerializeAsString()))
+          .ok());
+  ASSERT_TRUE(next_done.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  EXPECT_TRUE(next_status.ok()) << next_status;
+  EXPECT_EQ(next_resp.message(), "next");
+  EXPECT_EQ(resp.message(), "");  // The late answer went nowhere.
+  close(listener);
 }
 
 TEST_F(UnaryCallTest, ClientDeadlineFiresEvenIfTheServerNeverAnswers) {

@@ -123,6 +123,11 @@ absl::StatusOr<std::unique_ptr<RawClient>> RawClient::Connect(
   return client;
 }
 
+std::unique_ptr<RawClient> RawClient::Adopt(int fd) {
+  fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+  return std::unique_ptr<RawClient>(new RawClient(fd));
+}
+
 RawClient::~RawClient() {
   if (fd_ >= 0) close(fd_);
 }

@@ -62,6 +62,10 @@ class RawClient {
   static absl::StatusOr<std::unique_ptr<RawClient>> Connect(
       int port, absl::Duration timeout = absl::Seconds(5));
 
+  // Takes over `fd`, a connected TCP socket (e.g. one a test accepted to
+  // play the server), made non-blocking here. Closes it on destruction.
+  static std::unique_ptr<RawClient> Adopt(int fd);
+
   RawClient(const RawClient&) = delete;
   RawClient& operator=(const RawClient&) = delete;
   ~RawClient();
