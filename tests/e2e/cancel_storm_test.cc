@@ -611,6 +611,8 @@ TEST_F(CancelStormTest, OnlyEarlyCancelsCountAndTheBurstIsExact) {
     cancel += CancelFrame(id);
   }
   ASSERT_NO_FATAL_FAILURE(WriteAndSync(*raw, open));
+  // Not a wait for an event: the calls must age past early_cancel_time
+  // (300 ms) by the server's clock, which is what this test is about.
   absl::SleepFor(absl::Milliseconds(400));
   ASSERT_NO_FATAL_FAILURE(WriteAndSync(*raw, cancel));
 
