@@ -63,7 +63,7 @@ CallHandle Channel::CallAsync(absl::string_view method,
                               google::protobuf::Message* response,
                               const CallOptions& options,
                               absl::AnyInvocable<void(absl::Status)> done,
-                              Metadata* trailers) {
+                              Metadata* trailers, Metadata* headers) {
   uint32_t index = next_slot_.fetch_add(1, std::memory_order_relaxed) %
                    slots_.size();
   internal::ClientSlot* slot = slots_[index].get();
@@ -74,6 +74,7 @@ CallHandle Channel::CallAsync(absl::string_view method,
   call->method.assign(method.data(), method.size());
   call->response = response;
   call->trailers = trailers;
+  call->response_headers = headers;
   call->headers = options.metadata;
   call->timeout = options.timeout;
   if (options.timeout != absl::InfiniteDuration()) {
@@ -123,7 +124,8 @@ void Channel::Cancel(const CallHandle& call) {
 absl::Status Channel::Call(absl::string_view method,
                            const google::protobuf::Message& request,
                            google::protobuf::Message* response,
-                           const CallOptions& options, Metadata* trailers) {
+                           const CallOptions& options, Metadata* trailers,
+                           Metadata* headers) {
   for (auto& slot : slots_) {
     if (slot->loop()->IsInLoopThread()) {
       return absl::FailedPreconditionError(
@@ -138,7 +140,7 @@ absl::Status Channel::Call(absl::string_view method,
               result = std::move(s);
               finished.Notify();
             },
-            trailers);
+            trailers, headers);
   finished.WaitForNotification();
   return result;
 }

@@ -119,7 +119,10 @@ class Channel {
   // and `trailers` (if not null) whenever the server sent any — with an
   // error status too, where they often say why. `response` and `trailers`
   // must outlive the call; `request` is serialized before CallAsync()
-  // returns. A call that does not fit the channel's unsent-request budget
+  // returns. `headers` (if not null) receives the server's initial response
+  // headers (ServerContext::AddHeader), which arrive before the response;
+  // it must outlive the call. A call that does not fit the channel's
+  // unsent-request budget
   // waits or fails with RESOURCE_EXHAUSTED (ChannelOptions::
   // max_unsent_request_bytes).
   CallHandle CallAsync(absl::string_view method,
@@ -127,7 +130,8 @@ class Channel {
                        google::protobuf::Message* response,
                        const CallOptions& options,
                        absl::AnyInvocable<void(absl::Status)> done,
-                       Metadata* trailers = nullptr);
+                       Metadata* trailers = nullptr,
+                       Metadata* headers = nullptr);
 
   // Cancels a call: its `done` gets CANCELLED (unless it already finished)
   // and the server is told to stop. Thread-safe; harmless on finished calls.
@@ -139,7 +143,8 @@ class Channel {
                     const google::protobuf::Message& request,
                     google::protobuf::Message* response,
                     const CallOptions& options = {},
-                    Metadata* trailers = nullptr);
+                    Metadata* trailers = nullptr,
+                    Metadata* headers = nullptr);
 
   const std::string& target() const { return target_; }
 

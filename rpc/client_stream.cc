@@ -141,6 +141,19 @@ void ClientSlot::OnStreamFrame(ClientConnection* conn,
   if (it == calls_.end() || it->second->conn != conn) return;
   ClientCall* call = it->second.get();
   ClientStreamState* st = call->stream.get();
+  if (st == nullptr && meta.kind() == wire::HEADERS) {
+    // A unary call's initial headers, ahead of its RESPONSE.
+    absl::Status bad = CheckMetadata(
+        meta.metadata(), options_->limits.max_metadata_bytes,
+        "response headers from the server", absl::StatusCode::kInternal);
+    if (!bad.ok()) {
+      FailStream(call, std::move(bad));
+    } else if (call->response_headers != nullptr) {
+      call->response_headers->insert(meta.metadata().begin(),
+                                     meta.metadata().end());
+    }
+    return;
+  }
   if (st == nullptr) {
     FailStream(call, absl::InternalError(absl::StrCat(
                          "server sent ", FrameKindName(meta.kind()),

@@ -50,11 +50,13 @@ class ServerContext {
   // status, no trailer is sent, and other calls are not affected. Rules:
   // docs/protocol.md, "Metadata".
   void AddTrailer(std::string key, std::string value);
-  // Streaming calls: adds an initial response header, sent (HEADERS
-  // frame) before the call's first message or its response. Call before
-  // the first Write(). Unary calls have trailers only; this is ignored.
-  // Rules as for trailers: a bad key (INTERNAL) or oversized headers
-  // (RESOURCE_EXHAUSTED) end the call when they would be sent.
+  // Adds an initial response header, sent (HEADERS frame) before the
+  // call's first message or its response: for unary calls, just before
+  // the response (the client sees them with Call(..., &headers), the
+  // generated stubs' `headers` argument, or `bevrpc call -v`). On a stream,
+  // call before the first Write(). Rules as for trailers: a bad key
+  // (INTERNAL) or oversized headers (RESOURCE_EXHAUSTED) end the call when
+  // they would be sent. Any thread.
   void AddHeader(std::string key, std::string value);
 
   // True once the call can no longer be answered: the client cancelled, the

@@ -559,6 +559,7 @@ void ClientSlot::Recycle(std::unique_ptr<ClientCall> call) {
   call->id = 0;
   call->response = nullptr;
   call->trailers = nullptr;
+  call->response_headers = nullptr;
   call->headers.clear();
   call->deadline = absl::InfiniteFuture();
   call->timeout = absl::InfiniteDuration();

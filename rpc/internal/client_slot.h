@@ -43,6 +43,9 @@ struct ClientCall {
   std::string request;  // Serialized.
   google::protobuf::Message* response = nullptr;
   Metadata* trailers = nullptr;
+  // Unary calls: where the server's initial response headers go (null:
+  // dropped).
+  Metadata* response_headers = nullptr;
   Metadata headers;
   absl::Time deadline = absl::InfiniteFuture();
   absl::Duration timeout = absl::InfiniteDuration();

@@ -47,6 +47,13 @@ void ServerCall::Scrub() {
   }
   largest_payload_ = 0;
   held_bytes_ = 0;
+  if (headers_added_.load(std::memory_order_relaxed)) {
+    // ResetStream() covers streams; a unary call's headers too.
+    headers_added_.store(false, std::memory_order_relaxed);
+    MutexLock lock(&mu_);
+    stream_.headers.clear();
+    stream_.headers_sent = false;
+  }
   metadata_.clear();
   {
     MutexLock lock(&mu_);
@@ -250,10 +257,8 @@ void ServerCall::HandlerDone() {
 
 void ServerCall::SendFinal(const absl::Status& status) {
   RefPtr<ServerCall> self(this);
-  if (streaming()) {
-    SendHeadersOnce();
-    if (ended_) return;  // Headers over the limit ended the call.
-  }
+  SendHeadersOnce();
+  if (ended_) return;  // Headers over the limit ended the call.
   ended_ = true;
   if (session_ != nullptr) {
     session_->SendResponse(this, status, /*handler_result=*/true);
@@ -267,7 +272,7 @@ void ServerCall::Abort(absl::Status status, bool send_response) {
   RefPtr<ServerCall> self = RefPtr<ServerCall>(this);
   ended_ = true;
   if (send_response && session_ != nullptr) {
-    if (streaming()) SendHeadersOnce();
+    SendHeadersOnce();
     session_->SendResponse(this, status, /*handler_result=*/false);
   }
   end_status_ = status;

@@ -260,6 +260,8 @@ class ServerCall {
   // keeps its messages only when this is small (loop).
   size_t largest_payload_ = 0;
   std::atomic<bool> cancelled_{false};
+  // AddHeader() was called (so SendHeadersOnce() has work).
+  std::atomic<bool> headers_added_{false};
   Mutex mu_;
   absl::AnyInvocable<void()> on_cancel_ ABSL_GUARDED_BY(mu_);
 

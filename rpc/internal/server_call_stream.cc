@@ -58,6 +58,7 @@ void ServerCall::StartStream(uint32_t client_window, uint32_t server_window,
 void ServerCall::AddHeader(std::string key, std::string value) {
   MutexLock lock(&mu_);
   stream_.headers[std::move(key)] = std::move(value);
+  headers_added_.store(true, std::memory_order_release);
 }
 
 bool ServerCall::CanAcceptLocked() const {
@@ -317,6 +318,8 @@ bool ServerCall::ReleaseConsumed() {
 }
 
 void ServerCall::SendHeadersOnce() {
+  // Most calls set no headers: no lock for them.
+  if (!headers_added_.load(std::memory_order_acquire)) return;
   Metadata headers;
   {
     MutexLock lock(&mu_);

@@ -53,6 +53,8 @@ class InventoryImpl : public Inventory::Service {
     response->set_sku(request.sku());
     response->set_name(absl::StrCat("item ", request.sku()));
     response->set_quantity(7);
+    ctx.AddHeader("x-served-by", "inventory");
+    ctx.AddHeader("x-raw-bin", std::string("\x00\xff\xab", 3));
     ctx.AddTrailer("flavour", "sync");
     return absl::OkStatus();
   }
@@ -60,6 +62,7 @@ class InventoryImpl : public Inventory::Service {
   void ListItemsAsync(ServerContext& ctx, const ListItemsRequest& request,
                       ListItemsResponse* response, Completion done) override {
     RecordThread(&callback_thread_);
+    ctx.AddHeader("x-served-by", "inventory-async");
     ctx.AddTrailer("flavour", "callback");
     ctx.RunAfter(absl::Milliseconds(1),
                  [&request, response, done = std::move(done)]() mutable {
@@ -200,13 +203,16 @@ TEST_F(GeneratedCodeTest, BlockingCallToSyncFlavour) {
   Inventory::Stub stub(channel_.get());
   GetItemRequest request;
   request.set_sku("A-1");
-  Metadata trailers;
-  absl::StatusOr<Item> item = stub.GetItem(request, {}, &trailers);
+  Metadata trailers, headers;
+  absl::StatusOr<Item> item = stub.GetItem(request, {}, &trailers, &headers);
   ASSERT_TRUE(item.ok()) << item.status();
   EXPECT_EQ(item->sku(), "A-1");
   EXPECT_EQ(item->name(), "item A-1");
   EXPECT_EQ(item->quantity(), 7);
-  EXPECT_EQ(trailers["flavour"], "sync");
+  EXPECT_EQ(trailers, (Metadata{{"flavour", "sync"}}));
+  // Unary response headers (initial metadata), binary values intact.
+  EXPECT_EQ(headers, (Metadata{{"x-raw-bin", std::string("\x00\xff\xab", 3)},
+                               {"x-served-by", "inventory"}}));
 }
 
 TEST_F(GeneratedCodeTest, BlockingCallCarriesHandlerErrors) {
@@ -221,7 +227,7 @@ TEST_F(GeneratedCodeTest, AsyncCallToCallbackFlavour) {
   ListItemsRequest request;
   request.set_limit(3);
   ListItemsResponse response;
-  Metadata trailers;
+  Metadata trailers, headers;
   Notification finished;
   absl::Status result = absl::UnknownError("done not called");
   CallOptions options;
@@ -232,12 +238,13 @@ TEST_F(GeneratedCodeTest, AsyncCallToCallbackFlavour) {
         result = std::move(status);
         finished.Notify();
       },
-      &trailers);
+      &trailers, &headers);
   ASSERT_TRUE(finished.WaitForNotificationWithTimeout(absl::Seconds(10)));
   ASSERT_TRUE(result.ok()) << result;
   ASSERT_EQ(response.items_size(), 3);
   EXPECT_EQ(response.items(2).sku(), "sku-2");
   EXPECT_EQ(trailers["flavour"], "callback");
+  EXPECT_EQ(headers, (Metadata{{"x-served-by", "inventory-async"}}));
 }
 
 TEST_F(GeneratedCodeTest, SyncFlavourRunsOffTheIoLoop) {

@@ -656,10 +656,13 @@ int Call(const Env& env, const std::vector<std::string>& argv) {
     return CallStream(env, *args, *format, session, p);
   }
   google::protobuf::Message* response = p.response.get();
-  Metadata trailers;
+  Metadata trailers, headers;
   absl::Status s = session.channel->Call(p.wire_name, *p.request, response,
-                                         session.options, &trailers);
-  if (args->Has("--verbose")) PrintMetadata(env, "< [trailer] ", trailers);
+                                         session.options, &trailers, &headers);
+  if (args->Has("--verbose")) {
+    PrintMetadata(env, "< ", headers);
+    PrintMetadata(env, "< [trailer] ", trailers);
+  }
   if (!s.ok()) return FailCall(env, s);
   auto out = FormatMessage(*response, *format, args->Has("--emit-defaults"));
   if (!out.ok()) return Fail(env, kExitBadInput, out.status().message());

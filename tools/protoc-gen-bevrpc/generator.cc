@@ -245,6 +245,8 @@ std::vector<std::string> StubParams(const MethodModel& m, bool defaults) {
           absl::StrCat("const ::bevrpc::CallOptions& options",
                        defaults ? " = {}" : ""),
           absl::StrCat("::bevrpc::Metadata* trailers",
+                       defaults ? " = nullptr" : ""),
+          absl::StrCat("::bevrpc::Metadata* headers",
                        defaults ? " = nullptr" : "")};
 }
 
@@ -254,6 +256,8 @@ std::vector<std::string> StubAsyncParams(const MethodModel& m, bool defaults) {
           "const ::bevrpc::CallOptions& options",
           "::absl::AnyInvocable<void(::absl::Status)> done",
           absl::StrCat("::bevrpc::Metadata* trailers",
+                       defaults ? " = nullptr" : ""),
+          absl::StrCat("::bevrpc::Metadata* headers",
                        defaults ? " = nullptr" : "")};
 }
 
@@ -392,9 +396,9 @@ void PrintStub(const ServiceModel& s, pb::io::Printer* p) {
   // `Method(request)` blocks until the call ends; never call it on one of
   // the channel's I/O threads. `MethodAsync(request, response, ...)`
   // returns at once; `done` runs exactly once, on a channel I/O thread,
-  // after `response` (and `trailers`, if not null) have been filled; both
-  // must outlive the call. Channel::Cancel() with the returned handle
-  // cancels it.
+  // after `response` (and `trailers` and `headers`, the server's trailing
+  // and initial metadata, if not null) have been filled; all must outlive
+  // the call. Channel::Cancel() with the returned handle cancels it.
   class Stub {
    public:
     // `channel` is borrowed and must outlive the stub.
@@ -664,7 +668,7 @@ void PrintStubMethods(const ServiceModel& s, const MethodModel& m,
                    scope + m.name, StubParams(m, /*defaults=*/false), ") {"));
   p->Print({{"response", m.response}}, "  $response$ response;\n");
   const std::vector<std::string> call_args = {
-      m.constant, "request", "&response", "options", "trailers"};
+      m.constant, "request", "&response", "options", "trailers", "headers"};
   std::string call =
       WrapCall(2, "::absl::Status status = channel_->Call(", call_args, ");");
   if (std::count(call.begin(), call.end(), '\n') > 1) {
@@ -678,7 +682,7 @@ void PrintStubMethods(const ServiceModel& s, const MethodModel& m,
                            StubAsyncParams(m, /*defaults=*/false), ") {"));
   p->PrintRaw(WrapCall(2, "return channel_->CallAsync(",
                        {m.constant, "request", "response", "options",
-                        "::std::move(done)", "trailers"},
+                        "::std::move(done)", "trailers", "headers"},
                        ");", Packing::kBinPack));
   p->Print("}\n");
 }

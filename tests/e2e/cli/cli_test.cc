@@ -598,6 +598,23 @@ TEST_F(CliTest, ServicesOnlyProtoIsListedDescribedAndCalledThroughReflection) {
   EXPECT_EQ(unary.err, "") << unary;
 }
 
+// gRPC's custom_metadata case on a unary call: the response header and the
+// trailer both reach the CLI, shown apart from the request headers.
+TEST_F(CliTest, UnaryResponseHeadersAreShownWithVerbose) {
+  RunResult r = Cli({"call", Addr(interop_),
+                     "grpc.testing.TestService/UnaryCall", "{}", "--metadata",
+                     "x-grpc-test-echo-initial=test_initial_metadata_value",
+                     "--metadata", "x-grpc-test-echo-trailing-bin=\xab", "-v"});
+  EXPECT_EQ(r.exit_code, 0) << r;
+  EXPECT_EQ(r.out, "{\"payload\":{}}\n") << r;
+  EXPECT_EQ(r.err,
+            "> x-grpc-test-echo-initial: test_initial_metadata_value\n"
+            "> x-grpc-test-echo-trailing-bin: \\xab\n"
+            "< x-grpc-test-echo-initial: test_initial_metadata_value\n"
+            "< [trailer] x-grpc-test-echo-trailing-bin: \\xab\n")
+      << r;
+}
+
 TEST_F(CliTest, BinaryMetadataAndStatusMessagesFailOnlyTheirCall) {
   const std::string unary = "grpc.testing.TestService/UnaryCall";
   // A binary request header, echoed back as a binary trailer.

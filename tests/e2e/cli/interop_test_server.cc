@@ -49,6 +49,12 @@ class TinyTestService : public grpc::testing::TestService::Service {
                          const SimpleRequest& request,
                          SimpleResponse* response) override {
     const bevrpc::Metadata& headers = ctx.metadata();
+    // gRPC's custom_metadata case: the initial header comes back as a
+    // response header, the trailing one as a trailer.
+    if (auto it = headers.find("x-grpc-test-echo-initial");
+        it != headers.end()) {
+      ctx.AddHeader(it->first, it->second);
+    }
     if (auto it = headers.find("x-grpc-test-echo-trailing-bin");
         it != headers.end()) {
       ctx.AddTrailer(it->first, it->second);
