@@ -66,6 +66,19 @@ class CondVar {
     lock.release();
     return s == std::cv_status::no_timeout;
   }
+  // Waits until `done()` holds (true) or `timeout` passes (false); `done`
+  // is evaluated with `mu` held.
+  template <typename Predicate>
+  bool WaitUntil(Mutex* mu, absl::Duration timeout, Predicate done)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    const absl::Time deadline = absl::Now() + timeout;
+    while (!done()) {
+      const absl::Duration left = deadline - absl::Now();
+      if (left <= absl::ZeroDuration()) return false;
+      WaitWithTimeout(mu, left);
+    }
+    return true;
+  }
   void Signal() { cv_.notify_one(); }
   void SignalAll() { cv_.notify_all(); }
 
@@ -91,14 +104,10 @@ class Notification {
   }
   // True if notified within `timeout`.
   bool WaitForNotificationWithTimeout(absl::Duration timeout) const {
-    absl::Time deadline = absl::Now() + timeout;
     MutexLock lock(&mu_);
-    while (!notified_) {
-      absl::Duration left = deadline - absl::Now();
-      if (left <= absl::ZeroDuration()) return false;
-      cv_.WaitWithTimeout(&mu_, left);
-    }
-    return true;
+    return cv_.WaitUntil(&mu_, timeout, [this]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+      return notified_;
+    });
   }
 
  private:

@@ -23,7 +23,23 @@ namespace {
 using echo::EchoRequest;
 using echo::EchoResponse;
 
-class FlowControlTest : public FlowFixture {};
+class FlowControlTest : public FlowFixture {
+ protected:
+  static constexpr size_t kChannelBudget = 4 << 20;
+
+  // A server that stops reading once it holds a 1 MiB call (its connection
+  // budget is 1 MiB and kHold keeps every call), and a channel to it with a
+  // 4 MiB unsent-request budget that waits or fails as `wait` says.
+  std::unique_ptr<Channel> ChannelToAStoppedServer(bool wait) {
+    ServerOptions options;
+    options.max_connection_memory_bytes = 1 << 20;
+    StartServer(options);
+    ChannelOptions copts;
+    copts.max_unsent_request_bytes = kChannelBudget;
+    copts.wait_for_request_budget = wait;
+    return NewChannel(copts);
+  }
+};
 
 // Closed loop of `total` echo calls of `payload` bytes, `in_flight` at a
 // time, on `channel`. Returns the statuses.
@@ -103,32 +119,11 @@ TEST_F(FlowControlTest, ManyLargeCallsOnSeveralConnectionsAllComplete) {
             ServerOptions().max_server_memory_bytes + 4 * 3'100'000);
 }
 
-// Sends `n` held calls of `size` bytes; returns after queuing them.
-void SendHeldCalls(Channel& channel, int n, size_t size, Results& results,
-                   std::vector<std::unique_ptr<EchoResponse>>& responses,
-                   absl::Duration timeout = kWait) {
-  EchoRequest request;
-  request.set_message(std::string(size, 'h'));
-  CallOptions options;
-  options.timeout = timeout;
-  for (int i = 0; i < n; ++i) {
-    responses.push_back(std::make_unique<EchoResponse>());
-    channel.CallAsync(kHold, request, responses.back().get(), options,
-                      results.Callback());
-  }
-}
-
 // With a server that stops reading (its handler holds every call and its
 // connection budget is 1 MiB), requests back up into the channel, whose
 // budget refuses the excess at once when told not to wait.
 TEST_F(FlowControlTest, ChannelBudgetRefusesWithResourceExhausted) {
-  ServerOptions options;
-  options.max_connection_memory_bytes = 1 << 20;
-  StartServer(options);
-  ChannelOptions copts;
-  copts.max_unsent_request_bytes = 4 << 20;
-  copts.wait_for_request_budget = false;
-  auto channel = NewChannel(copts);
+  auto channel = ChannelToAStoppedServer(/*wait=*/false);
   ASSERT_NE(channel, nullptr);
 
   constexpr int kCalls = 40;  // 40 MiB: more than kernel buffers + budgets.
@@ -151,8 +146,7 @@ TEST_F(FlowControlTest, ChannelBudgetRefusesWithResourceExhausted) {
   EXPECT_EQ(ok + results.Count(absl::StatusCode::kResourceExhausted),
             static_cast<size_t>(kCalls));
   EXPECT_GE(ok, 1u);
-  EXPECT_LE(channel->peak_unsent_request_bytes(),
-            copts.max_unsent_request_bytes);
+  EXPECT_LE(channel->peak_unsent_request_bytes(), kChannelBudget);
   EXPECT_EQ(channel->unsent_request_bytes(), 0u);
 }
 
@@ -160,12 +154,7 @@ TEST_F(FlowControlTest, ChannelBudgetRefusesWithResourceExhausted) {
 // deadline; one whose deadline passes while queued fails alone with
 // DEADLINE_EXCEEDED, and every other call completes once the server reads.
 TEST_F(FlowControlTest, ChannelBudgetMakesCallsWaitWithinTheirDeadline) {
-  ServerOptions options;
-  options.max_connection_memory_bytes = 1 << 20;
-  StartServer(options);
-  ChannelOptions copts;
-  copts.max_unsent_request_bytes = 4 << 20;
-  auto channel = NewChannel(copts);
+  auto channel = ChannelToAStoppedServer(/*wait=*/true);
   ASSERT_NE(channel, nullptr);
 
   constexpr int kCalls = 40;
@@ -190,8 +179,7 @@ TEST_F(FlowControlTest, ChannelBudgetMakesCallsWaitWithinTheirDeadline) {
   }
   // One request beyond the budget at most (it is admitted when the bytes
   // before it fit).
-  EXPECT_LE(channel->peak_unsent_request_bytes(),
-            copts.max_unsent_request_bytes);
+  EXPECT_LE(channel->peak_unsent_request_bytes(), kChannelBudget);
   EXPECT_EQ(channel->unsent_request_bytes(), 0u);
 }
 

@@ -63,14 +63,10 @@ class HoldGate {
   }
   // Waits until at least `n` calls have started.
   bool AwaitStarted(int n, absl::Duration timeout = kWait) {
-    absl::Time deadline = absl::Now() + timeout;
     MutexLock lock(&mu_);
-    while (started_ < n) {
-      absl::Duration left = deadline - absl::Now();
-      if (left <= absl::ZeroDuration()) return false;
-      cv_.WaitWithTimeout(&mu_, left);
-    }
-    return true;
+    return cv_.WaitUntil(&mu_, timeout, [&]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+      return started_ >= n;
+    });
   }
   // Keeps `done` until ReleaseAll(); finishes it at once if released.
   void Keep(Completion done) {
@@ -99,14 +95,10 @@ class HoldGate {
   }
   // Blocks until ReleaseAll() (sync handlers).
   bool WaitReleased(absl::Duration timeout = kWait) {
-    absl::Time deadline = absl::Now() + timeout;
     MutexLock lock(&mu_);
-    while (!released_) {
-      absl::Duration left = deadline - absl::Now();
-      if (left <= absl::ZeroDuration()) return false;
-      cv_.WaitWithTimeout(&mu_, left);
-    }
-    return true;
+    return cv_.WaitUntil(&mu_, timeout, [&]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+      return released_;
+    });
   }
 
  private:
@@ -128,14 +120,10 @@ class Results {
     };
   }
   bool AwaitCount(size_t n, absl::Duration timeout = kWait) {
-    absl::Time deadline = absl::Now() + timeout;
     MutexLock lock(&mu_);
-    while (statuses_.size() < n) {
-      absl::Duration left = deadline - absl::Now();
-      if (left <= absl::ZeroDuration()) return false;
-      cv_.WaitWithTimeout(&mu_, left);
-    }
-    return true;
+    return cv_.WaitUntil(&mu_, timeout, [&]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+      return statuses_.size() >= n;
+    });
   }
   std::vector<absl::Status> statuses() const {
     MutexLock lock(&mu_);
@@ -243,6 +231,35 @@ class FlowFixture : public ::testing::Test {
   }
 
   HoldGate& gate() { return gate_; }
+
+  // Starts `n` kHold calls of `size` bytes on `channel`; their statuses go
+  // to `results`, their responses to `responses` (which must outlive them).
+  static void SendHeldCalls(
+      Channel& channel, int n, size_t size, Results& results,
+      std::vector<std::unique_ptr<echo::EchoResponse>>& responses,
+      absl::Duration timeout = kWait) {
+    echo::EchoRequest request;
+    request.set_message(std::string(size, 'h'));
+    CallOptions options;
+    options.timeout = timeout;
+    for (int i = 0; i < n; ++i) {
+      responses.push_back(std::make_unique<echo::EchoResponse>());
+      channel.CallAsync(kHold, request, responses.back().get(), options,
+                        results.Callback());
+    }
+  }
+
+  // An echo call on a new connection, served by the server's (first) loop:
+  // once it is answered, that loop has had every chance to read whatever
+  // waits on its other connections.
+  void PingOnAnotherConnection() {
+    auto other = NewChannel();
+    ASSERT_NE(other, nullptr);
+    echo::EchoRequest ping;
+    ping.set_message("ping");
+    echo::EchoResponse pong;
+    ASSERT_TRUE(other->Call(kEcho, ping, &pong).ok());
+  }
 
   HoldGate gate_;
   std::unique_ptr<Server> server_;

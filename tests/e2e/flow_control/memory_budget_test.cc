@@ -41,29 +41,14 @@ TEST_F(MemoryBudgetTest, ConnectionBudgetStopsReadingUntilCallsFinish) {
   ASSERT_NE(channel, nullptr);
 
   constexpr int kCalls = 16;
-  EchoRequest request;
-  request.set_message(std::string(kMiB, 'b'));
   Results results;
   std::vector<std::unique_ptr<EchoResponse>> responses;
-  CallOptions call_options;
-  call_options.timeout = kWait;
-  for (int i = 0; i < kCalls; ++i) {
-    responses.push_back(std::make_unique<EchoResponse>());
-    channel->CallAsync(kHold, request, responses.back().get(), call_options,
-                       results.Callback());
-  }
+  SendHeldCalls(*channel, kCalls, kMiB, results, responses);
   // Each request is a little over 1 MiB: the 4th takes the connection
   // over its budget and reading stops.
   ASSERT_TRUE(gate().AwaitStarted(4));
-  // A call on another connection is served by the same loop: by the time it
-  // is answered, that loop has had every chance to read more of the first
-  // connection's requests, which sit in its socket.
-  auto other = NewChannel();
-  ASSERT_NE(other, nullptr);
-  EchoRequest ping;
-  ping.set_message("ping");
-  EchoResponse pong;
-  ASSERT_TRUE(other->Call(kEcho, ping, &pong).ok());
+  // The first connection's other requests sit in its socket meanwhile.
+  PingOnAnotherConnection();
   EXPECT_EQ(gate().started(), 4) << "reading went on over the budget";
   EXPECT_LE(server_->peak_memory_in_use(), 4 * (kMiB + kFrameOverhead));
   gate().ReleaseAll();
@@ -87,28 +72,14 @@ TEST_F(MemoryBudgetTest, ServerBudgetStopsEveryConnection) {
   std::vector<std::unique_ptr<Channel>> channels;
   Results results;
   std::vector<std::unique_ptr<EchoResponse>> responses;
-  EchoRequest request;
-  request.set_message(std::string(kMiB, 'g'));
-  CallOptions call_options;
-  call_options.timeout = kWait;
   for (int c = 0; c < kChannels; ++c) {
     channels.push_back(NewChannel());
     ASSERT_NE(channels.back(), nullptr);
-    for (int i = 0; i < kCallsEach; ++i) {
-      responses.push_back(std::make_unique<EchoResponse>());
-      channels.back()->CallAsync(kHold, request, responses.back().get(),
-                                 call_options, results.Callback());
-    }
+    SendHeldCalls(*channels.back(), kCallsEach, kMiB, results, responses);
   }
   ASSERT_TRUE(gate().AwaitStarted(4));
-  // A call on yet another connection, answered by the same loop, gives the
-  // stopped connections every chance to read on (they must not).
-  auto other = NewChannel();
-  ASSERT_NE(other, nullptr);
-  EchoRequest ping;
-  ping.set_message("ping");
-  EchoResponse pong;
-  ASSERT_TRUE(other->Call(kEcho, ping, &pong).ok());
+  // The stopped connections must not read on meanwhile.
+  PingOnAnotherConnection();
   // Each connection may read one request past the server's limit.
   const size_t bound = 4 * kMiB + kChannels * (kMiB + kFrameOverhead);
   EXPECT_LE(server_->peak_memory_in_use(), bound);
