@@ -23,6 +23,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "rpc/channel.h"
+#include "google/protobuf/stubs/logging.h"
 #include "rpc/frame_codec.h"
 #include "rpc/server.h"
 #include "services/echo/echo.pb.h"
@@ -43,6 +44,7 @@ struct Fixture {
 };
 
 Fixture* StartFixture() {
+  google::protobuf::SetLogHandler(nullptr);  // Invalid UTF-8 is expected.
   auto* f = new Fixture;
   ServerOptions options;
   options.listen_address = "127.0.0.1:0";

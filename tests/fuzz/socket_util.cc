@@ -61,12 +61,18 @@ bool ReadAvailable(int fd, std::string* in) {
   }
 }
 
-bool HasWholeFrame(const std::string& in) {
-  if (in.size() < kHeaderSize) return false;
-  auto b = reinterpret_cast<const unsigned char*>(in.data());
-  uint64_t body = (uint64_t{b[4]} << 24) | (uint64_t{b[5]} << 16) |
-                  (uint64_t{b[6]} << 8) | uint64_t{b[7]};
-  return in.size() >= kHeaderSize + body;
+// Whether `in` starts with `count` whole frames (by their headers alone).
+bool HasWholeFrames(const std::string& in, int count) {
+  size_t pos = 0;
+  for (int i = 0; i < count; ++i) {
+    if (in.size() - pos < kHeaderSize) return false;
+    auto b = reinterpret_cast<const unsigned char*>(in.data() + pos);
+    uint64_t body = (uint64_t{b[4]} << 24) | (uint64_t{b[5]} << 16) |
+                    (uint64_t{b[6]} << 8) | uint64_t{b[7]};
+    if (in.size() - pos - kHeaderSize < body) return false;
+    pos += kHeaderSize + body;
+  }
+  return true;
 }
 
 }  // namespace
@@ -125,19 +131,20 @@ int AcceptNonBlocking(int listener) {
   return fd;
 }
 
-absl::Status ReadOneFrame(int fd, absl::Time deadline, std::string* in,
-                          int reject_listener) {
-  while (!HasWholeFrame(*in)) {
+absl::Status ReadFrames(int fd, int count, absl::Time deadline,
+                        std::string* in, int reject_listener) {
+  while (!HasWholeFrames(*in, count)) {
     if (absl::Now() >= deadline) {
       return absl::DeadlineExceededError(
-          absl::StrCat("no whole frame after ", in->size(), " bytes"));
+          absl::StrCat("not ", count, " whole frames in ", in->size(),
+                       " bytes"));
     }
     pollfd p[2] = {{fd, POLLIN, 0}, {reject_listener, POLLIN, 0}};
     int r = poll(p, reject_listener >= 0 ? 2 : 1, MillisLeft(deadline));
     if (r < 0 && errno != EINTR) return absl::InternalError("poll failed");
     RejectWaiting(reject_listener);
     if (r > 0 && p[0].revents != 0 && !ReadAvailable(fd, in)) {
-      if (HasWholeFrame(*in)) break;
+      if (HasWholeFrames(*in, count)) break;
       return absl::UnavailableError("peer closed before a whole frame");
     }
   }

@@ -33,12 +33,13 @@ int ConnectLoopback(int port, absl::Time deadline);
 // Accepts one connection (non-blocking); -1 if none is waiting.
 int AcceptNonBlocking(int listener);
 
-// Reads into `*in` until it holds one whole wire-v1 frame (by its header),
-// the peer closes, or `deadline`. OK once a frame is there; UNAVAILABLE if
-// the peer closed first; DEADLINE_EXCEEDED on timeout. Connections waiting
-// on `reject_listener` (if >= 0) are accepted and reset meanwhile.
-absl::Status ReadOneFrame(int fd, absl::Time deadline, std::string* in,
-                          int reject_listener = -1);
+// Reads into `*in` until it holds `count` whole wire-v1 frames (by their
+// headers), the peer closes, or `deadline`. OK once the frames are there;
+// UNAVAILABLE if the peer closed first; DEADLINE_EXCEEDED on timeout.
+// Connections waiting on `reject_listener` (if >= 0) are accepted and
+// reset meanwhile.
+absl::Status ReadFrames(int fd, int count, absl::Time deadline,
+                        std::string* in, int reject_listener = -1);
 
 // Writes all of `out` while reading what arrives into `*in`, then
 // half-closes (SHUT_WR) and reads until the peer closes or resets. OK once
