@@ -14,6 +14,9 @@ pkgs=(
   libgtest-dev libgmock-dev
   libbenchmark-dev       # microbenchmarks
   python3 iproute2       # test helpers (ss) and scripts
+  # tools/fuzz.sh: clang 14 and its runtimes (libclang_rt.fuzzer, asan,
+  # ubsan); libFuzzer itself ships in libclang-rt-14-dev on Debian 12.
+  clang libclang-rt-14-dev
 )
 
 missing=()
