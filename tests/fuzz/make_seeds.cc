@@ -147,6 +147,15 @@ void ClientStreams(std::vector<std::pair<std::string, std::string>>* out) {
                       .Frame(Request(1, "bevrpc.echo.Echo/Nope"), &hi)
                       .Frame(Meta(wire::GOAWAY, 0))
                       .bytes()});
+  wire::FrameMeta sync_chat = Request(7, "bevrpc.fuzz.Sync/Chat");
+  out->push_back({"sync_methods",
+                  Stream()
+                      .Frame(Request(1, "bevrpc.fuzz.Sync/Echo"), &hi)
+                      .Frame(Request(3, "bevrpc.fuzz.Sync/Expand"), &expand)
+                      .Frame(sync_chat)
+                      .Frame(Meta(wire::MESSAGE, 7), &a)
+                      .Frame(Meta(wire::HALF_CLOSE, 7))
+                      .bytes()});
   out->push_back({"http", "GET / HTTP/1.1\r\nHost: x\r\n\r\n"});
   // A header promising a 20 KB payload (over the decoder fuzzer's limit),
   // then part of it.
@@ -224,8 +233,9 @@ int main(int argc, char** argv) {
     ok &= bevrpc::Write(root / "channel_fuzzer", name, bytes);
   }
   // The decoder's first two bytes pick the chunking and the pauses.
-  const std::string prefixes[] = {std::string("\0\0", 2), "\1\0", "\2\5",
-                                  "\3\0", "\4\x2a"};
+  const std::string prefixes[] = {
+      std::string("\0\0", 2), std::string("\1\0", 2), "\2\5",
+      std::string("\3\0", 2), "\4\x2a"};
   size_t i = 0;
   for (const auto& streams : {client, server}) {
     for (const auto& [name, bytes] : streams) {

@@ -11,8 +11,15 @@
 //     output pending);
 //   - the session goes away (num_connections() falls back), and a fresh,
 //     well-formed Echo call on another connection still succeeds.
+// Besides echo (callback handlers, on the I/O loop), the server has
+// sync-flavour methods on a one-thread worker pool, bevrpc.fuzz.Sync/Echo,
+// /Expand (server streaming, blocking writes) and /Chat (bidirectional,
+// blocking reads and writes); the well-formed call after each input goes
+// to both flavours, so a worker left blocked by a closed connection shows.
 // Small per-connection budgets (concurrent calls, early cancels) put the
-// defences' GOAWAY paths within reach of short inputs.
+// defences' GOAWAY paths within reach of short inputs; a 64 KiB message
+// limit keeps streams from spending the time on multi-megabyte messages.
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -25,6 +32,7 @@
 #include "rpc/channel.h"
 #include "google/protobuf/stubs/logging.h"
 #include "rpc/frame_codec.h"
+#include "rpc/method.h"
 #include "rpc/server.h"
 #include "services/echo/echo.pb.h"
 #include "services/echo/echo_service.h"
@@ -38,6 +46,57 @@ namespace {
 // Generous: a loaded CI machine with sanitizers is slow, a hang is forever.
 constexpr absl::Duration kTimeout = absl::Seconds(10);
 
+using echo::EchoRequest;
+using echo::EchoResponse;
+using echo::ExpandRequest;
+
+constexpr char kSyncEcho[] = "bevrpc.fuzz.Sync/Echo";
+
+absl::Status SyncEcho(ServerContext&, const EchoRequest& request,
+                      EchoResponse* response) {
+  if (request.fail_code() != 0) {
+    return absl::Status(static_cast<absl::StatusCode>(request.fail_code()),
+                        request.fail_message());
+  }
+  response->set_message(request.message());
+  return absl::OkStatus();
+}
+
+absl::Status SyncExpand(ServerContext&, const ExpandRequest& request,
+                        ServerWriter<EchoResponse>& writer) {
+  EchoResponse message;
+  message.set_message(std::string(std::min<uint32_t>(request.size(), 4096), 'x'));
+  for (uint64_t i = 0; i < std::min<uint64_t>(request.count(), 64); ++i) {
+    absl::Status s = writer.WriteBlocking(message);
+    if (!s.ok()) return s;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status SyncChat(ServerContext&,
+                      ServerReaderWriter<EchoRequest, EchoResponse>& stream) {
+  EchoRequest request;
+  while (stream.Read(&request)) {
+    EchoResponse response;
+    response.set_message(request.message());
+    absl::Status s = stream.WriteBlocking(response);
+    if (!s.ok()) return s;
+  }
+  return absl::OkStatus();
+}
+
+void RegisterSyncMethods(Server& server) {
+  absl::Status s = server.RegisterMethod(
+      SyncMethod<EchoRequest, EchoResponse>(kSyncEcho, SyncEcho));
+  FUZZ_CHECK(s.ok(), s);
+  s = server.RegisterMethod(ServerStreamingSyncMethod<ExpandRequest, EchoResponse>(
+      "bevrpc.fuzz.Sync/Expand", SyncExpand));
+  FUZZ_CHECK(s.ok(), s);
+  s = server.RegisterMethod(BidiStreamingSyncMethod<EchoRequest, EchoResponse>(
+      "bevrpc.fuzz.Sync/Chat", SyncChat));
+  FUZZ_CHECK(s.ok(), s);
+}
+
 struct Fixture {
   std::unique_ptr<Server> server;
   std::unique_ptr<Channel> channel;
@@ -50,11 +109,15 @@ Fixture* StartFixture() {
   options.listen_address = "127.0.0.1:0";
   options.io_threads = 1;
   options.worker_threads = 1;
+  // Echo's Expand would otherwise stream 4 MiB messages: slow, and not
+  // what is being tested. Larger messages fail their call instead.
+  options.limits.max_message_bytes = 64 * 1024;
   options.max_concurrent_calls_per_connection = 8;
   options.early_cancel_burst = 4;
   f->server = std::make_unique<Server>(options);
   absl::Status s = echo::RegisterEchoService(*f->server);
   FUZZ_CHECK(s.ok(), s);
+  RegisterSyncMethods(*f->server);
   s = f->server->Start();
   FUZZ_CHECK(s.ok(), s);
   auto channel =
@@ -90,15 +153,16 @@ void CheckFrames(const std::string& bytes) {
 }
 
 void CheckStillServing(Fixture& f) {
-  echo::EchoRequest request;
+  EchoRequest request;
   request.set_message("still there?");
-  echo::EchoResponse response;
   CallOptions options;
   options.timeout = kTimeout;
-  absl::Status s =
-      f.channel->Call(echo::kEchoMethod, request, &response, options);
-  FUZZ_CHECK(s.ok() && response.message() == request.message(),
-             "well-formed call after the input: " << s);
+  for (const char* method : {echo::kEchoMethod, kSyncEcho}) {
+    EchoResponse response;
+    absl::Status s = f.channel->Call(method, request, &response, options);
+    FUZZ_CHECK(s.ok() && response.message() == request.message(),
+               "well-formed call to " << method << " after the input: " << s);
+  }
 }
 
 // The fuzzed connection's session is gone: only the channel's remains.
