@@ -2,15 +2,20 @@
 // bytes by a client over loopback TCP.
 //
 // One server serves every input (started on the first). Per input, a new
-// connection writes the input while reading what the server sends,
-// half-closes, and reads until the server closes. Checked:
-//   - the server closes the connection within a bounded time (no hang),
-//     after answering or not;
-//   - whatever it sent is a sequence of well-formed wire-v1 frames (a cut
-//     at the very end is allowed: the connection may have been closed with
-//     output pending);
-//   - the session goes away (num_connections() falls back), and a fresh,
-//     well-formed Echo call on another connection still succeeds.
+// connection writes the input, completed to a whole number of frames (a
+// cut-off frame is padded with zero bytes, up to 64 KiB), then a PING,
+// while reading what the server sends; then it resets the connection.
+// Checked:
+//   - within a bounded time the server answers the PING (so it has handled
+//     every frame of the input and its loop still reads) or closes the
+//     connection (GOAWAY for a protocol error, a defence's limit);
+//   - whatever it sent is a sequence of well-formed wire-v1 frames;
+//   - once the connection is reset the session goes away
+//     (num_connections() falls back), and fresh, well-formed calls on
+//     another connection still succeed.
+// An input ending in a frame too large to pad gets no PING; only the last
+// two checks apply.
+//
 // Besides echo (callback handlers, on the I/O loop), the server has
 // sync-flavour methods on a one-thread worker pool, bevrpc.fuzz.Sync/Echo,
 // /Expand (server streaming, blocking writes) and /Chat (bidirectional,
@@ -34,6 +39,7 @@
 #include "rpc/frame_codec.h"
 #include "rpc/method.h"
 #include "rpc/server.h"
+#include "rpc/wire_format.h"
 #include "services/echo/echo.pb.h"
 #include "services/echo/echo_service.h"
 #include "tests/fuzz/fuzz_check.h"
@@ -152,6 +158,73 @@ void CheckFrames(const std::string& bytes) {
                               << wanted.status());
 }
 
+// The PING sent after the input, and the largest cut-off frame padded to
+// make room for it.
+constexpr uint64_t kProbeCounter = 0x62766670726f6265;  // "bvfprobe"
+constexpr size_t kMaxPadding = 64 * 1024;
+
+// `*out` = `input`, its last frame completed with zero bytes, then the
+// probe PING. False (and `*out` = `input`) when that frame is too large.
+bool WithProbe(absl::string_view input, std::string* out) {
+  out->assign(input.data(), input.size());
+  size_t pos = 0;
+  while (pos < out->size()) {
+    if (out->size() - pos < wire::kHeaderSize) {
+      out->append(pos + wire::kHeaderSize - out->size(), '\0');
+    }
+    uint64_t frame = wire::kHeaderSize +
+                     uint64_t{wire::GetBigEndian32(out->data() + pos + 4)};
+    if (out->size() - pos < frame) {
+      uint64_t missing = frame - (out->size() - pos);
+      if (missing > kMaxPadding) {
+        out->assign(input.data(), input.size());
+        return false;
+      }
+      out->append(missing, '\0');
+    }
+    pos += frame;
+  }
+  transport::Buffer ping;
+  AppendPing(ping, kProbeCounter);
+  *out += ping.TakeString(ping.size());
+  return true;
+}
+
+// Decodes the server's bytes as they arrive; Done() once the PONG to the
+// probe (or a malformed frame, left to CheckFrames) has come.
+class ProbeWatcher : public FrameSink {
+ public:
+  bool Done(const std::string& in) {
+    buffer_.Append(in.data() + fed_, in.size() - fed_);
+    fed_ = in.size();
+    if (!failed_ && !pong_) failed_ = !decoder_.Decode(buffer_, *this).ok();
+    return pong_ || failed_;
+  }
+  void OnFrame(wire::FrameMeta& meta, transport::Buffer& input,
+               size_t payload_size) override {
+    char payload[8];
+    if (meta.kind() == wire::PONG && payload_size == sizeof(payload) &&
+        input.Peek(payload, sizeof(payload)) == sizeof(payload) &&
+        (uint64_t{wire::GetBigEndian32(payload)} << 32 |
+         wire::GetBigEndian32(payload + 4)) == kProbeCounter) {
+      pong_ = true;
+    }
+  }
+  void OnOversizedFrame(const wire::FrameMeta&, uint64_t) override {}
+
+ private:
+  static FrameLimits Unlimited() {
+    FrameLimits limits;
+    limits.max_message_bytes = UINT32_MAX;
+    return limits;
+  }
+  FrameDecoder decoder_{Unlimited()};
+  transport::Buffer buffer_;
+  size_t fed_ = 0;
+  bool pong_ = false;
+  bool failed_ = false;
+};
+
 void CheckStillServing(Fixture& f) {
   EchoRequest request;
   request.set_message("still there?");
@@ -185,16 +258,21 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static bool warmed_up = (bevrpc::CheckStillServing(*fixture), true);
   (void)warmed_up;
 
+  absl::string_view input(reinterpret_cast<const char*>(data), size);
+  std::string out;
+  bool probed = bevrpc::WithProbe(input, &out);
   absl::Time deadline = absl::Now() + bevrpc::kTimeout;
   int fd = bevrpc::fuzz::ConnectLoopback(fixture->server->port(), deadline);
   FUZZ_CHECK(fd >= 0, "cannot connect to the server");
   std::string received;
-  absl::Status s = bevrpc::fuzz::Exchange(
-      fd,
-      absl::string_view(reinterpret_cast<const char*>(data), size),
-      deadline, &received);
+  bevrpc::ProbeWatcher watcher;
+  absl::Status s = bevrpc::fuzz::ExchangeUntil(
+      fd, out, deadline, &received, [&](const std::string& in) {
+        return !probed || watcher.Done(in);
+      });
   bevrpc::fuzz::ResetAndClose(fd);
-  FUZZ_CHECK(s.ok(), "server did not close the connection within "
+  FUZZ_CHECK(s.ok(), "server neither answered the PING after the input nor "
+                     "closed the connection within "
                          << bevrpc::kTimeout << ": " << s);
   bevrpc::CheckFrames(received);
   bevrpc::WaitForSessionGone(*fixture);

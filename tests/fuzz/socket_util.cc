@@ -151,19 +151,25 @@ absl::Status ReadFrames(int fd, int count, absl::Time deadline,
   return absl::OkStatus();
 }
 
-absl::Status Exchange(int fd, absl::string_view out, absl::Time deadline,
-                      std::string* in, int reject_listener) {
+namespace {
+
+// Exchange() and ExchangeUntil(): with `half_close`, SHUT_WR once all is
+// written and wait for the peer to close; else stop once `done` holds.
+absl::Status Pump(int fd, absl::string_view out, absl::Time deadline,
+                  std::string* in, int reject_listener, bool half_close,
+                  absl::FunctionRef<bool(const std::string&)> done) {
   size_t written = 0;
   bool write_closed = false;
   while (true) {
     if (!write_closed && written == out.size()) {
-      shutdown(fd, SHUT_WR);
+      if (half_close) shutdown(fd, SHUT_WR);
       write_closed = true;
     }
+    if (!half_close && write_closed && done(*in)) return absl::OkStatus();
     if (absl::Now() >= deadline) {
       return absl::DeadlineExceededError(absl::StrCat(
-          "peer still open: wrote ", written, " of ", out.size(),
-          " bytes, read ", in->size()));
+          half_close ? "peer still open" : "no answer", ": wrote ", written,
+          " of ", out.size(), " bytes, read ", in->size()));
     }
     short events = POLLIN;
     if (!write_closed) events |= POLLOUT;
@@ -187,6 +193,21 @@ absl::Status Exchange(int fd, absl::string_view out, absl::Time deadline,
       }
     }
   }
+}
+
+}  // namespace
+
+absl::Status Exchange(int fd, absl::string_view out, absl::Time deadline,
+                      std::string* in, int reject_listener) {
+  return Pump(fd, out, deadline, in, reject_listener, /*half_close=*/true,
+              [](const std::string&) { return false; });
+}
+
+absl::Status ExchangeUntil(int fd, absl::string_view out, absl::Time deadline,
+                           std::string* in,
+                           absl::FunctionRef<bool(const std::string&)> done) {
+  return Pump(fd, out, deadline, in, /*reject_listener=*/-1,
+              /*half_close=*/false, done);
 }
 
 void ResetAndClose(int fd) {

@@ -17,6 +17,7 @@
 
 #include <string>
 
+#include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
@@ -48,6 +49,14 @@ absl::Status ReadFrames(int fd, int count, absl::Time deadline,
 // it closes. Connections waiting on `reject_listener` are reset meanwhile.
 absl::Status Exchange(int fd, absl::string_view out, absl::Time deadline,
                       std::string* in, int reject_listener = -1);
+
+// Writes all of `out` while reading what arrives into `*in`, without
+// half-closing, until `done(*in)` holds once everything is written (it is
+// asked after each read, and once when the writing ends), or the peer
+// closes. OK then; DEADLINE_EXCEEDED if neither happened by `deadline`.
+absl::Status ExchangeUntil(int fd, absl::string_view out, absl::Time deadline,
+                           std::string* in,
+                           absl::FunctionRef<bool(const std::string&)> done);
 
 // Closes with SO_LINGER 0: a RST, and no TIME_WAIT left behind (the targets
 // open thousands of connections a second).
