@@ -16,6 +16,9 @@ pkgs=(
   python3 iproute2       # test helpers (ss) and scripts
   grpc-proto             # gRPC's .proto files (/usr/share/grpc-proto): @grpc_proto,
                          # code-generation tests against real third-party protos
+  # tools/fuzz.sh: clang 14 and its runtimes (libclang_rt.fuzzer, asan,
+  # ubsan); libFuzzer itself ships in libclang-rt-14-dev on Debian 12.
+  clang libclang-rt-14-dev
 )
 
 missing=()

@@ -16,7 +16,16 @@ void EventBaseDeleter::operator()(event_base* b) const { event_base_free(b); }
 
 absl::StatusOr<std::unique_ptr<EventLoop>> EventLoop::Create() {
   InitLibevent();
-  event_base* base = event_base_new();
+  // Tasks posted from the loop thread re-activate the wakeup event while it
+  // runs, and libevent runs active events until none are left before it
+  // polls again: a task that keeps posting (a stream writing empty
+  // messages) would keep the loop from ever reading its sockets. Polling
+  // after every 16 callbacks bounds that.
+  event_config* config = event_config_new();
+  if (config == nullptr) return absl::InternalError("event_config_new failed");
+  event_config_set_max_dispatch_interval(config, nullptr, 16, 0);
+  event_base* base = event_base_new_with_config(config);
+  event_config_free(config);
   if (base == nullptr) return absl::InternalError("event_base_new failed");
   std::unique_ptr<EventLoop> loop(new EventLoop(base, /*owned=*/true));
   absl::Status s = loop->Init();

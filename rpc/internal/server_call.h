@@ -182,6 +182,10 @@ class ServerCall {
   // Any thread: posts a Pump() to the loop. The caller has just set
   // stream_.pump_scheduled, so at most one is queued.
   void PostPump();
+  // Loop thread: posts the end of a Write() burst (stream_.loop_burst back
+  // to 0, then wakes the writer). The caller has just set
+  // stream_.burst_reset_posted, so at most one is queued.
+  void PostBurstReset();
   // HEADERS, if the handler set any and they are not sent yet. Headers
   // over max_metadata_bytes are not sent: the call ends with
   // RESOURCE_EXHAUSTED instead (check ended_ after this).
@@ -281,6 +285,11 @@ class ServerCall {
     bool conn_writable = true;
     bool pump_scheduled = false;
     bool finishing = false;  // The handler finished; queue draining.
+    // Messages taken by Write() on the loop thread since the last posted
+    // reset: at kMaxLoopBurst the stream is not writable until the loop
+    // has turned (empty messages cost no credit; see server_call_stream.cc).
+    uint32_t loop_burst = 0;
+    bool burst_reset_posted = false;
     absl::Status final_status;
     absl::AnyInvocable<void()> on_writable;
     Metadata headers;

@@ -34,6 +34,14 @@ const char* KindName(MethodKind kind) {
   return "?";
 }
 
+// A handler writing on the loop thread gets Write() == false (then
+// OnWritable) after this many messages, until the loop has turned. Credit
+// and the write buffer bound the bytes, not the messages: empty messages
+// cost neither, and a handler writing them while the client reads would
+// otherwise keep the loop from ever reading again (the client's CANCEL or
+// EOF, other connections).
+constexpr uint32_t kMaxLoopBurst = 1024;
+
 }  // namespace
 
 void ServerCall::StartStream(uint32_t client_window, uint32_t server_window,
@@ -64,7 +72,8 @@ void ServerCall::AddHeader(std::string key, std::string value) {
 bool ServerCall::CanAcceptLocked() const {
   const Stream& st = stream_;
   return !st.ended && !st.finishing && st.conn_writable &&
-         st.out_bytes < st.write_buffer_bytes;
+         st.out_bytes < st.write_buffer_bytes &&
+         st.loop_burst < kMaxLoopBurst;
 }
 
 bool ServerCall::CheckOutgoingSize(size_t bytes) {
@@ -88,10 +97,16 @@ bool ServerCall::StreamWrite(const google::protobuf::Message& message) {
   if (!CheckOutgoingSize(message.ByteSizeLong())) return false;
   const bool on_loop = loop_->IsInLoopThread();
   enum class Then { kNothing, kSendNow, kPump, kPost } then = Then::kNothing;
+  bool post_reset = false;
   {
     MutexLock lock(&mu_);
     Stream& st = stream_;
     if (!CanAcceptLocked()) return false;
+    if (on_loop && ++st.loop_burst == kMaxLoopBurst &&
+        !st.burst_reset_posted) {
+      st.burst_reset_posted = true;
+      post_reset = true;
+    }
     if (on_loop && st.out.empty() && st.send_credit > 0 &&
         session_ != nullptr) {
       // Fast path: nothing queued ahead and credit left, on the loop: the
@@ -111,6 +126,7 @@ bool ServerCall::StreamWrite(const google::protobuf::Message& message) {
       }
     }
   }
+  if (post_reset) PostBurstReset();
   switch (then) {
     case Then::kSendNow:
       SendHeadersOnce();
@@ -172,6 +188,17 @@ absl::Status ServerCall::StreamWriteBlocking(
 
 void ServerCall::PostPump() {
   loop_->Post([self = RefPtr<ServerCall>(this)] { self->Pump(); });
+}
+
+void ServerCall::PostBurstReset() {
+  loop_->Post([self = RefPtr<ServerCall>(this)] {
+    {
+      MutexLock lock(&self->mu_);
+      self->stream_.loop_burst = 0;
+      self->stream_.burst_reset_posted = false;
+    }
+    self->WakeStream(/*writable=*/true, /*readable=*/false);
+  });
 }
 
 void ServerCall::StreamOnWritable(absl::AnyInvocable<void()> cb) {
@@ -517,6 +544,8 @@ void ServerCall::ResetStream() {
   st.conn_writable = true;
   st.pump_scheduled = false;
   st.finishing = false;
+  st.loop_burst = 0;
+  st.burst_reset_posted = false;
   st.final_status = absl::OkStatus();
   st.on_writable = nullptr;
   st.headers.clear();
