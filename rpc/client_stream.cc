@@ -80,7 +80,8 @@ void ClientSlot::PumpStream(uint64_t call_id) {
         bytes = std::move(st->out.front());
         st->out.pop_front();
         st->out_bytes -= bytes.size();
-        st->send_credit -= static_cast<int64_t>(bytes.size());
+        st->send_credit -= static_cast<int64_t>(
+            bytes.size() + wire::kMessageCreditOverhead);
       } else if (st->out.empty() && st->close_send && !st->half_close_sent) {
         st->half_close_sent = half_close = true;
       } else {
@@ -210,7 +211,7 @@ void ClientSlot::OnStreamFrame(ClientConnection* conn,
               ": ", st->received, " bytes received of ", st->granted,
               " granted"));
         }
-        st->received += payload_size;
+        st->received += payload_size + wire::kMessageCreditOverhead;
       }
       std::unique_ptr<google::protobuf::Message> message(
           st->response_prototype->New());
@@ -225,7 +226,8 @@ void ClientSlot::OnStreamFrame(ClientConnection* conn,
       }
       {
         MutexLock lock(&st->mu);
-        st->in.push_back({std::move(message), payload_size});
+        st->in.push_back(
+            {std::move(message), payload_size + wire::kMessageCreditOverhead});
       }
       st->Wake();
       return;

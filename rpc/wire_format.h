@@ -19,6 +19,11 @@ inline constexpr size_t kHeaderSize = 12;
 // Each direction of a streaming call starts with this much MESSAGE credit
 // unless the REQUEST says otherwise (FrameMeta.initial_window).
 inline constexpr uint32_t kInitialStreamWindow = 65536;
+// Every MESSAGE costs its payload size plus this much stream credit, so
+// that empty messages are not free: a receiver that reads nothing holds at
+// most a window's worth of them (HTTP/2 + gRPC charge 14 bytes of framing
+// per message likewise).
+inline constexpr uint32_t kMessageCreditOverhead = 16;
 
 struct FrameHeader {
   uint32_t body_size;

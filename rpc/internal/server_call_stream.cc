@@ -111,7 +111,8 @@ bool ServerCall::StreamWrite(const google::protobuf::Message& message) {
         session_ != nullptr) {
       // Fast path: nothing queued ahead and credit left, on the loop: the
       // message is serialized straight into the connection's output.
-      st.send_credit -= static_cast<int64_t>(message.ByteSizeLong());
+      st.send_credit -= static_cast<int64_t>(message.ByteSizeLong() +
+                                             wire::kMessageCreditOverhead);
       then = Then::kSendNow;
     } else {
       std::string bytes;
@@ -375,7 +376,8 @@ void ServerCall::Pump() {
       bytes = std::move(st.out.front());
       st.out.pop_front();
       st.out_bytes -= bytes.size();
-      st.send_credit -= static_cast<int64_t>(bytes.size());
+      st.send_credit -=
+          static_cast<int64_t>(bytes.size() + wire::kMessageCreditOverhead);
     }
     SendHeadersOnce();
     if (ended_) return;  // The headers were over the limit.
@@ -440,7 +442,7 @@ absl::Status ServerCall::OnStreamMessage(transport::Buffer& input,
           "with ", st.received, " bytes received of ", st.granted,
           " granted"));
     }
-    st.received += payload_size;
+    st.received += payload_size + wire::kMessageCreditOverhead;
     if (!st.spare.empty()) {
       message = std::move(st.spare.back());
       st.spare.pop_back();
@@ -452,14 +454,16 @@ absl::Status ServerCall::OnStreamMessage(transport::Buffer& input,
         "MESSAGE payload (", payload_size, " bytes) does not parse as ",
         method_->request_prototype->GetTypeName()));
   }
+  // Credit and memory budget alike: empty messages are not free.
+  const size_t cost = payload_size + wire::kMessageCreditOverhead;
   {
     MutexLock lock(&mu_);
-    stream_.in.push_back(Inbound{std::move(message), payload_size});
+    stream_.in.push_back(Inbound{std::move(message), cost});
   }
   // Held against the memory budget until the handler reads it.
-  held_bytes_ += payload_size;
+  held_bytes_ += cost;
   NotePayload(payload_size);
-  if (session_ != nullptr) session_->Charge(static_cast<int64_t>(payload_size));
+  if (session_ != nullptr) session_->Charge(static_cast<int64_t>(cost));
   WakeStream(/*writable=*/false, /*readable=*/true);
   return absl::OkStatus();
 }

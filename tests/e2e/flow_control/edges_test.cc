@@ -217,5 +217,44 @@ TEST_F(EdgesTest, HalfClosedClientStillGetsEveryAnswer) {
   EXPECT_TRUE((*client)->WaitForClose(kWait).ok());
 }
 
+// Empty MESSAGE frames cost credit too (16 bytes each): a client that
+// floods a stream whose handler reads nothing runs out of its 64 KiB window
+// after 4096 of them, and the call (only it) fails.
+TEST_F(EdgesTest, EmptyMessagesCannotOverrunTheWindow) {
+  StartServer(ServerOptions());
+  auto client = RawClient::Connect(server_->port());
+  ASSERT_TRUE(client.ok()) << client.status();
+  wire::FrameMeta open;
+  open.set_call_id(1);
+  open.set_kind(wire::REQUEST);
+  open.set_method(kSink);
+  ASSERT_TRUE((*client)->Write(EncodeFrame(open, "")).ok());
+  ASSERT_TRUE(gate().AwaitStarted(1));  // Reads nothing until released.
+  wire::FrameMeta empty;
+  empty.set_call_id(1);
+  empty.set_kind(wire::MESSAGE);
+  const std::string frame = EncodeFrame(empty, "");
+  std::string flood;
+  for (int i = 0; i < 5000; ++i) flood += frame;
+  ASSERT_TRUE((*client)->Write(flood).ok());
+  absl::StatusOr<Frame> answer = (*client)->ReadFrame(kWait);
+  ASSERT_TRUE(answer.ok()) << answer.status();
+  EXPECT_EQ(answer->meta.kind(), wire::RESPONSE) << DescribeFrame(*answer);
+  EXPECT_EQ(answer->meta.call_id(), 1u);
+  EXPECT_EQ(answer->meta.status_code(),
+            static_cast<int>(absl::StatusCode::kResourceExhausted))
+      << DescribeFrame(*answer);
+  EXPECT_TRUE(absl::StrContains(answer->meta.status_message(),
+                                "flow-control window exceeded"))
+      << DescribeFrame(*answer);
+  // The connection goes on.
+  wire::FrameMeta echo = EchoRequestMeta(2);
+  ASSERT_TRUE((*client)->Write(EncodeFrame(echo, EchoPayload("after"))).ok());
+  absl::StatusOr<Frame> next = (*client)->ReadFrame(kWait);
+  ASSERT_TRUE(next.ok()) << next.status();
+  EXPECT_EQ(next->meta.call_id(), 2u) << DescribeFrame(*next);
+  EXPECT_EQ(next->meta.status_code(), 0) << DescribeFrame(*next);
+}
+
 }  // namespace
 }  // namespace bevrpc::testing
