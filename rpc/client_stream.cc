@@ -79,7 +79,7 @@ void ClientSlot::PumpStream(uint64_t call_id) {
       if (!st->out.empty() && st->send_credit > 0 && st->conn_writable) {
         bytes = std::move(st->out.front());
         st->out.pop_front();
-        st->out_bytes -= bytes.size();
+        st->out_bytes -= bytes.size() + wire::kMessageCreditOverhead;
         st->send_credit -= static_cast<int64_t>(
             bytes.size() + wire::kMessageCreditOverhead);
       } else if (st->out.empty() && st->close_send && !st->half_close_sent) {
@@ -332,7 +332,7 @@ bool ClientStreamBase::WriteMessage(const google::protobuf::Message& message) {
     if (!st->CanAcceptLocked()) return false;
     std::string bytes;
     message.SerializeToString(&bytes);
-    st->out_bytes += bytes.size();
+    st->out_bytes += bytes.size() + wire::kMessageCreditOverhead;
     st->out.push_back(std::move(bytes));
     if (!st->pump_scheduled) post = st->pump_scheduled = true;
   }
@@ -369,7 +369,7 @@ absl::Status ClientStreamBase::WriteMessageBlocking(
       }
       st->cv.Wait(&st->mu);
     }
-    st->out_bytes += bytes.size();
+    st->out_bytes += bytes.size() + wire::kMessageCreditOverhead;
     st->out.push_back(std::move(bytes));
     if (!st->pump_scheduled) post = st->pump_scheduled = true;
   }

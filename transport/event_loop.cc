@@ -20,10 +20,12 @@ absl::StatusOr<std::unique_ptr<EventLoop>> EventLoop::Create() {
   // runs, and libevent runs active events until none are left before it
   // polls again: a task that keeps posting (a stream writing empty
   // messages) would keep the loop from ever reading its sockets. Polling
-  // after every 16 callbacks bounds that.
+  // after every 256 callbacks bounds that (more often costs a poll per
+  // few connections when many are busy: -25 % QPS with 200 connections at
+  // 16).
   event_config* config = event_config_new();
   if (config == nullptr) return absl::InternalError("event_config_new failed");
-  event_config_set_max_dispatch_interval(config, nullptr, 16, 0);
+  event_config_set_max_dispatch_interval(config, nullptr, 256, 0);
   event_base* base = event_base_new_with_config(config);
   event_config_free(config);
   if (base == nullptr) return absl::InternalError("event_base_new failed");

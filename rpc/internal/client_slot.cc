@@ -25,6 +25,7 @@ absl::Status ClientConnection::Connect(transport::EventLoop* loop,
       [this](absl::Status s) { OnConnected(std::move(s)); });
   if (!conn.ok()) return conn.status();
   conn_ = *std::move(conn);
+  out_.set_connection(conn_.get());
   return absl::OkStatus();
 }
 
@@ -103,25 +104,21 @@ void ClientConnection::OnWritabilityChanged(bool writable) {
 void ClientConnection::Send(ClientCall* call) {
   call->conn = this;
   ids_.insert(call->id);
-  out_meta_.Clear();
-  out_meta_.set_call_id(call->id);
-  out_meta_.set_kind(wire::REQUEST);
-  out_meta_.set_method(call->method);
+  wire::FrameMeta& meta = out_.Begin(wire::REQUEST, call->id);
+  meta.set_method(call->method);
   if (call->deadline != absl::InfiniteFuture()) {
     int64_t us = absl::ToInt64Microseconds(call->deadline - absl::Now());
-    out_meta_.set_timeout_us(static_cast<uint64_t>(std::max<int64_t>(us, 1)));
+    meta.set_timeout_us(static_cast<uint64_t>(std::max<int64_t>(us, 1)));
   }
   if (!call->headers.empty()) {
-    out_meta_.mutable_metadata()->insert(call->headers.begin(),
+    meta.mutable_metadata()->insert(call->headers.begin(),
                                          call->headers.end());
   }
   if (call->stream != nullptr &&
       call->stream->window != wire::kInitialStreamWindow) {
-    out_meta_.set_initial_window(call->stream->window);
+    meta.set_initial_window(call->stream->window);
   }
-  conn_->Write([&](transport::Buffer& out) {
-    AppendFrame(out, out_meta_, call->request);
-  });
+  out_.Send(call->request);
   if (call->charged != 0) {
     unsent_.push_back({conn_->bytes_written(), call->charged});
     call->charged = 0;
@@ -140,25 +137,17 @@ void ClientConnection::Send(ClientCall* call) {
 void ClientConnection::SendCancel(uint64_t call_id) {
   ids_.erase(call_id);
   if (closed_ || !ready_) return;
-  out_meta_.Clear();
-  out_meta_.set_call_id(call_id);
-  out_meta_.set_kind(wire::CANCEL);
-  conn_->Write([&](transport::Buffer& out) {
-    AppendFrame(out, out_meta_, absl::string_view());
-  });
+  out_.Begin(wire::CANCEL, call_id);
+  out_.Send();
 }
 
 void ClientConnection::SendStreamFrame(uint64_t call_id, wire::FrameKind kind,
                                        absl::string_view bytes,
                                        uint32_t increment) {
   if (closed_ || !ready_) return;
-  out_meta_.Clear();
-  out_meta_.set_call_id(call_id);
-  out_meta_.set_kind(kind);
-  if (increment != 0) out_meta_.set_window_increment(increment);
-  conn_->Write([&](transport::Buffer& out) {
-    AppendFrame(out, out_meta_, bytes);
-  });
+  wire::FrameMeta& meta = out_.Begin(kind, call_id);
+  if (increment != 0) meta.set_window_increment(increment);
+  out_.Send(bytes);
 }
 
 void ClientConnection::Close(const absl::Status& why) {

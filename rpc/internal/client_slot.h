@@ -28,6 +28,7 @@
 #include "rpc/channel.h"
 #include "rpc/frame_codec.h"
 #include "rpc/internal/byte_budget.h"
+#include "rpc/internal/frame_writer.h"
 #include "rpc/internal/keepalive.h"
 #include "transport/address.h"
 #include "transport/connection.h"
@@ -119,7 +120,7 @@ class ClientConnection : public transport::ConnectionHandler,
   bool draining_ = false;
   bool closed_ = false;
   std::string goaway_message_;
-  wire::FrameMeta out_meta_;
+  FrameWriter out_;  // Every frame written, through conn_ once connected.
   // Streaming calls sent here (some may have ended: checked against ids_).
   absl::flat_hash_set<uint64_t> stream_ids_;
   // Requests still (partly) in the output: the connection's bytes_written()

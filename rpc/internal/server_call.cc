@@ -34,17 +34,24 @@ void ServerCall::Reset(ServerSession* session, uint64_t call_id,
   cancelled_.store(false, std::memory_order_relaxed);
 }
 
-void ServerCall::Scrub() {
-  if (largest_payload_ > kMaxKeptPayloadBytes) {
-    // Clear() keeps strings' capacity: one burst of large calls would pin
-    // that memory per recycled call until the connection closes. Fresh
-    // messages are made on the next Reset().
-    request_.reset();
-    response_.reset();
-  } else {
+size_t ServerCall::Scrub(size_t room) {
+  // Clear() keeps strings' capacity, which saves an allocation (and for
+  // large messages, page faults) per call; but a burst of large calls must
+  // not pin that memory in every recycled call until the connection
+  // closes. The pool lends each call `room` bytes of retention.
+  const size_t retained =
+      request_ == nullptr ? 0 : 2 * largest_payload_;
+  size_t kept = 0;
+  if (request_ != nullptr && response_ != nullptr && retained <= room) {
     request_->Clear();
     response_->Clear();
+    kept = retained;
+  } else {
+    // Fresh messages are made on the next Reset().
+    request_.reset();
+    response_.reset();
   }
+  retained_ = kept;
   largest_payload_ = 0;
   held_bytes_ = 0;
   if (headers_added_.load(std::memory_order_relaxed)) {
@@ -58,6 +65,7 @@ void ServerCall::Scrub() {
   {
     MutexLock lock(&mu_);
     trailers_.clear();
+    trailers_added_.store(false, std::memory_order_relaxed);
     on_cancel_ = nullptr;
   }
   if (deadline_timer_ != nullptr) deadline_timer_->Cancel();
@@ -65,15 +73,19 @@ void ServerCall::Scrub() {
   workers_ = nullptr;
   stream_workers_ = nullptr;
   ResetStream();
+  return kept;
 }
 
 void ServerCall::AddTrailer(std::string key, std::string value) {
   MutexLock lock(&mu_);
   trailers_[std::move(key)] = std::move(value);
+  trailers_added_.store(true, std::memory_order_release);
 }
 
 Metadata ServerCall::TakeTrailers() {
   Metadata taken;
+  // Most calls set no trailers: no lock for them.
+  if (!trailers_added_.load(std::memory_order_acquire)) return taken;
   MutexLock lock(&mu_);
   taken.swap(trailers_);
   return taken;
@@ -95,6 +107,8 @@ RefPtr<ServerCall> CallPool::Acquire(ServerSession* session,
   } else {
     call = idle_.back();
     idle_.pop_back();
+    retained_bytes_ -= call->retained_;
+    call->retained_ = 0;
   }
   call->Reset(session, call_id, method, peer);
   refs_.fetch_add(1, std::memory_order_relaxed);
@@ -119,7 +133,7 @@ void CallPool::Return(ServerCall* call) {
   // the last reference) the call is simply deleted.
   if (loop_->IsInLoopThread() && !closed_.load(std::memory_order_acquire) &&
       idle_.size() < kMaxIdle) {
-    call->Scrub();
+    retained_bytes_ += call->Scrub(kMaxRetainedBytes - retained_bytes_);
     idle_.push_back(call);
   } else {
     delete call;

@@ -221,14 +221,16 @@ class ServerCall {
   static constexpr size_t kMaxSpareMessages = 16;
   // Reads report to the memory budget at least every this many bytes.
   static constexpr size_t kReleaseBytes = 64 * 1024;
-  // A recycled call keeps its request and response messages (and their
-  // buffers) only when no payload of the call was larger than this; a
-  // spare stream message likewise.
+  // A spare stream message is kept only when its buffers are at most this
+  // large.
   static constexpr size_t kMaxKeptPayloadBytes = 16 * 1024;
 
   friend class CallPool;
-  // Drops what a finished call still holds (loop thread, before reuse).
-  void Scrub();
+  // Drops what a finished call still holds (loop thread, before reuse);
+  // keeps its messages' buffers when they fit `room` bytes. Returns the
+  // bytes kept (also in retained_).
+  size_t Scrub(size_t room);
+  size_t retained_ = 0;  // loop: counted in pool_->retained_bytes_
 
   ServerSession* session_ = nullptr;  // loop; null once detached or finished.
   WorkerPool* workers_ = nullptr;  // Set by Dispatch().
@@ -264,8 +266,10 @@ class ServerCall {
   // keeps its messages only when this is small (loop).
   size_t largest_payload_ = 0;
   std::atomic<bool> cancelled_{false};
-  // AddHeader() was called (so SendHeadersOnce() has work).
+  // AddHeader() / AddTrailer() were called (so SendHeadersOnce() and
+  // TakeTrailers() have work).
   std::atomic<bool> headers_added_{false};
+  std::atomic<bool> trailers_added_{false};
   Mutex mu_;
   absl::AnyInvocable<void()> on_cancel_ ABSL_GUARDED_BY(mu_);
 
@@ -341,6 +345,11 @@ class CallPool {
  private:
   // At most this many idle calls are kept per connection.
   static constexpr size_t kMaxIdle = 128;
+  // Idle calls keep their messages' buffers (request and response, so
+  // twice the largest payload) within this many bytes per connection; the
+  // rest start with fresh messages. Default traffic (small calls) never
+  // gets near it; a burst of large calls pins at most this much.
+  static constexpr size_t kMaxRetainedBytes = 1024 * 1024;
 
   explicit CallPool(transport::EventLoop* loop) : loop_(loop) {}
   ~CallPool();
@@ -351,6 +360,7 @@ class CallPool {
 
   transport::EventLoop* const loop_;
   std::vector<ServerCall*> idle_;  // loop
+  size_t retained_bytes_ = 0;      // loop: buffers kept by idle_ calls
   size_t ended_running_ = 0;       // loop
   std::atomic<bool> closed_{false};
   // The owner (until Close()) plus every call handed out and not returned.

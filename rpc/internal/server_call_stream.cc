@@ -117,7 +117,7 @@ bool ServerCall::StreamWrite(const google::protobuf::Message& message) {
     } else {
       std::string bytes;
       message.SerializeToString(&bytes);
-      st.out_bytes += bytes.size();
+      st.out_bytes += bytes.size() + wire::kMessageCreditOverhead;
       st.out.push_back(std::move(bytes));
       if (on_loop) {
         then = Then::kPump;
@@ -179,7 +179,7 @@ absl::Status ServerCall::StreamWriteBlocking(
       }
       stream_cv_.Wait(&mu_);
     }
-    st.out_bytes += bytes.size();
+    st.out_bytes += bytes.size() + wire::kMessageCreditOverhead;
     st.out.push_back(std::move(bytes));
     if (!st.pump_scheduled) post = st.pump_scheduled = true;
   }
@@ -375,7 +375,7 @@ void ServerCall::Pump() {
       if (st.out.empty() || st.send_credit <= 0 || !st.conn_writable) break;
       bytes = std::move(st.out.front());
       st.out.pop_front();
-      st.out_bytes -= bytes.size();
+      st.out_bytes -= bytes.size() + wire::kMessageCreditOverhead;
       st.send_credit -=
           static_cast<int64_t>(bytes.size() + wire::kMessageCreditOverhead);
     }

@@ -23,9 +23,10 @@ ServerSession::ServerSession(const ServerShared* shared,
       conn_(std::move(conn)),
       on_closed_(std::move(on_closed)),
       decoder_(shared->options.limits),
+      budget_timer_(conn_->loop()),
       frame_timer_(conn_->loop()),
       idle_timer_(conn_->loop()),
-      budget_timer_(conn_->loop()),
+      out_(conn_.get()),
       call_pool_(CallPool::Create(conn_->loop())) {
   const ServerOptions& options = shared->options;
   if (options.keepalive_time != absl::InfiniteDuration()) {
@@ -74,7 +75,8 @@ size_t ServerSession::OnReadable(transport::Buffer& input) {
     budget_paused_ = true;
     conn_->PauseReading();
   }
-  CheckBudget();
+  // The server-wide count hears of this read once its output is flushed
+  // (OnOutputDrained(), right after this returns).
   UpdateFrameTimer(input);
   return *wanted;
 }
@@ -84,17 +86,21 @@ bool ServerSession::WantsFrames() {
 }
 
 bool ServerSession::OverBudget() const {
+  // Output as of the last CheckBudget() (the end of the previous read
+  // callback, or a drain): reading the locked output buffer per frame
+  // costs more than the budget needs to be exact. Answers produced in this
+  // read callback count from its end on.
   const size_t limit = shared_->options.max_connection_memory_bytes;
-  if (limit != 0 && static_cast<size_t>(held_) + conn_->output_size() > limit) {
-    return true;
-  }
+  const int64_t holding = held_ + output_seen_;
+  if (limit != 0 && static_cast<size_t>(holding) > limit) return true;
   // One connection holding nothing may always read (a message larger than
   // the server's budget, or a stale server-wide count, never blocks it).
-  return shared_->memory->over() && (held_ != 0 || conn_->output_size() != 0);
+  return holding != 0 && shared_->memory->over();
 }
 
 void ServerSession::CheckBudget() {
-  const int64_t now = held_ + static_cast<int64_t>(conn_->output_size());
+  output_seen_ = static_cast<int64_t>(conn_->output_size());
+  const int64_t now = held_ + output_seen_;
   if (now != charged_) {
     shared_->memory->Adjust(now - charged_);
     charged_ = now;
@@ -106,7 +112,7 @@ void ServerSession::CheckBudget() {
   bool reclaimed = false;
   for (ServerCall* call : streams_) reclaimed |= call->ReleaseConsumed();
   if (reclaimed) {
-    const int64_t held_now = held_ + static_cast<int64_t>(conn_->output_size());
+    const int64_t held_now = held_ + output_seen_;
     shared_->memory->Adjust(held_now - charged_);
     charged_ = held_now;
   }
@@ -420,9 +426,7 @@ void ServerSession::SendResponse(ServerCall* call, const absl::Status& status,
                                  bool handler_result) {
   ResetPingStrikes();
   if (handler_result) CreditCompletedCall();
-  out_meta_.Clear();
-  out_meta_.set_call_id(call->call_id());
-  out_meta_.set_kind(wire::RESPONSE);
+  wire::FrameMeta& meta = out_.Begin(wire::RESPONSE, call->call_id());
   const google::protobuf::Message* payload = nullptr;
   absl::Status effective = status;
   // A server stream's messages went out in MESSAGE frames.
@@ -441,13 +445,11 @@ void ServerSession::SendResponse(ServerCall* call, const absl::Status& status,
   if (!trailers.empty() && !AddTrailers(trailers, &effective)) {
     payload = nullptr;
   }
-  out_meta_.set_status_code(static_cast<int32_t>(effective.code()));
+  meta.set_status_code(static_cast<int32_t>(effective.code()));
   if (!effective.ok()) {
-    out_meta_.set_status_message(std::string(effective.message()));
+    meta.set_status_message(std::string(effective.message()));
   }
-  conn_->Write([&](transport::Buffer& out) {
-    AppendFrame(out, out_meta_, payload);
-  });
+  out_.Send(payload);
 }
 
 bool ServerSession::AddTrailers(const Metadata& trailers,
@@ -456,7 +458,7 @@ bool ServerSession::AddTrailers(const Metadata& trailers,
       CheckMetadata(trailers, shared_->options.limits.max_metadata_bytes,
                     "response trailers", absl::StatusCode::kInternal);
   if (bad.ok()) {
-    out_meta_.mutable_metadata()->insert(trailers.begin(), trailers.end());
+    out_.meta().mutable_metadata()->insert(trailers.begin(), trailers.end());
     return true;
   }
   // The call fails rather than reach the client without its trailers.
@@ -513,16 +515,12 @@ void ServerSession::SendStreamMessage(uint64_t call_id,
                                       const google::protobuf::Message* message,
                                       absl::string_view bytes) {
   ResetPingStrikes();
-  out_meta_.Clear();
-  out_meta_.set_call_id(call_id);
-  out_meta_.set_kind(wire::MESSAGE);
-  conn_->Write([&](transport::Buffer& out) {
-    if (message != nullptr) {
-      AppendFrame(out, out_meta_, message);
-    } else {
-      AppendFrame(out, out_meta_, bytes);
-    }
-  });
+  out_.Begin(wire::MESSAGE, call_id);
+  if (message != nullptr) {
+    out_.Send(message);
+  } else {
+    out_.Send(bytes);
+  }
 }
 
 absl::Status ServerSession::SendHeaders(uint64_t call_id,
@@ -532,36 +530,24 @@ absl::Status ServerSession::SendHeaders(uint64_t call_id,
                     "response headers", absl::StatusCode::kInternal);
   if (!bad.ok()) return bad;
   ResetPingStrikes();
-  out_meta_.Clear();
-  out_meta_.set_call_id(call_id);
-  out_meta_.set_kind(wire::HEADERS);
-  out_meta_.mutable_metadata()->insert(headers.begin(), headers.end());
-  conn_->Write([&](transport::Buffer& out) {
-    AppendFrame(out, out_meta_, absl::string_view());
-  });
+  out_.Begin(wire::HEADERS, call_id)
+      .mutable_metadata()
+      ->insert(headers.begin(), headers.end());
+  out_.Send();
   return absl::OkStatus();
 }
 
 void ServerSession::SendWindowUpdate(uint64_t call_id, uint32_t increment) {
-  out_meta_.Clear();
-  out_meta_.set_call_id(call_id);
-  out_meta_.set_kind(wire::WINDOW_UPDATE);
-  out_meta_.set_window_increment(increment);
-  conn_->Write([&](transport::Buffer& out) {
-    AppendFrame(out, out_meta_, absl::string_view());
-  });
+  out_.Begin(wire::WINDOW_UPDATE, call_id).set_window_increment(increment);
+  out_.Send();
 }
 
 void ServerSession::SendError(uint64_t call_id, const absl::Status& status) {
   ResetPingStrikes();
-  out_meta_.Clear();
-  out_meta_.set_call_id(call_id);
-  out_meta_.set_kind(wire::RESPONSE);
-  out_meta_.set_status_code(static_cast<int32_t>(status.code()));
-  out_meta_.set_status_message(std::string(status.message()));
-  conn_->Write([&](transport::Buffer& out) {
-    AppendFrame(out, out_meta_, nullptr);
-  });
+  wire::FrameMeta& meta = out_.Begin(wire::RESPONSE, call_id);
+  meta.set_status_code(static_cast<int32_t>(status.code()));
+  meta.set_status_message(std::string(status.message()));
+  out_.Send();
 }
 
 void ServerSession::SendPong(transport::Buffer& input, size_t payload_size) {
@@ -601,14 +587,11 @@ void ServerSession::OnKeepaliveTimeout() {
 }
 
 void ServerSession::SendGoAway(const absl::Status& status) {
-  out_meta_.Clear();
-  out_meta_.set_kind(wire::GOAWAY);
-  out_meta_.set_last_call_id(last_call_id_);
-  out_meta_.set_status_code(static_cast<int32_t>(status.code()));
-  out_meta_.set_status_message(std::string(status.message()));
-  conn_->Write([&](transport::Buffer& out) {
-    AppendFrame(out, out_meta_, absl::string_view());
-  });
+  wire::FrameMeta& meta = out_.Begin(wire::GOAWAY);
+  meta.set_last_call_id(last_call_id_);
+  meta.set_status_code(static_cast<int32_t>(status.code()));
+  meta.set_status_message(std::string(status.message()));
+  out_.Send();
 }
 
 void ServerSession::ProtocolError(const absl::Status& status) {

@@ -20,6 +20,7 @@
 #include "absl/status/status.h"
 #include "rpc/frame_codec.h"
 #include "rpc/internal/byte_budget.h"
+#include "rpc/internal/frame_writer.h"
 #include "rpc/internal/keepalive.h"
 #include "rpc/internal/server_call.h"
 #include "rpc/method.h"
@@ -129,7 +130,7 @@ class ServerSession : public transport::ConnectionHandler, public FrameSink {
   // MonotonicNow(), read at most once per read callback.
   absl::Duration ReadTime();
   void SendError(uint64_t call_id, const absl::Status& status);
-  // Puts `trailers` into out_meta_; false, with *status replaced by the
+  // Puts `trailers` into out_'s meta; false, with *status replaced by the
   // reason, when they are over max_metadata_bytes (or have an empty key).
   bool AddTrailers(const Metadata& trailers, absl::Status* status);
   void SendPong(transport::Buffer& input, size_t payload_size);
@@ -171,6 +172,7 @@ class ServerSession : public transport::ConnectionHandler, public FrameSink {
   // milliseconds (another connection's release frees server-wide room
   // without telling this one).
   int64_t held_ = 0;
+  int64_t output_seen_ = 0;  // Unsent output at the last CheckBudget().
   int64_t charged_ = 0;
   bool budget_paused_ = false;
   transport::Timer budget_timer_;
@@ -195,7 +197,7 @@ class ServerSession : public transport::ConnectionHandler, public FrameSink {
   // ReadTime()'s clock reading, valid for the current read callback.
   absl::Duration read_time_;
   bool read_time_valid_ = false;
-  wire::FrameMeta out_meta_;  // Reused for every frame written.
+  FrameWriter out_;  // Every frame written, through conn_.
   const MethodDesc* last_method_ = nullptr;  // The last method called.
   CallPool* call_pool_;  // Released (Close()) by the destructor.
 };
