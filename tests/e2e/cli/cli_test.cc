@@ -560,6 +560,7 @@ TEST_F(CliTest, ServicesOnlyProtoIsListedDescribedAndCalledThroughReflection) {
   RunResult list = Cli({"list", Addr(interop_)});
   EXPECT_EQ(list.exit_code, 0) << list;
   EXPECT_EQ(list.out,
+            "bevrpc.health.v1.Health\n"
             "bevrpc.reflection.v1.ServerReflection\n"
             "grpc.testing.TestService\n")
       << list;

@@ -6,8 +6,8 @@
 //
 //   interop_test_server --port=0
 //
-// Prints "listening on 127.0.0.1:PORT" once ready (flushed), serves in the
-// foreground, and on SIGTERM or SIGINT shuts down and exits 0.
+// The shared server main (services/builtin/server_main.h): reflection and
+// health, "listening on 127.0.0.1:PORT" once ready, a drain on SIGTERM.
 //
 // EmptyCall answers Empty. UnaryCall answers the request's payload and, as
 // gRPC's interop server does, fails with `response_status` when it is set
@@ -18,19 +18,11 @@
 //   - adds a trailer with the invalid key "Bad Key" when the request header
 //     x-test-bad-trailer is sent (the call then fails with INTERNAL).
 // The other methods are UNIMPLEMENTED.
-#include <signal.h>
-
-#include <iostream>
 #include <string>
 
-#include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
-#include "absl/strings/str_cat.h"
 #include "grpc/testing/test.bevrpc.h"
 #include "rpc/server.h"
-#include "services/builtin/reflection_service.h"
-
-ABSL_FLAG(int, port, 0, "TCP port on 127.0.0.1; 0 picks a free port");
+#include "services/builtin/server_main.h"
 
 namespace {
 
@@ -77,29 +69,10 @@ class TinyTestService : public grpc::testing::TestService::Service {
 }  // namespace
 
 int main(int argc, char** argv) {
-  absl::ParseCommandLine(argc, argv);
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGTERM);
-  sigaddset(&stop_signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
-  signal(SIGPIPE, SIG_IGN);
-
-  bevrpc::ServerOptions options;
-  options.listen_address =
-      absl::StrCat("127.0.0.1:", absl::GetFlag(FLAGS_port));
-  bevrpc::Server server(options);
   TinyTestService service;
-  absl::Status s = server.RegisterService(&service);
-  if (s.ok()) s = bevrpc::builtin::AddReflection(server);
-  if (s.ok()) s = server.Start();
-  if (!s.ok()) {
-    std::cerr << "interop_test_server: " << s << "\n";
-    return 1;
-  }
-  std::cout << "listening on 127.0.0.1:" << server.port() << std::endl;
-  int sig = 0;
-  sigwait(&stop_signals, &sig);
-  server.Shutdown(absl::Seconds(2));
-  return 0;
+  return bevrpc::builtin::ServerMain(
+      argc, argv, "interop_test_server",
+      [&](bevrpc::Server& server, bevrpc::builtin::HealthService&) {
+        return server.RegisterService(&service);
+      });
 }
