@@ -214,9 +214,10 @@ TEST_F(FlowControlTest, ClientStreamFollowsConnectionWritability) {
     // Let the loop send what was queued, so the connection really backs up
     // (bounded: each write is followed by at most a short wait).
     if (!refused && i % 16 == 15) {
-      Notification sent;
-      stream->OnWritable([&] { sent.Notify(); });
-      if (!sent.WaitForNotificationWithTimeout(absl::Seconds(2))) {
+      // Shared: a callback left registered may run after this scope.
+      auto sent = std::make_shared<Notification>();
+      stream->OnWritable([sent] { sent->Notify(); });
+      if (!sent->WaitForNotificationWithTimeout(absl::Seconds(2))) {
         refused = true;  // Not writable any more: what we are testing.
       }
     }
