@@ -53,15 +53,6 @@ struct Event {
   std::string payload;  // Whole frames only.
 };
 
-std::string Deterministic(const google::protobuf::Message& m) {
-  std::string out;
-  google::protobuf::io::StringOutputStream stream(&out);
-  google::protobuf::io::CodedOutputStream coded(&stream);
-  coded.SetSerializationDeterministic(true);
-  m.SerializeToCodedStream(&coded);
-  return out;
-}
-
 class RecordingSink : public FrameSink {
  public:
   explicit RecordingSink(uint8_t pause_pattern) : pause_pattern_(pause_pattern) {}
@@ -126,7 +117,7 @@ class RecordingSink : public FrameSink {
                                << ok_copied << " (" << flat.size()
                                << " bytes)");
     if (ok_in_place) {
-      FUZZ_CHECK(Deterministic(in_place) == Deterministic(copied),
+      FUZZ_CHECK(fuzzing::Deterministic(in_place) == fuzzing::Deterministic(copied),
                  "ParsePayload and a flat copy parse differently");
     }
   }

@@ -5,12 +5,34 @@
 // build mode, unlike assert().
 //
 //   FUZZ_CHECK(wanted > input.size(), "decoder asked for " << wanted);
+//
+// Also Deterministic(), for comparing messages as bytes.
 #ifndef BEVRPC_TESTS_FUZZ_FUZZ_CHECK_H_
 #define BEVRPC_TESTS_FUZZ_FUZZ_CHECK_H_
 
 #include <cstdio>
 #include <cstdlib>
 #include <sstream>
+#include <string>
+
+#include "google/protobuf/io/coded_stream.h"
+#include "google/protobuf/io/zero_copy_stream_impl_lite.h"
+#include "google/protobuf/message.h"
+
+namespace bevrpc::fuzzing {
+
+// `m` serialized deterministically (map entries sorted), so that two equal
+// messages compare equal as bytes.
+inline std::string Deterministic(const google::protobuf::Message& m) {
+  std::string out;
+  google::protobuf::io::StringOutputStream stream(&out);
+  google::protobuf::io::CodedOutputStream coded(&stream);
+  coded.SetSerializationDeterministic(true);
+  m.SerializeToCodedStream(&coded);
+  return out;
+}
+
+}  // namespace bevrpc::fuzzing
 
 #define FUZZ_CHECK(cond, msg)                                           \
   do {                                                                  \

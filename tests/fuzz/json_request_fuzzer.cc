@@ -22,15 +22,6 @@
 namespace bevrpc {
 namespace {
 
-std::string Deterministic(const google::protobuf::Message& m) {
-  std::string out;
-  google::protobuf::io::StringOutputStream stream(&out);
-  google::protobuf::io::CodedOutputStream coded(&stream);
-  coded.SetSerializationDeterministic(true);
-  m.SerializeToCodedStream(&coded);
-  return out;
-}
-
 void Check(absl::string_view json) {
   fuzz::Everything message;
   absl::Status s = cli::ParseJsonRequest(json, &message);
@@ -54,7 +45,7 @@ void Check(absl::string_view json) {
     s = cli::ParseJsonRequest(*printed, &again);
     FUZZ_CHECK(s.ok(), "printed JSON does not parse back: " << s << "\n"
                                                             << *printed);
-    FUZZ_CHECK(Deterministic(again) == Deterministic(message),
+    FUZZ_CHECK(fuzzing::Deterministic(again) == fuzzing::Deterministic(message),
                "printed JSON parses to another message: " << *printed);
   }
 }
