@@ -161,6 +161,17 @@ class RecordingHandler : public ConnectionHandler {
     cv_.SignalAll();
   }
 
+  // What OnReadClosed() answers: keep the connection open for writing
+  // after the peer's EOF.
+  bool keep_writing_after_eof = false;
+
+  bool OnReadClosed() override {
+    MutexLock l(&mu_);
+    events_.push_back("E");
+    cv_.SignalAll();
+    return keep_writing_after_eof;
+  }
+
   void OnClosed(const absl::Status& why) override {
     bool inline_call = in_close || in_readable_;
     MutexLock l(&mu_);
@@ -188,6 +199,14 @@ class RecordingHandler : public ConnectionHandler {
   bool AwaitFrames(size_t n, absl::Duration timeout = kWait) {
     return Await(
         [n](const RecordingHandler& h) { return h.frames_.size() >= n; },
+        timeout);
+  }
+  bool AwaitReadClosed(absl::Duration timeout = kWait) {
+    return Await(
+        [](const RecordingHandler& h) {
+          return std::find(h.events_.begin(), h.events_.end(), "E") !=
+                 h.events_.end();
+        },
         timeout);
   }
   bool AwaitClosed(absl::Duration timeout = kWait) {
@@ -723,6 +742,75 @@ TEST_P(ConnectionTest, CloseAfterFlushClosesWithinLingerIfPeerNeverCloses) {
   absl::Duration took = absl::Now() - start;
   EXPECT_TRUE(ha_->close_status().ok()) << ha_->close_status();
   EXPECT_GE(took, absl::Milliseconds(250));
+}
+
+// Half-close: the peer shuts down its sending side after its frames. A
+// handler that keeps the connection open for writing gets every frame,
+// then OnReadClosed(), and can still answer; CloseAfterFlush() then ends
+// it at once (the peer's EOF has come) with OK.
+TEST_P(ConnectionTest, PeerHalfCloseKeepsTheConnectionOpenForWriting) {
+  if (GetParam().transport != Transport::kSocketPair) {
+    GTEST_SKIP() << "a bufferevent pair has no half-close";
+  }
+  int fds[2];
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
+  ha_->keep_writing_after_eof = true;
+  ASSERT_TRUE(RunOnLoop([&] {
+    auto a = Connection::Adopt(loop(), fds[0], Options());
+    ASSERT_TRUE(a.ok()) << a.status();
+    a_ = *std::move(a);
+    a_->Start(ha_.get());
+  }));
+  const std::string request = Frame("one") + Frame("two");
+  ASSERT_EQ(write(fds[1], request.data(), request.size()),
+            static_cast<ssize_t>(request.size()));
+  ASSERT_EQ(shutdown(fds[1], SHUT_WR), 0);
+  ASSERT_TRUE(ha_->AwaitReadClosed()) << ha_->events();
+  EXPECT_EQ(ha_->frames(), (std::vector<std::string>{"one", "two"}));
+  EXPECT_EQ(ha_->events(), "R E") << "frames first, then the EOF, no close";
+  bool read_closed = false;
+  ASSERT_TRUE(RunOnLoop([&] {
+    read_closed = a_->read_closed();
+    a_->Write([&](Buffer& out) { out.Append(Frame("answer")); });
+    a_->CloseAfterFlush();
+  }));
+  EXPECT_TRUE(read_closed);
+  // The peer reads the answer, then EOF.
+  std::string got;
+  char buf[256];
+  while (true) {
+    ssize_t n = read(fds[1], buf, sizeof(buf));  // Blocking socket.
+    if (n <= 0) break;
+    got.append(buf, n);
+  }
+  EXPECT_EQ(got, Frame("answer"));
+  ASSERT_TRUE(ha_->AwaitClosed());
+  EXPECT_TRUE(ha_->close_status().ok()) << ha_->close_status();
+  close(fds[1]);
+}
+
+// The default: the peer's EOF closes the connection (UNAVAILABLE).
+TEST_P(ConnectionTest, PeerHalfCloseClosesByDefault) {
+  if (GetParam().transport != Transport::kSocketPair) {
+    GTEST_SKIP() << "a bufferevent pair has no half-close";
+  }
+  int fds[2];
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
+  ASSERT_TRUE(RunOnLoop([&] {
+    auto a = Connection::Adopt(loop(), fds[0], Options());
+    ASSERT_TRUE(a.ok()) << a.status();
+    a_ = *std::move(a);
+    a_->Start(ha_.get());
+  }));
+  const std::string request = Frame("only");
+  ASSERT_EQ(write(fds[1], request.data(), request.size()),
+            static_cast<ssize_t>(request.size()));
+  ASSERT_EQ(shutdown(fds[1], SHUT_WR), 0);
+  ASSERT_TRUE(ha_->AwaitClosed());
+  EXPECT_EQ(ha_->frames(), std::vector<std::string>{"only"});
+  EXPECT_EQ(ha_->close_status().code(), absl::StatusCode::kUnavailable)
+      << ha_->close_status();
+  close(fds[1]);
 }
 
 TEST_P(ConnectionTest, CloseDeliversOnClosedOnceAndNeverInsideClose) {
