@@ -74,6 +74,9 @@ size_t ServerSession::OnReadable(transport::Buffer& input) {
     // stop us reading, or two peers could wait for each other forever.)
     budget_paused_ = true;
     conn_->PauseReading();
+    // Not reading by our own choice: a PONG could not be seen, so the
+    // client must not be declared dead meanwhile.
+    if (keepalive_ != nullptr) keepalive_->Stop();
   }
   // The server-wide count hears of this read once its output is flushed
   // (OnOutputDrained(), right after this returns).
@@ -124,7 +127,10 @@ void ServerSession::CheckBudget() {
   }
   budget_paused_ = false;
   budget_timer_.Cancel();
-  if (!closing_ && !read_closed_) conn_->ResumeReading();
+  if (!closing_ && !read_closed_) {
+    conn_->ResumeReading();
+    if (keepalive_ != nullptr) keepalive_->Start();
+  }
 }
 
 void ServerSession::OnFrame(wire::FrameMeta& meta, transport::Buffer& input,

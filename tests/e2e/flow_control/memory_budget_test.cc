@@ -60,6 +60,31 @@ TEST_F(MemoryBudgetTest, ConnectionBudgetStopsReadingUntilCallsFinish) {
             options.max_connection_memory_bytes + kMiB + kFrameOverhead);
 }
 
+// A connection paused for its budget reads nothing, PONGs included: its
+// keepalive is suspended meanwhile, so a pause longer than keepalive_time
+// + keepalive_timeout does not close it.
+TEST_F(MemoryBudgetTest, PausedConnectionIsNotDeclaredDeadByKeepalive) {
+  ServerOptions options;
+  options.max_connection_memory_bytes = 2 * kMiB;
+  options.keepalive_time = absl::Milliseconds(100);
+  options.keepalive_timeout = absl::Milliseconds(100);
+  StartServer(options);
+  auto channel = NewChannel();
+  ASSERT_NE(channel, nullptr);
+  constexpr int kCalls = 6;
+  Results results;
+  std::vector<std::unique_ptr<EchoResponse>> responses;
+  SendHeldCalls(*channel, kCalls, kMiB, results, responses);
+  ASSERT_TRUE(gate().AwaitStarted(2));  // Paused from here on.
+  // The elapsed time is the condition under test: several keepalive
+  // periods (100 ms + 100 ms) pass while the connection is paused.
+  absl::SleepFor(absl::Seconds(1));
+  EXPECT_EQ(results.statuses().size(), 0u) << "a held call ended early";
+  gate().ReleaseAll();
+  ASSERT_TRUE(results.AwaitCount(kCalls));
+  EXPECT_EQ(results.Count(absl::StatusCode::kOk), static_cast<size_t>(kCalls));
+}
+
 // The server-wide budget: four connections, none over its own (unlimited)
 // budget, stop together once the server holds 4 MiB.
 TEST_F(MemoryBudgetTest, ServerBudgetStopsEveryConnection) {
