@@ -90,18 +90,27 @@ TEST(WorkerPoolTest, ElasticPoolGrowsToItsBoundThenRefusesAndShrinks) {
   WorkerPool pool(options);
   EXPECT_EQ(pool.num_threads(), 0);
   Notification release;
-  std::atomic<int> running{0};
+  Mutex mu;
+  CondVar started;
+  int running = 0;
   for (int i = 0; i < 3; ++i) {
     ASSERT_TRUE(pool.Submit([&] {
-      running++;
+      {
+        MutexLock lock(&mu);
+        ++running;
+        started.SignalAll();
+      }
       release.WaitForNotification();
     }).ok()) << i;
   }
-  absl::Time deadline = absl::Now() + absl::Seconds(30);
-  while (running.load() < 3 && absl::Now() < deadline) {
-    absl::SleepFor(absl::Milliseconds(1));  // Polling a counter, bounded.
+  {
+    MutexLock lock(&mu);
+    ASSERT_TRUE(started.WaitUntil(&mu, absl::Seconds(30),
+                                  [&]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+                                    return running == 3;
+                                  }))
+        << "blocked tasks did not each get a thread";
   }
-  ASSERT_EQ(running.load(), 3) << "blocked tasks did not each get a thread";
   EXPECT_EQ(pool.num_threads(), 3);
   absl::Status refused = pool.Submit([] {});
   EXPECT_EQ(refused.code(), absl::StatusCode::kResourceExhausted) << refused;
@@ -109,9 +118,11 @@ TEST(WorkerPoolTest, ElasticPoolGrowsToItsBoundThenRefusesAndShrinks) {
             absl::string_view::npos)
       << refused;
   release.Notify();
-  deadline = absl::Now() + absl::Seconds(30);
+  // Threads exit on their idle timer, which signals nothing: poll the
+  // count (bounded).
+  const absl::Time deadline = absl::Now() + absl::Seconds(30);
   while (pool.num_threads() > 0 && absl::Now() < deadline) {
-    absl::SleepFor(absl::Milliseconds(5));  // Polling a counter, bounded.
+    absl::SleepFor(absl::Milliseconds(5));
   }
   EXPECT_EQ(pool.num_threads(), 0) << "idle threads above min_threads stayed";
   // And it grows again.

@@ -30,7 +30,7 @@ class EdgesTest : public FlowFixture {
   // Adds a method whose handler keeps adding trailers from its own thread
   // until the call is cancelled (its deadline, on the loop thread, sends
   // the response with the trailers meanwhile).
-  void AddTrailerRaceMethod(std::atomic<int>* finished) {
+  void AddTrailerRaceMethod(Results* finished) {
     ASSERT_TRUE(
         server_
             ->RegisterMethod(CallbackMethod<EchoRequest, EchoResponse>(
@@ -47,7 +47,7 @@ class EdgesTest : public FlowFixture {
                                      absl::StrCat(i));
                     }
                     std::move(done).Finish(absl::OkStatus());
-                    finished->fetch_add(1);
+                    finished->Callback()(absl::OkStatus());
                   }).detach();
                 }))
             .ok());
@@ -55,7 +55,7 @@ class EdgesTest : public FlowFixture {
 };
 
 TEST_F(EdgesTest, DeadlineRacingAddTrailerIsSafe) {
-  std::atomic<int> finished{0};
+  Results finished;  // One entry per handler thread that has returned.
   server_ = std::make_unique<Server>(ServerOptions());
   AddTrailerRaceMethod(&finished);
   ASSERT_TRUE(server_->Start().ok());
@@ -71,11 +71,7 @@ TEST_F(EdgesTest, DeadlineRacingAddTrailerIsSafe) {
     absl::Status s = channel->Call(kTrailerRace, req, &resp, options);
     EXPECT_EQ(s.code(), absl::StatusCode::kDeadlineExceeded) << s;
   }
-  absl::Time deadline = absl::Now() + kWait;
-  while (finished.load() < kCalls && absl::Now() < deadline) {
-    absl::SleepFor(absl::Milliseconds(5));  // Polling a counter, bounded.
-  }
-  EXPECT_EQ(finished.load(), kCalls);
+  ASSERT_TRUE(finished.AwaitCount(kCalls));
 }
 
 // The callback of a call that the channel's destruction cancels starts a
