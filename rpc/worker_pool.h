@@ -65,7 +65,6 @@ class WorkerPool {
   // Must not be called from a worker.
   void Shutdown();
 
-  size_t max_queued() const { return options_.max_queued; }
   // Threads alive right now.
   int num_threads() const;
 

@@ -78,8 +78,6 @@ class ServerCall {
     held_bytes_ = 0;
     return n;
   }
-  // RunAfter() timers not yet fired (for tests of their bound). Loop.
-  size_t pending_timers() const { return timers_.size(); }
   // When the REQUEST arrived (MonotonicNow()), for the session's
   // cancel-storm defence; set only while that defence is on.
   void set_opened_at(absl::Duration t) { opened_at_ = t; }
