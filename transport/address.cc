@@ -43,6 +43,14 @@ absl::StatusOr<SocketAddress> SocketAddress::Parse(absl::string_view host_port) 
         absl::StrCat("address \"", host_port, "\" has a bad port \"",
                      port_text, "\""));
   }
+  absl::StatusOr<std::vector<SocketAddress>> all =
+      ResolveAll(host, static_cast<uint16_t>(port));
+  if (!all.ok()) return all.status();
+  return all->front();
+}
+
+absl::StatusOr<std::vector<SocketAddress>> SocketAddress::ResolveAll(
+    const std::string& host, uint16_t port) {
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;
@@ -54,10 +62,24 @@ absl::StatusOr<SocketAddress> SocketAddress::Parse(absl::string_view host_port) 
     return absl::UnavailableError(absl::StrCat(
         "cannot resolve \"", host, "\": ", gai_strerror(rc)));
   }
-  SocketAddress out;
-  std::memcpy(&out.storage, result->ai_addr, result->ai_addrlen);
-  out.length = result->ai_addrlen;
+  std::vector<SocketAddress> out;
+  for (addrinfo* ai = result; ai != nullptr; ai = ai->ai_next) {
+    if (ai->ai_addrlen > sizeof(sockaddr_storage)) continue;
+    SocketAddress a;
+    std::memcpy(&a.storage, ai->ai_addr, ai->ai_addrlen);
+    a.length = ai->ai_addrlen;
+    bool seen = false;
+    for (const SocketAddress& b : out) {
+      seen = seen || (b.length == a.length &&
+                      std::memcmp(&b.storage, &a.storage, a.length) == 0);
+    }
+    if (!seen) out.push_back(a);
+  }
   freeaddrinfo(result);
+  if (out.empty()) {
+    return absl::UnavailableError(
+        absl::StrCat("\"", host, "\" resolved to no usable address"));
+  }
   return out;
 }
 

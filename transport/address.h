@@ -12,7 +12,9 @@
 
 #include <sys/socket.h>
 
+#include <cstdint>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
@@ -23,7 +25,13 @@ struct SocketAddress {
   sockaddr_storage storage{};
   socklen_t length = 0;
 
+  // The first address `host_port` resolves to.
   static absl::StatusOr<SocketAddress> Parse(absl::string_view host_port);
+  // Every address `host` resolves to (getaddrinfo, so it may block; a
+  // numeric address never does), without duplicates, in getaddrinfo's
+  // order.
+  static absl::StatusOr<std::vector<SocketAddress>> ResolveAll(
+      const std::string& host, uint16_t port);
   // The address of a connected or bound socket.
   static absl::StatusOr<SocketAddress> FromSocketName(int fd);
   static absl::StatusOr<SocketAddress> FromPeerName(int fd);

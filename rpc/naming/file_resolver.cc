@@ -1,0 +1,179 @@
+#include "rpc/naming/file_resolver.h"
+
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <utility>
+
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "rpc/naming/static_resolver.h"
+
+namespace bevrpc::naming {
+namespace {
+
+// What identifies one version of the file.
+struct FileStamp {
+  dev_t dev = 0;
+  ino_t ino = 0;
+  off_t size = -1;
+  int64_t mtime_ns = -1;
+  bool operator==(const FileStamp& o) const {
+    return dev == o.dev && ino == o.ino && size == o.size &&
+           mtime_ns == o.mtime_ns;
+  }
+};
+
+class FileResolver : public Resolver {
+ public:
+  FileResolver(std::string path, transport::EventLoop* loop,
+               absl::Duration poll)
+      : path_(std::move(path)), loop_(loop), poll_(poll), timer_(loop) {}
+
+  void Start(Listener listener) override {
+    listener_ = std::move(listener);
+    // The first check runs from the loop, never inline.
+    timer_.Start(absl::ZeroDuration(), [this] { Check(); });
+  }
+
+ private:
+  void Check() {
+    timer_.Start(poll_, [this] { Check(); });
+    struct stat st;
+    if (stat(path_.c_str(), &st) != 0) {
+      Fail(absl::UnavailableError(absl::StrCat(
+          "endpoints file ", path_, ": ", std::strerror(errno))));
+      return;
+    }
+    FileStamp stamp{st.st_dev, st.st_ino, st.st_size,
+                    int64_t{st.st_mtim.tv_sec} * 1000000000 + st.st_mtim.tv_nsec};
+    if (have_stamp_ && stamp == stamp_) return;
+    std::ifstream in(path_);
+    std::stringstream text;
+    text << in.rdbuf();
+    if (!in.good() && !in.eof()) {
+      Fail(absl::UnavailableError(
+          absl::StrCat("endpoints file ", path_, " could not be read")));
+      return;
+    }
+    stamp_ = stamp;
+    have_stamp_ = true;
+    ParsedEndpointFile parsed = ParseEndpointFile(text.str());
+    for (const std::string& e : parsed.errors) {
+      std::fprintf(stderr, "bevrpc: endpoints file %s: %s (line skipped)\n",
+                   path_.c_str(), e.c_str());
+    }
+    last_error_ = absl::OkStatus();
+    if (have_list_ && parsed.endpoints == list_) return;
+    have_list_ = true;
+    list_ = parsed.endpoints;
+    listener_(std::move(parsed.endpoints));
+  }
+
+  void Fail(absl::Status why) {
+    have_stamp_ = false;  // Re-read once it is back.
+    if (why == last_error_) return;
+    last_error_ = why;
+    if (have_list_) {
+      std::fprintf(stderr, "bevrpc: %s; keeping the last %zu endpoints\n",
+                   std::string(why.message()).c_str(), list_.size());
+      return;
+    }
+    listener_(std::move(why));
+  }
+
+  const std::string path_;
+  transport::EventLoop* const loop_;
+  const absl::Duration poll_;
+  transport::Timer timer_;
+  Listener listener_;
+  FileStamp stamp_;
+  bool have_stamp_ = false;
+  bool have_list_ = false;
+  EndpointList list_;
+  absl::Status last_error_;
+};
+
+}  // namespace
+
+ParsedEndpointFile ParseEndpointFile(absl::string_view text) {
+  ParsedEndpointFile out;
+  absl::flat_hash_set<std::string> seen;
+  int line_no = 0;
+  for (absl::string_view line : absl::StrSplit(text, '\n')) {
+    ++line_no;
+    size_t hash = line.find('#');
+    if (hash != absl::string_view::npos) line = line.substr(0, hash);
+    line = absl::StripAsciiWhitespace(line);
+    if (line.empty()) continue;
+    std::vector<absl::string_view> fields =
+        absl::StrSplit(line, absl::ByAnyChar(" \t"), absl::SkipEmpty());
+    auto bad = [&](absl::string_view why) {
+      out.errors.push_back(absl::StrCat("line ", line_no, ": ", why));
+    };
+    absl::StatusOr<HostPort> hp = ParseHostPort(fields[0]);
+    if (!hp.ok()) {
+      bad(hp.status().message());
+      continue;
+    }
+    EndpointInfo meta;
+    bool ok = true;
+    for (size_t i = 1; i < fields.size() && ok; ++i) {
+      std::pair<absl::string_view, absl::string_view> kv =
+          absl::StrSplit(fields[i], absl::MaxSplits('=', 1));
+      if (kv.first == "weight") {
+        uint32_t w;
+        if (!absl::SimpleAtoi(kv.second, &w) || w == 0) {
+          bad(absl::StrCat("weight \"", kv.second,
+                           "\" is not a positive integer"));
+          ok = false;
+        }
+        meta.weight = w;
+      } else if (kv.first == "zone") {
+        meta.zone = std::string(kv.second);
+      } else if (kv.first == "id") {
+        meta.id = std::string(kv.second);
+      } else if (kv.first == "version") {
+        meta.version = std::string(kv.second);
+      } else {
+        bad(absl::StrCat("unknown field \"", fields[i],
+                         "\" (known: weight=N, zone=Z, id=I, version=V)"));
+        ok = false;
+      }
+    }
+    if (!ok) continue;
+    absl::StatusOr<EndpointList> addrs = ResolveHostPort(*hp);
+    if (!addrs.ok()) {
+      bad(addrs.status().message());
+      continue;
+    }
+    for (EndpointInfo& e : *addrs) {
+      if (!seen.insert(e.address).second) continue;
+      EndpointInfo info = meta;
+      info.address = std::move(e.address);
+      out.endpoints.push_back(std::move(info));
+    }
+  }
+  return out;
+}
+
+absl::StatusOr<std::unique_ptr<Resolver>> NewFileResolver(
+    const Target& target, transport::EventLoop* loop,
+    const ResolverOptions& options) {
+  if (target.scheme != Target::Scheme::kFile) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("target \"", target.ToString(), "\" is not file:///"));
+  }
+  return std::unique_ptr<Resolver>(
+      new FileResolver(target.path, loop, options.file_poll_interval));
+}
+
+}  // namespace bevrpc::naming

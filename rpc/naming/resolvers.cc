@@ -1,0 +1,26 @@
+#include "rpc/naming/resolvers.h"
+
+#include "absl/strings/str_cat.h"
+#include "rpc/naming/file_resolver.h"
+#include "rpc/naming/static_resolver.h"
+
+namespace bevrpc::naming {
+
+absl::StatusOr<std::unique_ptr<Resolver>> CreateResolver(
+    const Target& target, transport::EventLoop* loop,
+    const ResolverOptions& options) {
+  switch (target.scheme) {
+    case Target::Scheme::kHostPort:
+    case Target::Scheme::kList:
+      return NewStaticResolver(target, loop);
+    case Target::Scheme::kFile:
+      return NewFileResolver(target, loop, options);
+    case Target::Scheme::kDns:
+    case Target::Scheme::kEtcd:
+      break;
+  }
+  return absl::UnimplementedError(absl::StrCat(
+      "target \"", target.ToString(), "\": this build has no resolver for it"));
+}
+
+}  // namespace bevrpc::naming
