@@ -36,6 +36,15 @@ struct CallOptions {
   // call with INVALID_ARGUMENT before anything is sent, oversized headers
   // with RESOURCE_EXHAUSTED. Default: none.
   Metadata metadata;
+  // ring_hash: the key whose owner serves the call (a user id, a shard
+  // key). Calls with the same key go to the same endpoint while it is
+  // usable. Other balancers ignore it. Default: empty (hashes as "").
+  std::string hash_key;
+  // What a call does when the target has no endpoints (an empty list):
+  // false fails it at once with UNAVAILABLE; true waits, within its
+  // deadline, for endpoints to appear. Before the target's first list
+  // every call waits. Default: false (gRPC's default).
+  bool wait_for_ready = false;
 };
 
 }  // namespace bevrpc

@@ -5,24 +5,30 @@
 #include "absl/strings/str_cat.h"
 #include "transport/sync.h"
 #include "rpc/internal/byte_budget.h"
+#include "rpc/balancing/picker.h"
 #include "rpc/internal/client_slot.h"
+#include "rpc/internal/endpoint_set.h"
+#include "rpc/naming/resolvers.h"
+#include "rpc/naming/target.h"
 #include "rpc/internal/metadata_limits.h"
 
 namespace bevrpc {
 
 absl::StatusOr<std::unique_ptr<Channel>> Channel::Create(
-    absl::string_view address, ChannelOptions options) {
+    absl::string_view target, ChannelOptions options) {
   if (options.num_connections < 1) {
     return absl::InvalidArgumentError(absl::StrCat(
         "num_connections must be >= 1, got ", options.num_connections));
   }
   absl::Status limits_ok = ValidateFrameLimits(options.limits);
   if (!limits_ok.ok()) return limits_ok;
-  absl::StatusOr<transport::SocketAddress> addr =
-      transport::SocketAddress::Parse(address);
-  if (!addr.ok()) return addr.status();
+  absl::StatusOr<naming::Target> parsed = naming::ParseTarget(target);
+  if (!parsed.ok()) return parsed.status();
+  absl::StatusOr<balancing::Policy> policy =
+      balancing::ParsePolicy(options.load_balancer);
+  if (!policy.ok()) return policy.status();
   std::unique_ptr<Channel> channel(new Channel());
-  channel->target_ = std::string(address);
+  channel->target_ = std::string(target);
   channel->options_ = std::move(options);
   transport::LoopPool* loops = channel->options_.loops;
   if (loops == nullptr) {
@@ -32,29 +38,33 @@ absl::StatusOr<std::unique_ptr<Channel>> Channel::Create(
     channel->owned_loops_ = *std::move(owned);
     loops = channel->owned_loops_.get();
   }
+  // Borrowed pools are shared: start on the loop the pool hands out next.
+  transport::EventLoop* first = loops->Next();
+  int offset = 0;
+  for (int i = 0; i < loops->size(); ++i) {
+    if (loops->loop(i) == first) offset = i;
+  }
+  for (int i = 0; i < loops->size(); ++i) {
+    channel->loops_.push_back(loops->loop((offset + i) % loops->size()));
+  }
+  absl::StatusOr<std::unique_ptr<naming::Resolver>> resolver =
+      naming::CreateResolver(*parsed, channel->loops_[0],
+                             channel->options_.resolver);
+  if (!resolver.ok()) return resolver.status();
   channel->unsent_budget_ = std::make_unique<internal::ByteBudget>(
       channel->options_.max_unsent_request_bytes);
-  for (int i = 0; i < channel->options_.num_connections; ++i) {
-    channel->slots_.push_back(std::make_shared<internal::ClientSlot>(
-        loops->Next(), *addr, &channel->options_,
-        channel->unsent_budget_.get()));
-  }
+  channel->set_ = std::make_shared<internal::EndpointSet>(
+      channel->target_, channel->loops_, &channel->options_,
+      channel->unsent_budget_.get(), *policy);
+  channel->set_->Start(*std::move(resolver));
   return channel;
 }
 
 Channel::~Channel() {
-  // Each slot fails its calls (their callbacks may start follow-up calls:
-  // those find the slot shut down and fail with CANCELLED) and closes its
-  // connections, on its own loop.
-  for (auto& slot : slots_) {
-    Notification done;
-    internal::ClientSlot* s = slot.get();
-    s->loop()->Post([s, &done] {
-      s->Shutdown();
-      done.Notify();
-    });
-    done.WaitForNotification();
-  }
+  // Fails open calls with CANCELLED (their callbacks may start follow-up
+  // calls: those find the channel shut down and fail with CANCELLED too)
+  // and closes every connection, each on its own loop.
+  set_->Shutdown();
   if (owned_loops_ != nullptr) owned_loops_->Stop();
 }
 
@@ -64,13 +74,12 @@ CallHandle Channel::CallAsync(absl::string_view method,
                               const CallOptions& options,
                               absl::AnyInvocable<void(absl::Status)> done,
                               Metadata* trailers, Metadata* headers) {
-  uint32_t index = next_slot_.fetch_add(1, std::memory_order_relaxed) %
-                   slots_.size();
-  internal::ClientSlot* slot = slots_[index].get();
-  bool on_loop = slot->loop()->IsInLoopThread();
+  absl::Status pick_error;
+  std::shared_ptr<internal::ClientSlot> slot = set_->Pick(options, &pick_error);
+  const bool on_loop = slot != nullptr && slot->loop()->IsInLoopThread();
   std::unique_ptr<internal::ClientCall> call =
       on_loop ? slot->NewCall() : std::make_unique<internal::ClientCall>();
-  call->id = slot->NextCallId();
+  call->id = slot != nullptr ? slot->NextCallId() : 0;
   call->method.assign(method.data(), method.size());
   call->response = response;
   call->trailers = trailers;
@@ -81,7 +90,9 @@ CallHandle Channel::CallAsync(absl::string_view method,
     call->deadline = absl::Now() + options.timeout;
   }
   call->done = std::move(done);
-  CallHandle handle{static_cast<int>(index), call->id};
+  CallHandle handle;
+  handle.slot = slot;
+  handle.call_id = call->id;
 
   size_t size = request.ByteSizeLong();
   absl::Status invalid;
@@ -110,14 +121,34 @@ CallHandle Channel::CallAsync(absl::string_view method,
   if (invalid.ok() && on_loop && slot->TryStartInline(call)) {
     return handle;
   }
-  slot->PostStart(std::move(call), std::move(invalid));
+  if (slot != nullptr) {
+    slot->PostStart(std::move(call), std::move(invalid));
+    return handle;
+  }
+  if (!invalid.ok() || !pick_error.ok()) {
+    // No endpoint to fail it on: the control loop runs the callback.
+    set_->control_loop()->Post(
+        [call = std::move(call),
+         why = invalid.ok() ? std::move(pick_error) : std::move(invalid)]() mutable {
+          call->done(std::move(why));
+        });
+    return handle;
+  }
+  // No endpoint list yet (or wait_for_ready on an empty one): it waits.
+  handle.ticket = set_->Park(std::move(call), options.wait_for_ready,
+                             balancing::StableHash(options.hash_key));
   return handle;
 }
 
 void Channel::Cancel(const CallHandle& call) {
-  if (call.slot < 0 || call.slot >= static_cast<int>(slots_.size())) return;
+  if (call.ticket != 0) {
+    set_->CancelParked(call.ticket,
+                       absl::CancelledError("call cancelled by the client"));
+    return;
+  }
+  std::shared_ptr<internal::ClientSlot> slot = call.slot.lock();
+  if (slot == nullptr) return;
   uint64_t id = call.call_id;
-  std::shared_ptr<internal::ClientSlot> slot = slots_[call.slot];
   slot->loop()->Post([slot, id] { slot->Cancel(id); });
 }
 
@@ -126,8 +157,8 @@ absl::Status Channel::Call(absl::string_view method,
                            google::protobuf::Message* response,
                            const CallOptions& options, Metadata* trailers,
                            Metadata* headers) {
-  for (auto& slot : slots_) {
-    if (slot->loop()->IsInLoopThread()) {
+  for (transport::EventLoop* loop : loops_) {
+    if (loop->IsInLoopThread()) {
       return absl::FailedPreconditionError(
           "blocking Channel::Call() on the channel's own I/O thread would "
           "deadlock; use CallAsync()");
@@ -143,6 +174,32 @@ absl::Status Channel::Call(absl::string_view method,
             trailers, headers);
   finished.WaitForNotification();
   return result;
+}
+
+std::vector<ChannelEndpoint> Channel::endpoints() const {
+  std::vector<ChannelEndpoint> out;
+  for (const internal::EndpointSet::EndpointStatus& e : set_->Endpoints()) {
+    ChannelEndpoint c;
+    c.address = e.info.address;
+    c.state = std::string(balancing::EndpointStateName(e.state));
+    c.weight = e.info.weight;
+    c.zone = e.info.zone;
+    c.id = e.info.id;
+    c.version = e.info.version;
+    c.calls_started = e.calls_started;
+    out.push_back(std::move(c));
+  }
+  return out;
+}
+
+absl::Status Channel::WaitForEndpoints(absl::Duration timeout) const {
+  for (transport::EventLoop* loop : loops_) {
+    if (loop->IsInLoopThread()) {
+      return absl::FailedPreconditionError(
+          "WaitForEndpoints() on the channel's own I/O thread would deadlock");
+    }
+  }
+  return set_->WaitResolved(timeout);
 }
 
 size_t Channel::unsent_request_bytes() const {

@@ -1,7 +1,9 @@
-// Channel: the client side. Holds one or more connections to one address,
-// multiplexes calls over them by call_id, and enforces deadlines locally.
+// Channel: the client side. Connects to the endpoints its target names,
+// spreads calls over them with a load balancer, multiplexes calls over
+// each connection by call_id, and enforces deadlines locally.
 //
 //   auto channel = Channel::Create("127.0.0.1:8080").value();
+//   auto fleet = Channel::Create("etcd://127.0.0.1:2379/services/echo").value();
 //   EchoRequest req;  req.set_message("hi");
 //   EchoResponse resp;
 //   CallOptions options;  options.timeout = absl::Seconds(1);
@@ -10,8 +12,15 @@
 //   channel->CallAsync("bevrpc.echo.Echo/Echo", req, &resp, options,
 //                      [](absl::Status s) { ... });   // on an I/O thread
 //
-// Connections are opened on first use and reopened after they close. A call
-// on a connection that closes or is refused fails with UNAVAILABLE.
+// Targets (rpc/naming/target.h, docs/naming.md): HOST:PORT (every address
+// it resolves to), dns:///HOST:PORT, list:///A,B,..., file:///PATH,
+// etcd://H:P/PREFIX. Endpoints come and go as the target's resolver says;
+// removed endpoints get no new calls and finish their open ones.
+//
+// Connections are opened on first use and reopened after they close; an
+// endpoint whose connect failed is skipped (while others are usable) and
+// reconnected in the background with backoff. A call on a connection that
+// closes or is refused fails with UNAVAILABLE.
 //
 // Threading: thread-safe. Callbacks run on the channel's I/O threads and
 // must not block; never inline from CallAsync(). Destroying the channel
@@ -35,6 +44,7 @@
 #include "google/protobuf/message.h"
 #include "rpc/call_options.h"
 #include "rpc/frame_codec.h"
+#include "rpc/naming/resolver.h"
 #include "transport/address.h"
 #include "transport/connection.h"
 #include "transport/loop_pool.h"
@@ -44,12 +54,38 @@ namespace bevrpc {
 namespace internal {
 class ByteBudget;
 class ClientSlot;
+class EndpointSet;
 }  // namespace internal
 
+// Reconnecting to an endpoint whose connect failed (gRPC's connection
+// backoff): the first retry after `initial`, each next one `multiplier`
+// times later, up to `max`, each randomised by +-`jitter`.
+struct ConnectBackoff {
+  absl::Duration initial = absl::Seconds(1);
+  double multiplier = 1.6;
+  double jitter = 0.2;
+  absl::Duration max = absl::Seconds(120);
+};
+
 struct ChannelOptions {
-  // Connections to open to the address; calls are spread round-robin.
-  // Default: 1.
+  // Connections to open to each endpoint; calls to one endpoint are spread
+  // over them. Default: 1.
   int num_connections = 1;
+  // How calls are spread over the target's endpoints: "pick_first",
+  // "round_robin", "weighted_round_robin", "least_loaded", "ring_hash"
+  // (rpc/balancing/picker.h; ring_hash hashes CallOptions::hash_key).
+  // Default: "round_robin".
+  std::string load_balancer = "round_robin";
+  // Resolution of dns:///, file:/// and etcd:// targets (refresh
+  // intervals, polling, backoff). Default: see naming::ResolverOptions.
+  naming::ResolverOptions resolver;
+  // Reconnecting after a failed connect. Default: 1 s, x1.6, +-20 %,
+  // at most 120 s.
+  ConnectBackoff connect_backoff;
+  // Calls waiting for the target's first endpoint list (or, with
+  // CallOptions::wait_for_ready, for a non-empty one): more fail at once
+  // with RESOURCE_EXHAUSTED. Default: 10,000.
+  size_t max_calls_waiting_for_endpoints = 10000;
   // I/O threads the channel starts when `loops` is null. Default: 1.
   int io_threads = 1;
   // Loops to run on instead of starting threads; borrowed, must outlive the
@@ -98,18 +134,34 @@ struct ChannelOptions {
 
 // Identifies a call started with CallAsync(), for Cancel().
 struct CallHandle {
-  int slot = -1;
+  std::weak_ptr<internal::ClientSlot> slot;  // Empty while parked.
   uint64_t call_id = 0;
+  uint64_t ticket = 0;  // Parked calls (no endpoint known yet).
+};
+
+// One endpoint of a channel's target, as Channel::endpoints() reports it.
+struct ChannelEndpoint {
+  std::string address;  // "IP:PORT" / "[V6]:PORT"
+  // "IDLE", "CONNECTING", "READY", "TRANSIENT_FAILURE".
+  std::string state;
+  uint32_t weight = 1;
+  std::string zone;
+  std::string id;
+  std::string version;
+  uint64_t calls_started = 0;  // Calls this channel sent it so far.
 };
 
 class ClientStreamBase;
 
 class Channel {
  public:
-  // Resolves `address` ("host:port", "[v6]:port"); may block on DNS. Does
-  // not connect yet.
+  // A channel to `target` (any form above). HOST:PORT and list:/// names
+  // are resolved here (getaddrinfo: may block); other targets resolve in
+  // the background, and calls started before their first list wait for it
+  // within their deadlines. Does not connect yet. A target that does not
+  // parse, or an unknown load_balancer, is INVALID_ARGUMENT.
   static absl::StatusOr<std::unique_ptr<Channel>> Create(
-      absl::string_view address, ChannelOptions options = {});
+      absl::string_view target, ChannelOptions options = {});
   ~Channel();
   Channel(const Channel&) = delete;
   Channel& operator=(const Channel&) = delete;
@@ -148,6 +200,14 @@ class Channel {
 
   const std::string& target() const { return target_; }
 
+  // The target's current endpoints, their state and calls sent to each.
+  // Thread-safe.
+  std::vector<ChannelEndpoint> endpoints() const;
+  // Waits until the target's first endpoint list (possibly empty) is
+  // known: OK; the resolver's error if it failed first; DEADLINE_EXCEEDED
+  // after `timeout`. Not on the channel's I/O threads.
+  absl::Status WaitForEndpoints(absl::Duration timeout) const;
+
   // Admission (ChannelOptions::max_unsent_request_bytes): bytes of requests
   // admitted and not yet handed to the socket, and the most ever at once.
   // Thread-safe.
@@ -163,11 +223,11 @@ class Channel {
   // Before the slots: their connections give bytes back as they close.
   std::unique_ptr<internal::ByteBudget> unsent_budget_;
   std::unique_ptr<transport::LoopPool> owned_loops_;
-  // Shared with closures posted to the loops, which may run after the
-  // channel is gone (from a loop's destructor): they then find the slot
-  // shut down and touch nothing else.
-  std::vector<std::shared_ptr<internal::ClientSlot>> slots_;
-  std::atomic<uint32_t> next_slot_{0};
+  std::vector<transport::EventLoop*> loops_;
+  // Endpoints, their slots, the resolver and the picker. Shared with
+  // closures posted to the loops, which may run after the channel is gone
+  // (from a loop's destructor): they then find it shut down.
+  std::shared_ptr<internal::EndpointSet> set_;
 };
 
 }  // namespace bevrpc

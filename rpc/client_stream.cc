@@ -9,6 +9,7 @@
 #include "rpc/frame_codec.h"
 #include "rpc/internal/client_slot.h"
 #include "rpc/internal/client_stream_state.h"
+#include "rpc/internal/endpoint_set.h"
 #include "rpc/internal/metadata_limits.h"
 #include "rpc/status.h"
 #include "rpc/wire_format.h"
@@ -33,9 +34,66 @@ void ClientStreamState::End(absl::Status final_status) {
 }
 
 void ClientStreamState::PostPump() {
-  ClientSlot* target = slot;
-  uint64_t id = call_id;
-  loop->Post([target, id] { target->PumpStream(id); });
+  RunOnSlot([](ClientSlot* s, uint64_t id) { s->PumpStream(id); });
+}
+
+void ClientStreamState::RunOnSlot(SlotOp op, bool inline_ok) {
+  if (!parked) {
+    if (slot == nullptr) return;  // Failed before it had a slot.
+    if (inline_ok && loop->IsInLoopThread()) {
+      op(slot.get(), call_id);
+      return;
+    }
+    loop->Post([s = slot, id = call_id, op = std::move(op)]() mutable {
+      op(s.get(), id);
+    });
+    return;
+  }
+  // Parked: through the control loop, which knows whether it was placed.
+  loop->Post([self = shared_from_this(), op = std::move(op)]() mutable {
+    if (self->placed_slot_ != nullptr) {
+      std::shared_ptr<ClientSlot> s = self->placed_slot_;
+      uint64_t id = self->placed_id_;
+      if (s->loop()->IsInLoopThread()) {
+        op(s.get(), id);
+      } else {
+        s->loop()->Post([s, id, op = std::move(op)]() mutable { op(s.get(), id); });
+      }
+    } else if (!self->unparked_) {
+      self->deferred_.push_back(std::move(op));
+    }
+  });
+}
+
+void ClientStreamState::Unpark(std::shared_ptr<ClientSlot> placed,
+                               uint64_t id) {
+  unparked_ = true;
+  std::vector<SlotOp> ops = std::move(deferred_);
+  deferred_.clear();
+  if (placed == nullptr) return;  // Ended while parked: nothing to do.
+  placed_slot_ = std::move(placed);
+  placed_id_ = id;  // Assigned by its slot at placement.
+  for (SlotOp& op : ops) {
+    std::shared_ptr<ClientSlot> s = placed_slot_;
+    uint64_t id = placed_id_;
+    s->loop()->Post([s, id, op = std::move(op)]() mutable { op(s.get(), id); });
+  }
+}
+
+void ClientStreamState::Abort(absl::Status why, bool cancel) {
+  if (parked) {
+    if (std::shared_ptr<EndpointSet> s = set.lock()) {
+      s->CancelParked(ticket, std::move(why));
+    }
+    return;
+  }
+  RunOnSlot([why = std::move(why), cancel](ClientSlot* s, uint64_t id) mutable {
+    if (cancel) {
+      s->Cancel(id);
+    } else {
+      s->Fail(id, std::move(why));
+    }
+  });
 }
 
 void ClientStreamState::Wake() {
@@ -260,13 +318,19 @@ std::shared_ptr<internal::ClientStreamState> ClientStreamBase::Start(
     const google::protobuf::Message& response_prototype,
     const CallOptions& options) {
   auto state = std::make_shared<internal::ClientStreamState>();
-  uint32_t index = channel.next_slot_.fetch_add(1, std::memory_order_relaxed) %
-                   channel.slots_.size();
-  internal::ClientSlot* slot = channel.slots_[index].get();
+  absl::Status pick_error;
+  std::shared_ptr<internal::ClientSlot> slot =
+      channel.set_->Pick(options, &pick_error);
   const ChannelOptions& copts = channel.options_;
-  state->slot = slot;
-  state->loop = slot->loop();
-  state->call_id = slot->NextCallId();
+  if (slot != nullptr) {
+    state->loop = slot->loop();
+    state->call_id = slot->NextCallId();
+    state->slot = slot;
+  } else {
+    state->loop = channel.set_->control_loop();
+    state->parked = pick_error.ok();
+    state->set = channel.set_;
+  }
   state->kind = kind;
   state->response_prototype = &response_prototype;
   state->write_buffer_bytes = copts.stream_write_buffer_bytes;
@@ -304,7 +368,20 @@ std::shared_ptr<internal::ClientStreamState> ClientStreamBase::Start(
   if (invalid.ok() && request != nullptr) {
     request->SerializeToString(&call->request);
   }
-  slot->PostStart(std::move(call), std::move(invalid));
+  if (slot != nullptr) {
+    slot->PostStart(std::move(call), std::move(invalid));
+  } else if (!invalid.ok() || !pick_error.ok()) {
+    // Failed on the control loop, like any call's callback.
+    state->parked = false;
+    state->loop->Post([call = std::move(call),
+                       why = invalid.ok() ? pick_error : invalid]() mutable {
+      call->done(std::move(why));
+    });
+  } else {
+    state->ticket = channel.set_->Park(
+        std::move(call), options.wait_for_ready,
+        balancing::StableHash(options.hash_key));
+  }
   return state;
 }
 
@@ -316,9 +393,7 @@ absl::Status ClientStreamBase::CheckSize(size_t bytes) {
   absl::Status why = absl::ResourceExhaustedError(
       absl::StrCat("request message of ", bytes,
                    " bytes exceeds max_message_bytes ", st->max_message_bytes));
-  internal::ClientSlot* slot = st->slot;
-  uint64_t id = st->call_id;
-  st->loop->Post([slot, id, why] { slot->Fail(id, why); });
+  st->Abort(why, /*cancel=*/false);
   return why;
 }
 
@@ -418,13 +493,9 @@ bool ClientStreamBase::TryReadMessage(google::protobuf::Message* message) {
   }
   message->GetReflection()->Swap(message, taken.get());
   if (grant) {
-    internal::ClientSlot* slot = st->slot;
-    uint64_t id = st->call_id;
-    if (st->loop->IsInLoopThread()) {
-      slot->GrantStream(id);
-    } else {
-      st->loop->Post([slot, id] { slot->GrantStream(id); });
-    }
+    st->RunOnSlot(
+        [](internal::ClientSlot* s, uint64_t id) { s->GrantStream(id); },
+        /*inline_ok=*/true);
   }
   return true;
 }
@@ -485,10 +556,8 @@ absl::Status ClientStreamBase::Finish() {
 }
 
 void ClientStreamBase::Cancel() {
-  internal::ClientStreamState* st = state_.get();
-  internal::ClientSlot* slot = st->slot;
-  uint64_t id = st->call_id;
-  st->loop->Post([slot, id] { slot->Cancel(id); });
+  state_->Abort(absl::CancelledError("cancelled by the client"),
+                /*cancel=*/true);
 }
 
 Metadata ClientStreamBase::headers() const {

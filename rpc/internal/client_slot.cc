@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "rpc/internal/client_stream_state.h"
+#include "rpc/internal/endpoint_set.h"
 #include "rpc/internal/metadata_limits.h"
 #include "rpc/status.h"
 #include "rpc/wire_format.h"
@@ -157,6 +158,7 @@ void ClientConnection::Close(const absl::Status& why) {
   if (conn_ != nullptr) conn_->Close(why);
   ReleaseSent();
   FailAll(why);
+  slot_->OnConnectionClosed(this, why);
 }
 
 size_t ClientConnection::OnReadable(transport::Buffer& input) {
@@ -182,6 +184,7 @@ void ClientConnection::OnClosed(const absl::Status& why) {
     status = absl::UnavailableError("connection closed");
   }
   FailAll(status);
+  slot_->OnConnectionClosed(this, status);
 }
 
 void ClientConnection::FailAll(const absl::Status& why) {
@@ -268,11 +271,16 @@ void ClientConnection::HandleGoAway(const wire::FrameMeta& meta) {
 
 ClientSlot::ClientSlot(transport::EventLoop* loop,
                        transport::SocketAddress address,
-                       const ChannelOptions* options, ByteBudget* unsent_budget)
+                       const ChannelOptions* options, ByteBudget* unsent_budget,
+                       std::shared_ptr<balancing::EndpointHealth> health,
+                       std::weak_ptr<EndpointSet> set, bool track_load)
     : loop_(loop),
       address_(std::move(address)),
       options_(options),
-      unsent_budget_(unsent_budget) {}
+      unsent_budget_(unsent_budget),
+      health_(std::move(health)),
+      set_(std::move(set)),
+      track_load_(track_load) {}
 
 ClientSlot::~ClientSlot() = default;
 
@@ -294,6 +302,7 @@ void ClientSlot::Start(std::unique_ptr<ClientCall> call) {
     ArmDeadline(call.get(), call->deadline - absl::Now());
   }
   ClientCall* raw = call.get();
+  CountStarted(raw);
   calls_.emplace(id, std::move(call));
   if (active_ != nullptr && active_->ready()) {
     SendOrQueue(raw);
@@ -303,17 +312,119 @@ void ClientSlot::Start(std::unique_ptr<ClientCall> call) {
   OpenConnection();
 }
 
+void ClientSlot::CountStarted(ClientCall* call) {
+  // A retired slot that still gets a call (picked from a snapshot a moment
+  // old) stays alive until its calls have finished.
+  if (retiring_ && self_ == nullptr) self_ = shared_from_this();
+  calls_started_.store(calls_started_.load(std::memory_order_relaxed) + 1,
+                       std::memory_order_relaxed);
+  if (track_load_) {
+    health_->CallStarted();
+    call->started = absl::Now();
+  }
+}
+
+void ClientSlot::UpdateHealth() {
+  Health now = Health::kIdle;
+  if (shut_down_ || retiring_) {
+    now = Health::kIdle;  // Counts for nothing.
+  } else if (active_ != nullptr && active_->ready()) {
+    now = Health::kReady;
+  } else if (active_ != nullptr && !active_->closed()) {
+    now = Health::kConnecting;
+  } else if (failing_) {
+    now = Health::kFailing;
+  }
+  if (now == reported_) return;
+  auto add = [this](Health h, int d) {
+    switch (h) {
+      case Health::kIdle:
+        break;
+      case Health::kConnecting:
+        health_->AddConnecting(d);
+        break;
+      case Health::kReady:
+        health_->AddReady(d);
+        break;
+      case Health::kFailing:
+        health_->AddFailing(d);
+        break;
+    }
+  };
+  add(reported_, -1);
+  add(now, +1);
+  reported_ = now;
+}
+
+void ClientSlot::OnConnectFailed() {
+  failing_ = true;
+  const ConnectBackoff& b = options_->connect_backoff;
+  backoff_ = backoff_ == absl::ZeroDuration()
+                 ? b.initial
+                 : std::min(backoff_ * b.multiplier, b.max);
+  if (std::shared_ptr<EndpointSet> set = set_.lock()) set->OnConnectFailure();
+  if (shut_down_ || retiring_) return;
+  // Jitter: uniform in [1 - jitter, 1 + jitter] (a cheap per-thread LCG).
+  thread_local uint64_t seed =
+      0x2545f4914f6cdd1du ^ reinterpret_cast<uintptr_t>(&seed);
+  seed = seed * 6364136223846793005u + 1442695040888963407u;
+  double unit = static_cast<double>(seed >> 11) / static_cast<double>(1ull << 53);
+  absl::Duration delay = backoff_ * (1.0 + b.jitter * (2.0 * unit - 1.0));
+  if (reconnect_timer_ == nullptr) {
+    reconnect_timer_ = std::make_unique<transport::Timer>(loop_);
+  }
+  reconnect_timer_->Start(delay, [this] {
+    if (shut_down_ || retiring_ || active_ != nullptr) return;
+    OpenConnection();
+  });
+}
+
+void ClientSlot::OnConnectionClosed(ClientConnection* conn,
+                                    const absl::Status& why) {
+  if (!why.ok()) {
+    if (std::shared_ptr<EndpointSet> set = set_.lock()) set->OnConnectFailure();
+  }
+  if (conn != active_.get()) return;
+  // Destroyed later (Purge), not inside its own callback.
+  retired_.push_back(std::move(active_));
+  UpdateHealth();
+}
+
+void ClientSlot::Retire() {
+  if (shut_down_ || retiring_) return;
+  retiring_ = true;
+  if (reconnect_timer_ != nullptr) reconnect_timer_->Cancel();
+  UpdateHealth();
+  if (calls_.empty()) {
+    MaybeFinishRetiring();
+  } else {
+    self_ = shared_from_this();
+  }
+}
+
+void ClientSlot::MaybeFinishRetiring() {
+  if (!retiring_ || shut_down_ || !calls_.empty()) return;
+  active_.reset();
+  retired_.clear();
+  waiting_.clear();
+  blocked_.clear();
+  std::shared_ptr<ClientSlot> keep = std::move(self_);  // Freed on return.
+}
+
 void ClientSlot::OpenConnection() {
   if (active_ != nullptr) return;  // Connecting.
   auto conn = std::make_unique<ClientConnection>(this, options_);
   absl::Status s = conn->Connect(loop_, address_);
   if (!s.ok()) {
+    OnConnectFailed();
+    UpdateHealth();
     std::vector<uint64_t> waiting = std::move(waiting_);
     waiting_.clear();
     for (uint64_t w : waiting) Finish(w, s);
     return;
   }
   active_ = std::move(conn);
+  UpdateHealth();
 }
 
 void ClientSlot::PostStart(std::unique_ptr<ClientCall> call,
@@ -415,6 +526,7 @@ bool ClientSlot::TryStartInline(std::unique_ptr<ClientCall>& call) {
     ArmDeadline(call.get(), left);
   }
   ClientCall* raw = call.get();
+  CountStarted(raw);
   calls_.emplace(raw->id, std::move(call));
   active_->Send(raw);
   return true;
@@ -424,11 +536,21 @@ void ClientSlot::OnConnected(ClientConnection* conn, const absl::Status& status)
   if (conn != active_.get()) return;
   if (!status.ok()) {
     retired_.push_back(std::move(active_));
+    OnConnectFailed();
+    UpdateHealth();
     std::vector<uint64_t> waiting = std::move(waiting_);
     waiting_.clear();
-    for (uint64_t id : waiting) Finish(id, status);
+    for (uint64_t id : waiting) {
+      Finish(id, absl::UnavailableError(absl::StrCat(
+                     "cannot connect to ", address_.ToString(), ": ",
+                     status.message())));
+    }
     return;
   }
+  failing_ = false;
+  backoff_ = absl::ZeroDuration();
+  if (reconnect_timer_ != nullptr) reconnect_timer_->Cancel();
+  UpdateHealth();
   SendWaiting();
 }
 
@@ -505,6 +627,7 @@ void ClientSlot::OnConnectionLost(ClientConnection* conn, uint64_t call_id,
   Finish(call_id, why.ok() ? absl::UnavailableError("connection closed") : why);
   if (conn == active_.get() && conn->closed()) {
     retired_.push_back(std::move(active_));
+    UpdateHealth();
   }
 }
 
@@ -512,6 +635,7 @@ void ClientSlot::OnDraining(ClientConnection* conn) {
   if (conn == active_.get()) retired_.push_back(std::move(active_));
   // The draining connection closes once its remaining calls finish; the
   // server closes it too.
+  UpdateHealth();
 }
 
 void ClientSlot::Finish(uint64_t call_id, absl::Status status) {
@@ -523,10 +647,17 @@ void ClientSlot::Finish(uint64_t call_id, absl::Status status) {
     unsent_budget_->Release(call->charged);
     call->charged = 0;
   }
+  if (track_load_ && call->started != absl::InfinitePast()) {
+    health_->CallEnded(absl::ToInt64Microseconds(absl::Now() - call->started));
+  }
   absl::AnyInvocable<void(absl::Status)> done = std::move(call->done);
   // Recycled before `done` runs, so a call it starts can reuse the record.
   Recycle(std::move(call));
   done(std::move(status));
+  if (retiring_ && calls_.empty() && self_ != nullptr) {
+    // Not from inside a connection's callback: from the loop.
+    loop_->Post([self = shared_from_this()] { self->MaybeFinishRetiring(); });
+  }
 }
 
 std::unique_ptr<ClientCall> ClientSlot::NewCall() {
@@ -553,6 +684,7 @@ void ClientSlot::Recycle(std::unique_ptr<ClientCall> call) {
   call->deadline = absl::InfiniteFuture();
   call->timeout = absl::InfiniteDuration();
   call->conn = nullptr;
+  call->started = absl::InfinitePast();
   if (call->request.capacity() > kMaxKeptRequestBytes) {
     std::string().swap(call->request);
   } else {
@@ -593,7 +725,10 @@ void ClientSlot::Purge() {
                                          (c->draining() && c->idle());
                                 }),
                  retired_.end());
-  if (active_ != nullptr && active_->closed()) active_.reset();
+  if (active_ != nullptr && active_->closed()) {
+    active_.reset();
+    UpdateHealth();
+  }
 }
 
 void ClientSlot::Shutdown() {
@@ -611,6 +746,9 @@ void ClientSlot::Shutdown() {
   active_.reset();
   retired_.clear();
   idle_calls_.clear();  // Their timers belong to this loop: free them here.
+  reconnect_timer_.reset();
+  UpdateHealth();
+  std::shared_ptr<ClientSlot> keep = std::move(self_);  // Freed on return.
 }
 
 }  // namespace bevrpc::internal

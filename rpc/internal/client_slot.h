@@ -24,6 +24,7 @@
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "google/protobuf/message.h"
+#include "rpc/balancing/endpoint_health.h"
 #include "rpc/call_options.h"
 #include "rpc/channel.h"
 #include "rpc/frame_codec.h"
@@ -37,6 +38,7 @@
 namespace bevrpc::internal {
 
 class ClientStreamState;
+class EndpointSet;
 
 struct ClientCall {
   uint64_t id = 0;
@@ -59,6 +61,9 @@ struct ClientCall {
   size_t charged = 0;
   // Streaming calls only: what the ClientStream handle shares with the loop.
   std::shared_ptr<ClientStreamState> stream;
+  // When the call was handed to a slot (least_loaded's latency), if the
+  // channel tracks load.
+  absl::Time started = absl::InfinitePast();
 };
 
 class ClientSlot;
@@ -135,16 +140,34 @@ class ClientConnection : public transport::ConnectionHandler,
   size_t unsent_head_ = 0;
 };
 
-// Owned by the Channel through a shared_ptr that closures posted to the
-// loop share, so that one running after the channel is gone finds the slot
-// shut down (and touches nothing of the channel's) instead of freed memory.
+// Owned by its Endpoint (rpc/internal/endpoint_set.h) through a shared_ptr
+// that closures posted to the loop share, so that one running after the
+// channel is gone finds the slot shut down (and touches nothing of the
+// channel's) instead of freed memory.
+//
+// Health: the slot reports its connection's state to the endpoint's
+// EndpointHealth (connecting, ready, failing). After a failed connect it
+// is in TRANSIENT_FAILURE and reconnects in the background after a
+// jittered exponential backoff (ChannelOptions::connect_backoff); a call
+// that still lands on it (every endpoint failing) connects at once.
 class ClientSlot : public std::enable_shared_from_this<ClientSlot> {
  public:
   // `options` and `unsent_budget` are the channel's: used only until
-  // Shutdown().
+  // Shutdown(). `set` hears of connect failures (may be empty).
   ClientSlot(transport::EventLoop* loop, transport::SocketAddress address,
-             const ChannelOptions* options, ByteBudget* unsent_budget);
+             const ChannelOptions* options, ByteBudget* unsent_budget,
+             std::shared_ptr<balancing::EndpointHealth> health,
+             std::weak_ptr<EndpointSet> set, bool track_load);
   ~ClientSlot();
+
+  const transport::SocketAddress& address() const { return address_; }
+  // Calls handed to this slot so far. Any thread.
+  uint64_t calls_started() const {
+    return calls_started_.load(std::memory_order_relaxed);
+  }
+  // The endpoint was removed: no reconnects; connections close once the
+  // calls still open have finished. Loop thread.
+  void Retire();
 
   transport::EventLoop* loop() const { return loop_; }
   uint64_t NextCallId() {
@@ -174,6 +197,9 @@ class ClientSlot : public std::enable_shared_from_this<ClientSlot> {
   void OnConnectionLost(ClientConnection* conn, uint64_t call_id,
                         const absl::Status& why);
   void OnDraining(ClientConnection* conn);
+  // A connection closed (after its calls were failed); `why` is OK for an
+  // orderly close.
+  void OnConnectionClosed(ClientConnection* conn, const absl::Status& why);
   // Ends a call: removes it, cancels its timer and runs its callback.
   void Finish(uint64_t call_id, absl::Status status);
   // Streaming (client_stream.cc): MESSAGE / HEADERS / WINDOW_UPDATE frames
@@ -208,6 +234,13 @@ class ClientSlot : public std::enable_shared_from_this<ClientSlot> {
   void Recycle(std::unique_ptr<ClientCall> call);
   void Purge();
   void Expire(uint64_t call_id);
+  // Reports the slot's state to its EndpointHealth when it changed.
+  void UpdateHealth();
+  // After a failed connect: TRANSIENT_FAILURE, reconnect after backoff.
+  void OnConnectFailed();
+  void CountStarted(ClientCall* call);
+  // Retired and idle: closes connections, drops the self-reference.
+  void MaybeFinishRetiring();
 
   transport::EventLoop* const loop_;
   const transport::SocketAddress address_;
@@ -226,6 +259,19 @@ class ClientSlot : public std::enable_shared_from_this<ClientSlot> {
   // their own callbacks.
   std::vector<std::unique_ptr<ClientConnection>> retired_;
   bool shut_down_ = false;
+
+  const std::shared_ptr<balancing::EndpointHealth> health_;
+  const std::weak_ptr<EndpointSet> set_;
+  const bool track_load_;
+  enum class Health { kIdle, kConnecting, kReady, kFailing };
+  Health reported_ = Health::kIdle;
+  bool failing_ = false;  // The last connect failed and none succeeded since.
+  absl::Duration backoff_ = absl::ZeroDuration();
+  std::unique_ptr<transport::Timer> reconnect_timer_;
+  std::atomic<uint64_t> calls_started_{0};
+  bool retiring_ = false;
+  // Keeps a retired slot alive until its calls have finished.
+  std::shared_ptr<ClientSlot> self_;
 };
 
 }  // namespace bevrpc::internal

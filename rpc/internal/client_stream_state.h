@@ -10,6 +10,7 @@
 #include <deque>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/functional/any_invocable.h"
@@ -23,18 +24,25 @@
 namespace bevrpc::internal {
 
 class ClientSlot;
+class EndpointSet;
 
-class ClientStreamState {
+class ClientStreamState : public std::enable_shared_from_this<ClientStreamState> {
  public:
   struct Inbound {
     std::unique_ptr<google::protobuf::Message> message;
     size_t bytes = 0;
   };
 
-  // Immutable after Start.
-  ClientSlot* slot = nullptr;
+  // Immutable after Start. A stream opened before the channel knew any
+  // endpoint is "parked" (rpc/internal/endpoint_set.h): it has no slot
+  // yet, `loop` is the channel's control loop, and operations on the slot
+  // go there first and are forwarded once the stream is placed.
+  std::shared_ptr<ClientSlot> slot;
   transport::EventLoop* loop = nullptr;
   uint64_t call_id = 0;
+  bool parked = false;
+  std::weak_ptr<EndpointSet> set;  // Parked streams.
+  uint64_t ticket = 0;             // Parked streams: EndpointSet::Park()'s.
   MethodKind kind = MethodKind::kUnary;
   const google::protobuf::Message* response_prototype = nullptr;
   size_t write_buffer_bytes = 0;
@@ -81,11 +89,29 @@ class ClientStreamState {
   // has just set pump_scheduled, so at most one is queued.
   void PostPump();
 
+  // Any thread: runs `op(slot, call_id)` on the slot's loop (inline when
+  // `inline_ok` and already there). Parked streams: queued until placed,
+  // dropped if the call ends first.
+  using SlotOp = absl::AnyInvocable<void(ClientSlot*, uint64_t)>;
+  void RunOnSlot(SlotOp op, bool inline_ok = false);
+  // Any thread: ends the call with `why` (CANCEL to the server if sent).
+  void Abort(absl::Status why, bool cancel);
+  // Control loop, parked streams: placed on `placed` as call `id` (null:
+  // ended while parked). Queued operations follow the call's start.
+  void Unpark(std::shared_ptr<ClientSlot> placed, uint64_t id);
+
   // The call ended (loop thread): wakes everyone, runs callbacks.
   void End(absl::Status final_status);
   // Wakes blocked readers/writers; runs the callbacks whose condition
   // holds (loop thread).
   void Wake();
+
+ private:
+  // Parked streams, control loop only.
+  std::shared_ptr<ClientSlot> placed_slot_;
+  uint64_t placed_id_ = 0;
+  bool unparked_ = false;
+  std::vector<SlotOp> deferred_;
 };
 
 }  // namespace bevrpc::internal

@@ -347,8 +347,8 @@ int OpenSession(const Env& env, const Args& args, const char* help,
   }
   auto channel = Channel::Create(args.positional[0]);
   if (!channel.ok()) {
-    return Fail(env, kExitUsage,
-                absl::StrCat("bad address: ", channel.status().message()));
+    // A target that does not parse, or a host that does not resolve.
+    return Fail(env, kExitUsage, channel.status().message());
   }
   session->channel = *std::move(channel);
   if (args.Has("--proto")) {

@@ -999,7 +999,10 @@ TEST_F(CliTest, BadArgumentsAreUsageErrors) {
       {{"call", addr, kEcho, "--metadata", "novalue"},
        "bevrpc: bad --metadata \"novalue\" (KEY=VALUE)"},
       {{"call", "localhost", kEcho},
-       "bevrpc: bad address: address \"localhost\" is not host:port"},
+       "bevrpc: target \"localhost\" does not parse: \"localhost\" needs a "
+       "port (HOST:PORT) (accepted: HOST:PORT, [V6]:PORT, dns:///HOST:PORT, "
+       "dns://DNS_SERVER/HOST:PORT, list:///HOST:PORT,HOST:PORT..., "
+       "file:///ABSOLUTE/PATH, etcd://HOST:PORT[,HOST:PORT...]/PREFIX)"},
       {{"completion", "zsh"}, "bevrpc: completion needs a shell name: bash"},
   };
   for (const Case& c : cases) {

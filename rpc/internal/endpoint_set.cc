@@ -1,0 +1,478 @@
+#include "rpc/internal/endpoint_set.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "rpc/internal/client_slot.h"
+#include "rpc/internal/client_stream_state.h"
+#include "transport/address.h"
+
+namespace bevrpc::internal {
+
+EndpointSet::EndpointSet(std::string target,
+                         std::vector<transport::EventLoop*> loops,
+                         const ChannelOptions* options, ByteBudget* budget,
+                         balancing::Policy policy)
+    : target_(std::move(target)),
+      loops_(std::move(loops)),
+      options_(options),
+      budget_(budget),
+      policy_(policy) {
+  loop_states_.resize(loops_.size());
+  for (size_t i = 0; i < loops_.size(); ++i) {
+    loop_states_[i].loop = loops_[i];
+    // Different starting points, so loops do not all begin on endpoint 0.
+    loop_states_[i].pick.next = i;
+    loop_states_[i].pick.rng += i * 0x632be59bd9b4e019u;
+  }
+}
+
+EndpointSet::~EndpointSet() = default;
+
+void EndpointSet::Start(std::unique_ptr<naming::Resolver> resolver) {
+  Notification started;
+  control_loop()->Post([this, &started, r = std::move(resolver)]() mutable {
+    resolver_ = std::move(r);
+    resolver_->Start([this](absl::StatusOr<naming::EndpointList> update) {
+      OnResolved(std::move(update));
+    });
+    started.Notify();
+  });
+  started.WaitForNotification();
+}
+
+void EndpointSet::Shutdown() {
+  // The resolver and parked calls, on the control loop.
+  Notification stopped;
+  control_loop()->Post([this, &stopped] {
+    shut_down_ = true;
+    resolver_.reset();
+    std::vector<uint64_t> tickets(parked_order_.begin(), parked_order_.end());
+    for (uint64_t t : tickets) {
+      FailParked(t, absl::CancelledError("channel destroyed with the call open"));
+    }
+    stopped.Notify();
+  });
+  stopped.WaitForNotification();
+  // Every slot, current or retiring, on its own loop.
+  std::vector<std::shared_ptr<ClientSlot>> slots;
+  {
+    MutexLock lock(&mu_);
+    if (current_ != nullptr) {
+      for (const auto& e : current_->endpoints) {
+        slots.insert(slots.end(), e->slots.begin(), e->slots.end());
+      }
+    }
+    for (const auto& weak : retiring_) {
+      if (std::shared_ptr<ClientSlot> s = weak.lock()) slots.push_back(s);
+    }
+  }
+  for (const std::shared_ptr<ClientSlot>& slot : slots) {
+    Notification done;
+    slot->loop()->Post([&slot, &done] {
+      slot->Shutdown();
+      done.Notify();
+    });
+    done.WaitForNotification();
+  }
+  // Drop the loops' snapshots on their threads.
+  for (LoopState& ls : loop_states_) {
+    Notification done;
+    ls.loop->Post([&ls, &done] {
+      ls.snapshot.reset();
+      done.Notify();
+    });
+    done.WaitForNotification();
+  }
+  Notification cleared;
+  control_loop()->Post([this, &cleared] {
+    by_address_.clear();
+    cleared.Notify();
+  });
+  cleared.WaitForNotification();
+  MutexLock lock(&mu_);
+  current_.reset();
+  retiring_.clear();
+  placed_.clear();
+}
+
+void EndpointSet::OnResolved(absl::StatusOr<naming::EndpointList> update) {
+  if (shut_down_) return;
+  if (update.ok()) {
+    Apply(*update);
+    return;
+  }
+  bool had_list;
+  {
+    MutexLock lock(&mu_);
+    had_list = resolved_;
+    resolver_error_ = update.status();
+    resolved_cv_.SignalAll();
+  }
+  if (had_list) return;  // Keep serving the last list.
+  // Nothing to place calls on: parked calls fail with the cause.
+  absl::Status why = absl::UnavailableError(
+      absl::StrCat("no endpoints for ", target_, ": ", update.status().message()));
+  std::vector<uint64_t> tickets(parked_order_.begin(), parked_order_.end());
+  for (uint64_t t : tickets) FailParked(t, why);
+}
+
+std::shared_ptr<Endpoint> EndpointSet::NewEndpoint(
+    const naming::EndpointInfo& info) {
+  absl::StatusOr<transport::SocketAddress> addr =
+      transport::SocketAddress::Parse(info.address);  // Numeric: no DNS.
+  if (!addr.ok()) return nullptr;
+  auto e = std::make_shared<Endpoint>();
+  e->info = info;
+  e->health =
+      std::make_shared<balancing::EndpointHealth>(options_->num_connections);
+  const bool track_load = policy_ == balancing::Policy::kLeastLoaded;
+  // Spread the endpoint's connections over the loops, starting at a
+  // different loop for each endpoint.
+  const size_t first = by_address_.size();
+  for (int i = 0; i < options_->num_connections; ++i) {
+    transport::EventLoop* loop = loops_[(first + i) % loops_.size()];
+    e->slots.push_back(std::make_shared<ClientSlot>(
+        loop, *addr, options_, budget_, e->health, weak_from_this(),
+        track_load));
+  }
+  return e;
+}
+
+void EndpointSet::Apply(const naming::EndpointList& list) {
+  absl::flat_hash_map<std::string, std::shared_ptr<Endpoint>> next;
+  auto snapshot = std::make_shared<EndpointSnapshot>();
+  std::vector<balancing::PickerEndpoint> pick;
+  for (const naming::EndpointInfo& info : list) {
+    if (next.contains(info.address)) continue;
+    std::shared_ptr<Endpoint> e;
+    auto it = by_address_.find(info.address);
+    if (it != by_address_.end()) {
+      e = it->second;
+      e->info = info;  // Metadata may change (weight, zone, ...).
+    } else {
+      e = NewEndpoint(info);
+      if (e == nullptr) {
+        std::fprintf(stderr, "bevrpc: %s: endpoint \"%s\" is not IP:PORT; skipped\n",
+                     target_.c_str(), info.address.c_str());
+        continue;
+      }
+    }
+    next.emplace(info.address, e);
+    snapshot->endpoints.push_back(e);
+    pick.push_back({e->health.get(), info.weight,
+                    info.id.empty() ? info.address : info.id});
+  }
+  // Removed endpoints: no new calls (not in the snapshot); their open
+  // calls finish, then their connections close.
+  std::vector<std::shared_ptr<ClientSlot>> removed;
+  for (auto& [address, e] : by_address_) {
+    if (!next.contains(address)) {
+      removed.insert(removed.end(), e->slots.begin(), e->slots.end());
+    }
+  }
+  by_address_ = std::move(next);
+  snapshot->picker = balancing::Picker::Build(policy_, std::move(pick), {});
+  {
+    MutexLock lock(&mu_);
+    retiring_.erase(std::remove_if(retiring_.begin(), retiring_.end(),
+                                   [](const std::weak_ptr<ClientSlot>& w) {
+                                     return w.expired();
+                                   }),
+                    retiring_.end());
+    for (const auto& s : removed) retiring_.push_back(s);
+  }
+  for (const std::shared_ptr<ClientSlot>& s : removed) {
+    s->loop()->Post([s] { s->Retire(); });
+  }
+  Publish(std::move(snapshot));
+  PlaceParked();
+}
+
+void EndpointSet::Publish(std::shared_ptr<const EndpointSnapshot> snapshot) {
+  {
+    MutexLock lock(&mu_);
+    current_ = snapshot;
+    resolved_ = true;
+    resolver_error_ = absl::OkStatus();
+    resolved_cv_.SignalAll();
+  }
+  for (LoopState& ls : loop_states_) {
+    if (ls.loop == control_loop()) {
+      ls.snapshot = snapshot;
+      continue;
+    }
+    ls.loop->Post([&ls, snapshot, self = shared_from_this()] {
+      ls.snapshot = snapshot;
+    });
+  }
+}
+
+std::shared_ptr<ClientSlot> EndpointSet::PickIn(
+    const EndpointSnapshot& snapshot, balancing::PickState& state,
+    uint64_t hash, transport::EventLoop* here) {
+  int i = snapshot.picker->Pick(state, hash);
+  if (i < 0) return nullptr;
+  const Endpoint& e = *snapshot.endpoints[i];
+  const size_t n = e.slots.size();
+  if (n == 1) return e.slots[0];
+  // Prefer a connection on this loop (the call then starts in this turn);
+  // otherwise spread over the endpoint's connections.
+  const size_t start = static_cast<size_t>(state.next);
+  if (here != nullptr) {
+    for (size_t k = 0; k < n; ++k) {
+      const auto& s = e.slots[(start + k) % n];
+      if (s->loop() == here) return s;
+    }
+  }
+  return e.slots[start % n];
+}
+
+std::shared_ptr<ClientSlot> EndpointSet::Pick(const CallOptions& options,
+                                              absl::Status* error) {
+  const uint64_t hash = policy_ == balancing::Policy::kRingHash
+                            ? balancing::StableHash(options.hash_key)
+                            : 0;
+  for (LoopState& ls : loop_states_) {
+    if (!ls.loop->IsInLoopThread()) continue;
+    if (ls.snapshot == nullptr) break;  // Not resolved yet (or shut down).
+    std::shared_ptr<ClientSlot> slot =
+        PickIn(*ls.snapshot, ls.pick, hash, ls.loop);
+    if (slot == nullptr && !options.wait_for_ready) {
+      *error = absl::UnavailableError(
+          absl::StrCat("no endpoints for ", target_, ": the list is empty"));
+    }
+    return slot;
+  }
+  MutexLock lock(&mu_);
+  if (current_ == nullptr) {
+    if (!resolver_error_.ok()) {
+      *error = absl::UnavailableError(absl::StrCat(
+          "no endpoints for ", target_, ": ", resolver_error_.message()));
+    }
+    return nullptr;  // Park until the first list.
+  }
+  std::shared_ptr<ClientSlot> slot =
+      PickIn(*current_, off_loop_pick_, hash, nullptr);
+  if (slot == nullptr && !options.wait_for_ready) {
+    *error = absl::UnavailableError(
+        absl::StrCat("no endpoints for ", target_, ": the list is empty"));
+  }
+  return slot;
+}
+
+uint64_t EndpointSet::Park(std::unique_ptr<ClientCall> call,
+                           bool wait_for_ready, uint64_t hash) {
+  const uint64_t ticket = next_ticket_.fetch_add(1, std::memory_order_relaxed);
+  if (parked_count_.fetch_add(1, std::memory_order_relaxed) >=
+      options_->max_calls_waiting_for_endpoints) {
+    parked_count_.fetch_sub(1, std::memory_order_relaxed);
+    absl::Status why = absl::ResourceExhaustedError(absl::StrCat(
+        "no endpoints for ", target_, " yet and ",
+        options_->max_calls_waiting_for_endpoints,
+        " calls already wait for them (max_calls_waiting_for_endpoints)"));
+    control_loop()->Post([call = std::move(call), why]() mutable {
+      call->done(why);
+    });
+    return ticket;
+  }
+  Parked parked;
+  parked.call = std::move(call);
+  parked.wait_for_ready = wait_for_ready;
+  parked.hash = hash;
+  control_loop()->Post([this, self = shared_from_this(), ticket,
+                        parked = std::move(parked)]() mutable {
+    ParkOnLoop(ticket, std::move(parked));
+  });
+  return ticket;
+}
+
+void EndpointSet::ParkOnLoop(uint64_t ticket, Parked parked) {
+  if (shut_down_) {
+    parked_count_.fetch_sub(1, std::memory_order_relaxed);
+    parked.call->done(absl::CancelledError("channel destroyed with the call open"));
+    return;
+  }
+  ClientCall* call = parked.call.get();
+  if (call->deadline != absl::InfiniteFuture()) {
+    parked.timer = std::make_unique<transport::Timer>(control_loop());
+    parked.timer->Start(call->deadline - absl::Now(), [this, ticket] {
+      auto it = parked_.find(ticket);
+      if (it == parked_.end()) return;
+      absl::Status resolver;
+      {
+        MutexLock lock(&mu_);
+        resolver = resolver_error_;
+      }
+      FailParked(ticket, absl::DeadlineExceededError(absl::StrCat(
+                             "deadline of ",
+                             absl::FormatDuration(it->second.call->timeout),
+                             " exceeded waiting for endpoints of ", target_,
+                             resolver.ok() ? "" : ": ", resolver.message())));
+    });
+  }
+  parked_.emplace(ticket, std::move(parked));
+  parked_order_.push_back(ticket);
+  absl::Status resolver;
+  {
+    MutexLock lock(&mu_);
+    resolver = resolver_error_;
+  }
+  if (!resolver.ok() && by_address_.empty()) {
+    FailParked(ticket, absl::UnavailableError(absl::StrCat(
+                           "no endpoints for ", target_, ": ",
+                           resolver.message())));
+    return;
+  }
+  PlaceParked();
+}
+
+void EndpointSet::FailParked(uint64_t ticket, absl::Status why) {
+  auto it = parked_.find(ticket);
+  if (it == parked_.end()) return;
+  Parked parked = std::move(it->second);
+  parked_.erase(it);
+  parked_order_.erase(
+      std::find(parked_order_.begin(), parked_order_.end(), ticket));
+  parked_count_.fetch_sub(1, std::memory_order_relaxed);
+  if (parked.call->stream != nullptr) parked.call->stream->Unpark(nullptr, 0);
+  parked.call->done(std::move(why));
+}
+
+void EndpointSet::PlaceParked() {
+  std::shared_ptr<const EndpointSnapshot> snapshot;
+  for (LoopState& ls : loop_states_) {
+    if (ls.loop == control_loop()) snapshot = ls.snapshot;
+  }
+  if (snapshot == nullptr) return;
+  std::deque<uint64_t> still;
+  while (!parked_order_.empty()) {
+    uint64_t ticket = parked_order_.front();
+    parked_order_.pop_front();
+    auto it = parked_.find(ticket);
+    if (it == parked_.end()) continue;
+    std::shared_ptr<ClientSlot> slot = PickIn(
+        *snapshot, control_pick_, it->second.hash, control_loop());
+    if (slot == nullptr) {
+      if (it->second.wait_for_ready) {
+        still.push_back(ticket);
+      } else {
+        Parked parked = std::move(it->second);
+        parked_.erase(it);
+        parked_count_.fetch_sub(1, std::memory_order_relaxed);
+        if (parked.call->stream != nullptr) parked.call->stream->Unpark(nullptr, 0);
+        parked.call->done(absl::UnavailableError(
+            absl::StrCat("no endpoints for ", target_, ": the list is empty")));
+      }
+      continue;
+    }
+    Parked parked = std::move(it->second);
+    parked_.erase(it);
+    parked_count_.fetch_sub(1, std::memory_order_relaxed);
+    std::unique_ptr<ClientCall> call = std::move(parked.call);
+    call->id = slot->NextCallId();
+    {
+      // Until it ends, CancelParked() finds the call on its slot.
+      MutexLock lock(&mu_);
+      placed_[ticket] = Placed{slot, call->id};
+    }
+    auto done = std::move(call->done);
+    call->done = [this, self = shared_from_this(), ticket,
+                  done = std::move(done)](absl::Status s) mutable {
+      {
+        MutexLock lock(&mu_);
+        placed_.erase(ticket);
+      }
+      done(std::move(s));
+    };
+    std::shared_ptr<ClientStreamState> stream = call->stream;
+    const uint64_t id = call->id;
+    StartOn(slot, std::move(call));
+    // A stream's operations queued while it was parked follow its start.
+    if (stream != nullptr) stream->Unpark(slot, id);
+  }
+  parked_order_ = std::move(still);
+}
+
+void EndpointSet::StartOn(const std::shared_ptr<ClientSlot>& slot,
+                          std::unique_ptr<ClientCall> call) {
+  if (slot->loop()->IsInLoopThread()) {
+    slot->Start(std::move(call));
+  } else {
+    slot->PostStart(std::move(call), absl::OkStatus());
+  }
+}
+
+void EndpointSet::CancelParked(uint64_t ticket, absl::Status why) {
+  control_loop()->Post([this, self = shared_from_this(), ticket,
+                        why = std::move(why)]() mutable {
+    if (parked_.contains(ticket)) {
+      FailParked(ticket, std::move(why));
+      return;
+    }
+    Placed placed;
+    {
+      MutexLock lock(&mu_);
+      auto it = placed_.find(ticket);
+      if (it == placed_.end()) return;  // Already over.
+      placed = it->second;
+    }
+    std::shared_ptr<ClientSlot> slot = placed.slot.lock();
+    if (slot == nullptr) return;
+    uint64_t id = placed.call_id;
+    slot->loop()->Post([slot, id] { slot->Cancel(id); });
+  });
+}
+
+void EndpointSet::OnConnectFailure() {
+  control_loop()->Post([self = shared_from_this()] {
+    if (!self->shut_down_ && self->resolver_ != nullptr) {
+      self->resolver_->RequestRefresh();
+    }
+  });
+}
+
+std::vector<EndpointSet::EndpointStatus> EndpointSet::Endpoints() {
+  std::shared_ptr<const EndpointSnapshot> snapshot;
+  {
+    MutexLock lock(&mu_);
+    snapshot = current_;
+  }
+  std::vector<EndpointStatus> out;
+  if (snapshot == nullptr) return out;
+  for (const auto& e : snapshot->endpoints) {
+    EndpointStatus st;
+    st.info = e->info;
+    st.state = e->health->state();
+    st.in_flight = e->health->in_flight();
+    for (const auto& s : e->slots) st.calls_started += s->calls_started();
+    out.push_back(std::move(st));
+  }
+  return out;
+}
+
+bool EndpointSet::resolved() {
+  MutexLock lock(&mu_);
+  return resolved_;
+}
+
+absl::Status EndpointSet::WaitResolved(absl::Duration timeout) {
+  MutexLock lock(&mu_);
+  bool done = resolved_cv_.WaitUntil(&mu_, timeout, [&] {
+    return resolved_ || !resolver_error_.ok();
+  });
+  if (resolved_) return absl::OkStatus();
+  if (!resolver_error_.ok()) return resolver_error_;
+  (void)done;
+  return absl::DeadlineExceededError(absl::StrCat(
+      "no endpoint list for ", target_, " within ",
+      absl::FormatDuration(timeout)));
+}
+
+absl::Status EndpointSet::resolver_error() {
+  MutexLock lock(&mu_);
+  return resolver_error_;
+}
+
+}  // namespace bevrpc::internal

@@ -1,0 +1,181 @@
+// EndpointSet: a channel's endpoints and how calls are placed on them.
+//
+//   resolver (control loop) --full lists--> EndpointSet::Apply
+//       -> endpoints added (slots created, connecting lazily), removed
+//          (no new calls; their open calls finish, then they close)
+//       -> an immutable Snapshot {endpoints, picker} published to every
+//          loop (a pointer swap on that loop) and to off-loop callers
+//          (under a mutex)
+//   CallAsync / stream Open (any thread) --Pick--> a ClientSlot
+//
+// Each endpoint has ChannelOptions::num_connections slots (one connection
+// each, spread over the channel's loops) and an EndpointHealth the slots
+// report to and pickers read.
+//
+// Before the first list arrives, and while the list is empty for a call
+// with wait_for_ready, calls are parked on the control loop (bounded by
+// max_calls_waiting_for_endpoints, each within its deadline) and placed
+// when a list comes. When the resolver fails before any list, parked and
+// new calls fail with UNAVAILABLE naming the target and the cause.
+//
+// Threading: Pick(), Park(), Cancel paths and Endpoints() are thread-safe.
+// Start() and Shutdown() are called by the Channel, from a thread that is
+// not one of its loops. Picks on a loop thread take no lock shared with
+// other loops and allocate nothing.
+#ifndef BEVRPC_RPC_INTERNAL_ENDPOINT_SET_H_
+#define BEVRPC_RPC_INTERNAL_ENDPOINT_SET_H_
+
+#include <atomic>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "rpc/balancing/endpoint_health.h"
+#include "rpc/balancing/picker.h"
+#include "rpc/call_options.h"
+#include "rpc/channel.h"
+#include "rpc/internal/byte_budget.h"
+#include "rpc/naming/resolver.h"
+#include "transport/event_loop.h"
+#include "transport/sync.h"
+
+namespace bevrpc::internal {
+
+class ClientSlot;
+struct ClientCall;
+
+struct Endpoint {
+  naming::EndpointInfo info;
+  std::shared_ptr<balancing::EndpointHealth> health;
+  std::vector<std::shared_ptr<ClientSlot>> slots;
+};
+
+struct EndpointSnapshot {
+  std::vector<std::shared_ptr<Endpoint>> endpoints;
+  std::unique_ptr<const balancing::Picker> picker;
+};
+
+class EndpointSet : public std::enable_shared_from_this<EndpointSet> {
+ public:
+  // `options` and `budget` are the channel's and outlive the set's use of
+  // them (until Shutdown()). loops[0] is the control loop (resolver,
+  // parked calls).
+  EndpointSet(std::string target, std::vector<transport::EventLoop*> loops,
+              const ChannelOptions* options, ByteBudget* budget,
+              balancing::Policy policy);
+  ~EndpointSet();
+
+  // Starts `resolver` on the control loop.
+  void Start(std::unique_ptr<naming::Resolver> resolver);
+  // Stops the resolver, fails parked calls and shuts every slot down
+  // (CANCELLED), each on its loop; blocks until done.
+  void Shutdown();
+
+  // A slot for a new call. Null with OK: park the call (Park()); null with
+  // an error: fail the call with it.
+  std::shared_ptr<ClientSlot> Pick(const CallOptions& options,
+                                   absl::Status* error);
+
+  // Parks a unary or streaming call until endpoints are known (control
+  // loop). Returns the ticket for CancelParked(). Any thread.
+  uint64_t Park(std::unique_ptr<ClientCall> call, bool wait_for_ready,
+                uint64_t hash);
+  // Cancels a parked call, or the call it became once placed. Any thread.
+  void CancelParked(uint64_t ticket, absl::Status why);
+
+  transport::EventLoop* control_loop() const { return loops_[0]; }
+  const std::string& target() const { return target_; }
+
+  // For ClientSlot: a connection attempt failed (re-resolve soon).
+  void OnConnectFailure();
+
+  // What `bevrpc resolve` and tests see. Any thread.
+  struct EndpointStatus {
+    naming::EndpointInfo info;
+    balancing::EndpointState state;
+    uint64_t calls_started = 0;
+    int in_flight = 0;
+  };
+  std::vector<EndpointStatus> Endpoints();
+  // True once a list (possibly empty) was applied; the resolver's error
+  // while none was.
+  bool resolved();
+  absl::Status resolver_error();
+  // Waits for the first list or a resolver error: OK, the error, or
+  // DEADLINE_EXCEEDED.
+  absl::Status WaitResolved(absl::Duration timeout);
+
+ private:
+  struct LoopState {
+    transport::EventLoop* loop = nullptr;
+    std::shared_ptr<const EndpointSnapshot> snapshot;  // Its thread only.
+    balancing::PickState pick;
+  };
+  struct Parked {
+    std::unique_ptr<ClientCall> call;
+    bool wait_for_ready = false;
+    uint64_t hash = 0;
+    std::unique_ptr<transport::Timer> timer;
+  };
+
+  // Control loop.
+  void OnResolved(absl::StatusOr<naming::EndpointList> update);
+  void Apply(const naming::EndpointList& list);
+  void Publish(std::shared_ptr<const EndpointSnapshot> snapshot);
+  void PlaceParked();
+  void ParkOnLoop(uint64_t ticket, Parked parked);
+  void FailParked(uint64_t ticket, absl::Status why);
+  std::shared_ptr<Endpoint> NewEndpoint(const naming::EndpointInfo& info);
+  // Hands `call` to `slot` from the control loop.
+  void StartOn(const std::shared_ptr<ClientSlot>& slot,
+               std::unique_ptr<ClientCall> call);
+
+  // Picks in `snapshot` with `state`; null when the snapshot is empty.
+  std::shared_ptr<ClientSlot> PickIn(const EndpointSnapshot& snapshot,
+                                     balancing::PickState& state,
+                                     uint64_t hash,
+                                     transport::EventLoop* here);
+
+  const std::string target_;
+  const std::vector<transport::EventLoop*> loops_;
+  const ChannelOptions* const options_;
+  ByteBudget* const budget_;
+  const balancing::Policy policy_;
+  std::vector<LoopState> loop_states_;
+
+  // Control loop only.
+  std::unique_ptr<naming::Resolver> resolver_;
+  absl::flat_hash_map<std::string, std::shared_ptr<Endpoint>> by_address_;
+  absl::flat_hash_map<uint64_t, Parked> parked_;
+  std::deque<uint64_t> parked_order_;
+  balancing::PickState control_pick_;
+  bool shut_down_ = false;
+
+  Mutex mu_;
+  CondVar resolved_cv_;  // resolved_ or resolver_error_ changed.
+  std::shared_ptr<const EndpointSnapshot> current_ ABSL_GUARDED_BY(mu_);
+  balancing::PickState off_loop_pick_ ABSL_GUARDED_BY(mu_);
+  bool resolved_ ABSL_GUARDED_BY(mu_) = false;
+  absl::Status resolver_error_ ABSL_GUARDED_BY(mu_);
+  // Slots of removed endpoints that may still have calls (shut down with
+  // the rest at Shutdown()).
+  std::vector<std::weak_ptr<ClientSlot>> retiring_ ABSL_GUARDED_BY(mu_);
+  // Parked calls placed on a slot: ticket -> (slot, call id), until they
+  // end (so CancelParked() still reaches them).
+  struct Placed {
+    std::weak_ptr<ClientSlot> slot;
+    uint64_t call_id;
+  };
+  absl::flat_hash_map<uint64_t, Placed> placed_ ABSL_GUARDED_BY(mu_);
+  std::atomic<uint64_t> next_ticket_{1};
+  std::atomic<size_t> parked_count_{0};
+};
+
+}  // namespace bevrpc::internal
+
+#endif  // BEVRPC_RPC_INTERNAL_ENDPOINT_SET_H_
