@@ -28,7 +28,9 @@
 //
 // Threading: as every Resolver (rpc/naming/resolver.h): create, Start(),
 // RequestRefresh() and destroy on `loop`'s thread; the listener runs there,
-// never inline from Start() and never after destruction.
+// never inline from Start() and never after destruction. The listener may
+// destroy the resolver (which destroys the listener itself: copy out any
+// captures needed after that).
 #ifndef BEVRPC_RPC_NAMING_DNS_RESOLVER_H_
 #define BEVRPC_RPC_NAMING_DNS_RESOLVER_H_
 

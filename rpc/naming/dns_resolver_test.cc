@@ -300,9 +300,11 @@ TEST_F(DnsNameResolverTest, ListenerMayDestroyTheResolver) {
   ASSERT_TRUE(Create(Target("svc.test:80")).ok());
   Notification destroyed;
   ASSERT_TRUE(lt_.RunOnLoop([&] {
-    resolver_->Start([&](absl::StatusOr<EndpointList> e) {
+    resolver_->Start([this, &destroyed](absl::StatusOr<EndpointList> e) {
+      // The reset destroys this lambda too: copy what is needed after it.
+      Notification* done = &destroyed;
       resolver_.reset();
-      destroyed.Notify();
+      done->Notify();
     });
   }));
   ASSERT_TRUE(destroyed.WaitForNotificationWithTimeout(kWait));
