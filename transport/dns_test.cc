@@ -98,7 +98,9 @@ class DnsResolverTest : public ::testing::Test {
     if (!r->done.WaitForNotificationWithTimeout(kWait)) {
       return absl::DeadlineExceededError("test: no answer within 10 s");
     }
-    return r->answer;
+    // Moved, not copied: a shared Status rep would be released on either
+    // thread by Abseil's uninstrumented refcount, which TSan cannot follow.
+    return std::move(r->answer);
   }
 
   // Returns after the loop has run everything already scheduled, including
