@@ -265,6 +265,19 @@ TEST_F(DnsResolverTest, EmptyHostIsInvalidArgumentLater) {
   EXPECT_EQ(r->answer.status().code(), absl::StatusCode::kInvalidArgument);
 }
 
+TEST_F(DnsResolverTest, NameEvdnsCannotEncodeIsInvalidArgumentLater) {
+  ASSERT_TRUE(CreateResolver(Options()).ok());
+  // A DNS label is at most 63 bytes.
+  const std::string host = std::string(70, 'a') + ".test";
+  bool inline_call = true;
+  std::shared_ptr<Result> r = StartResolve(host, 1, nullptr, &inline_call);
+  EXPECT_FALSE(inline_call);
+  ASSERT_TRUE(r->done.WaitForNotificationWithTimeout(kWait));
+  EXPECT_EQ(r->answer.status().code(), absl::StatusCode::kInvalidArgument)
+      << r->answer.status();
+  EXPECT_EQ(server_->QueryCount(host), 0);
+}
+
 TEST_F(DnsResolverTest, CancelledQueryNeverCallsBackAndResolverStaysUsable) {
   server_->SetNoAnswer("slow.test");
   ASSERT_TRUE(server_->SetRecords("fast.test", {"10.0.0.9"}).ok());

@@ -281,7 +281,7 @@ TEST_F(DnsNameResolverTest, NoListenerCallAfterDestructionWithALookupInFlight) {
 
 TEST_F(DnsNameResolverTest, NoListenerCallWhenDestroyedRightAfterStart) {
   ASSERT_TRUE(server_->SetRecords("svc.test", {"10.0.0.1"}).ok());
-  for (const std::string target :
+  for (const std::string& target :
        {Target("svc.test:80"), Target("10.0.0.1:80")}) {
     ASSERT_TRUE(Create(target).ok());
     ASSERT_TRUE(lt_.RunOnLoop([this] {
