@@ -47,15 +47,33 @@ absl::StatusOr<std::unique_ptr<Channel>> Channel::Create(
   for (int i = 0; i < loops->size(); ++i) {
     channel->loops_.push_back(loops->loop((offset + i) % loops->size()));
   }
+  // Resolvers that hold libevent state (evdns, evhttp) are created on
+  // their loop; HOST:PORT and list:/// resolve names here, off the loops.
   absl::StatusOr<std::unique_ptr<naming::Resolver>> resolver =
-      naming::CreateResolver(*parsed, channel->loops_[0],
-                             channel->options_.resolver);
+      absl::InternalError("resolver not created");
+  transport::EventLoop* control = channel->loops_[0];
+  const bool static_target =
+      parsed->scheme == naming::Target::Scheme::kHostPort ||
+      parsed->scheme == naming::Target::Scheme::kList;
+  if (static_target || control->IsInLoopThread()) {
+    resolver = naming::CreateResolver(*parsed, control,
+                                      channel->options_.resolver);
+  } else {
+    Notification created;
+    control->Post([&] {
+      resolver = naming::CreateResolver(*parsed, control,
+                                        channel->options_.resolver);
+      created.Notify();
+    });
+    created.WaitForNotification();
+  }
   if (!resolver.ok()) return resolver.status();
   channel->unsent_budget_ = std::make_unique<internal::ByteBudget>(
       channel->options_.max_unsent_request_bytes);
   channel->set_ = std::make_shared<internal::EndpointSet>(
       channel->target_, channel->loops_, &channel->options_,
       channel->unsent_budget_.get(), *policy);
+  channel->hash_keys_ = *policy == balancing::Policy::kRingHash;
   channel->set_->Start(*std::move(resolver));
   return channel;
 }
@@ -75,7 +93,9 @@ CallHandle Channel::CallAsync(absl::string_view method,
                               absl::AnyInvocable<void(absl::Status)> done,
                               Metadata* trailers, Metadata* headers) {
   absl::Status pick_error;
-  std::shared_ptr<internal::ClientSlot> slot = set_->Pick(options, &pick_error);
+  const uint64_t hash = hash_keys_ ? balancing::StableHash(options.hash_key) : 0;
+  std::shared_ptr<internal::ClientSlot> slot =
+      set_->PickHashed(hash, options.wait_for_ready, &pick_error);
   const bool on_loop = slot != nullptr && slot->loop()->IsInLoopThread();
   std::unique_ptr<internal::ClientCall> call =
       on_loop ? slot->NewCall() : std::make_unique<internal::ClientCall>();
@@ -90,6 +110,7 @@ CallHandle Channel::CallAsync(absl::string_view method,
     call->deadline = absl::Now() + options.timeout;
   }
   call->done = std::move(done);
+  call->hash = hash;
   CallHandle handle;
   handle.slot = slot;
   handle.call_id = call->id;
@@ -135,8 +156,7 @@ CallHandle Channel::CallAsync(absl::string_view method,
     return handle;
   }
   // No endpoint list yet (or wait_for_ready on an empty one): it waits.
-  handle.ticket = set_->Park(std::move(call), options.wait_for_ready,
-                             balancing::StableHash(options.hash_key));
+  handle.ticket = set_->Park(std::move(call), options.wait_for_ready, hash);
   return handle;
 }
 

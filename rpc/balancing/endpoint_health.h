@@ -67,6 +67,8 @@ class EndpointHealth {
     int64_t next = old == 0 ? latency_us : old + (latency_us - old) / 8;
     ewma_us_.store(next < 1 ? 1 : next, std::memory_order_relaxed);
   }
+  // A call counted by CallStarted() that moved elsewhere before it ran.
+  void CallAbandoned() { in_flight_.fetch_sub(1, std::memory_order_relaxed); }
   int in_flight() const { return in_flight_.load(std::memory_order_relaxed); }
   int64_t latency_ewma_us() const {
     return ewma_us_.load(std::memory_order_relaxed);

@@ -187,11 +187,26 @@ int Picker::Pick(PickState& state, uint64_t hash) const {
 int Picker::PickInTurn(PickState& state, const std::vector<uint32_t>& order) const {
   const size_t len = order.size();
   const uint64_t start = state.next++;
-  for (size_t k = 0; k < len; ++k) {
+  const uint32_t first = order[start % len];
+  if (endpoints_[first].health->usable()) return static_cast<int>(first);
+  if (policy_ == Policy::kRoundRobin) {
+    // Turns over the usable endpoints only, so the ones after a failed
+    // endpoint do not get its share too.
+    size_t usable = 0;
+    for (const PickerEndpoint& e : endpoints_) usable += e.health->usable();
+    if (usable == 0) return static_cast<int>(first);
+    size_t nth = start % usable;
+    for (size_t i = 0; i < endpoints_.size(); ++i) {
+      if (endpoints_[i].health->usable() && nth-- == 0) {
+        return static_cast<int>(i);
+      }
+    }
+  }
+  for (size_t k = 1; k < len; ++k) {
     uint32_t i = order[(start + k) % len];
     if (endpoints_[i].health->usable()) return static_cast<int>(i);
   }
-  return static_cast<int>(order[start % len]);  // None usable.
+  return static_cast<int>(first);  // None usable.
 }
 
 int Picker::PickLeastLoaded(PickState& state) const {

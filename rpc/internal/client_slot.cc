@@ -538,12 +538,31 @@ void ClientSlot::OnConnected(ClientConnection* conn, const absl::Status& status)
     retired_.push_back(std::move(active_));
     OnConnectFailed();
     UpdateHealth();
+    absl::Status why = absl::UnavailableError(absl::StrCat(
+        "cannot connect to ", address_.ToString(), ": ", status.message()));
     std::vector<uint64_t> waiting = std::move(waiting_);
     waiting_.clear();
+    std::shared_ptr<EndpointSet> set = set_.lock();
     for (uint64_t id : waiting) {
-      Finish(id, absl::UnavailableError(absl::StrCat(
-                     "cannot connect to ", address_.ToString(), ": ",
-                     status.message())));
+      auto it = calls_.find(id);
+      if (it == calls_.end()) continue;
+      // Never written: unary calls move to another endpoint if there is a
+      // usable one (transparent retry; streams have handles bound here).
+      // Each call gets its own Status (not a copy sharing one payload across
+      // the threads their callbacks hand it to).
+      absl::Status own(why.code(), why.message());
+      if (set == nullptr || shut_down_ || it->second->stream != nullptr) {
+        Finish(id, std::move(own));
+        continue;
+      }
+      std::unique_ptr<ClientCall> call = std::move(it->second);
+      calls_.erase(it);
+      if (call->timer != nullptr) call->timer.reset();  // This loop's.
+      if (track_load_ && call->started != absl::InfinitePast()) {
+        health_->CallAbandoned();
+        call->started = absl::InfinitePast();
+      }
+      set->Reroute(std::move(call), std::move(own));
     }
     return;
   }

@@ -64,6 +64,11 @@ struct ClientCall {
   // When the call was handed to a slot (least_loaded's latency), if the
   // channel tracks load.
   absl::Time started = absl::InfinitePast();
+  // Times the call was moved to another endpoint because its connection
+  // failed before it was written (bounded: see EndpointSet::Reroute()).
+  int reroutes = 0;
+  // ring_hash: the hash of CallOptions::hash_key (0 otherwise).
+  uint64_t hash = 0;
 };
 
 class ClientSlot;

@@ -31,15 +31,14 @@ EndpointSet::EndpointSet(std::string target,
 EndpointSet::~EndpointSet() = default;
 
 void EndpointSet::Start(std::unique_ptr<naming::Resolver> resolver) {
-  Notification started;
-  control_loop()->Post([this, &started, r = std::move(resolver)]() mutable {
+  control_loop()->Post([this, self = shared_from_this(),
+                        r = std::move(resolver)]() mutable {
+    if (shut_down_) return;  // Freed here, on its loop.
     resolver_ = std::move(r);
     resolver_->Start([this](absl::StatusOr<naming::EndpointList> update) {
       OnResolved(std::move(update));
     });
-    started.Notify();
   });
-  started.WaitForNotification();
 }
 
 void EndpointSet::Shutdown() {
@@ -234,12 +233,18 @@ std::shared_ptr<ClientSlot> EndpointSet::Pick(const CallOptions& options,
   const uint64_t hash = policy_ == balancing::Policy::kRingHash
                             ? balancing::StableHash(options.hash_key)
                             : 0;
+  return PickHashed(hash, options.wait_for_ready, error);
+}
+
+std::shared_ptr<ClientSlot> EndpointSet::PickHashed(uint64_t hash,
+                                                    bool wait_for_ready,
+                                                    absl::Status* error) {
   for (LoopState& ls : loop_states_) {
     if (!ls.loop->IsInLoopThread()) continue;
     if (ls.snapshot == nullptr) break;  // Not resolved yet (or shut down).
     std::shared_ptr<ClientSlot> slot =
         PickIn(*ls.snapshot, ls.pick, hash, ls.loop);
-    if (slot == nullptr && !options.wait_for_ready) {
+    if (slot == nullptr && !wait_for_ready) {
       *error = absl::UnavailableError(
           absl::StrCat("no endpoints for ", target_, ": the list is empty"));
     }
@@ -255,7 +260,7 @@ std::shared_ptr<ClientSlot> EndpointSet::Pick(const CallOptions& options,
   }
   std::shared_ptr<ClientSlot> slot =
       PickIn(*current_, off_loop_pick_, hash, nullptr);
-  if (slot == nullptr && !options.wait_for_ready) {
+  if (slot == nullptr && !wait_for_ready) {
     *error = absl::UnavailableError(
         absl::StrCat("no endpoints for ", target_, ": the list is empty"));
   }
@@ -423,6 +428,38 @@ void EndpointSet::CancelParked(uint64_t ticket, absl::Status why) {
     uint64_t id = placed.call_id;
     slot->loop()->Post([slot, id] { slot->Cancel(id); });
   });
+}
+
+void EndpointSet::Reroute(std::unique_ptr<ClientCall> call, absl::Status why) {
+  constexpr int kMaxReroutes = 4;
+  std::shared_ptr<ClientSlot> slot;
+  if (!shut_down_ && call->reroutes < kMaxReroutes) {
+    absl::Status unused;
+    slot = PickHashed(call->hash, /*wait_for_ready=*/false, &unused);
+  }
+  // Only a usable endpoint helps; with none, the connect error stands.
+  bool usable = false;
+  if (slot != nullptr) {
+    std::shared_ptr<const EndpointSnapshot> snapshot;
+    {
+      MutexLock lock(&mu_);
+      snapshot = current_;
+    }
+    if (snapshot != nullptr) {
+      for (const auto& e : snapshot->endpoints) {
+        for (const auto& s : e->slots) {
+          if (s == slot) usable = e->health->usable();
+        }
+      }
+    }
+  }
+  if (!usable) {
+    call->done(std::move(why));
+    return;
+  }
+  ++call->reroutes;
+  call->id = slot->NextCallId();
+  StartOn(slot, std::move(call));
 }
 
 void EndpointSet::OnConnectFailure() {

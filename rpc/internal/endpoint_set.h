@@ -18,9 +18,8 @@
 // when a list comes. When the resolver fails before any list, parked and
 // new calls fail with UNAVAILABLE naming the target and the cause.
 //
-// Threading: Pick(), Park(), Cancel paths and Endpoints() are thread-safe.
-// Start() and Shutdown() are called by the Channel, from a thread that is
-// not one of its loops. Picks on a loop thread take no lock shared with
+// Threading: Pick(), Park(), CancelParked(), Start() and Endpoints() are
+// thread-safe. Shutdown() blocks on the loops: never from one of them. Picks on a loop thread take no lock shared with
 // other loops and allocate nothing.
 #ifndef BEVRPC_RPC_INTERNAL_ENDPOINT_SET_H_
 #define BEVRPC_RPC_INTERNAL_ENDPOINT_SET_H_
@@ -70,7 +69,7 @@ class EndpointSet : public std::enable_shared_from_this<EndpointSet> {
               balancing::Policy policy);
   ~EndpointSet();
 
-  // Starts `resolver` on the control loop.
+  // Starts `resolver` on the control loop (posted; does not wait).
   void Start(std::unique_ptr<naming::Resolver> resolver);
   // Stops the resolver, fails parked calls and shuts every slot down
   // (CANCELLED), each on its loop; blocks until done.
@@ -80,6 +79,10 @@ class EndpointSet : public std::enable_shared_from_this<EndpointSet> {
   // an error: fail the call with it.
   std::shared_ptr<ClientSlot> Pick(const CallOptions& options,
                                    absl::Status* error);
+
+  // The same, with the key already hashed (0 unless ring_hash).
+  std::shared_ptr<ClientSlot> PickHashed(uint64_t hash, bool wait_for_ready,
+                                         absl::Status* error);
 
   // Parks a unary or streaming call until endpoints are known (control
   // loop). Returns the ticket for CancelParked(). Any thread.
@@ -93,6 +96,10 @@ class EndpointSet : public std::enable_shared_from_this<EndpointSet> {
 
   // For ClientSlot: a connection attempt failed (re-resolve soon).
   void OnConnectFailure();
+  // For ClientSlot, on its loop: `call` was never written because its
+  // connection failed (`why`). It is placed again on a usable endpoint if
+  // there is one (at most a few times), else it fails with `why`.
+  void Reroute(std::unique_ptr<ClientCall> call, absl::Status why);
 
   // What `bevrpc resolve` and tests see. Any thread.
   struct EndpointStatus {

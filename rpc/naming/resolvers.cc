@@ -1,6 +1,7 @@
 #include "rpc/naming/resolvers.h"
 
 #include "absl/strings/str_cat.h"
+#include "rpc/naming/dns_resolver.h"
 #include "rpc/naming/file_resolver.h"
 #include "rpc/naming/static_resolver.h"
 
@@ -16,6 +17,7 @@ absl::StatusOr<std::unique_ptr<Resolver>> CreateResolver(
     case Target::Scheme::kFile:
       return NewFileResolver(target, loop, options);
     case Target::Scheme::kDns:
+      return NewDnsResolver(target, loop, options);
     case Target::Scheme::kEtcd:
       break;
   }

@@ -1,0 +1,452 @@
+// Channels over several in-process servers: each target form that needs no
+// external component (list:///, file:///, HOST:PORT), each balancer, and
+// what happens when endpoints fail, appear and go.
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdio>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "gtest/gtest.h"
+#include "rpc/channel.h"
+#include "rpc/client_stream.h"
+#include "rpc/method.h"
+#include "rpc/server.h"
+#include "services/echo/echo.pb.h"
+#include "services/echo/echo_service.h"
+#include "transport/sync.h"
+
+namespace bevrpc {
+namespace {
+
+using echo::EchoRequest;
+using echo::EchoResponse;
+
+constexpr char kWho[] = "test.Who/Who";
+
+// One replica: answers test.Who/Who with its index (after `delay`), and
+// has the echo service; test.Who/Block waits for `release`.
+struct Replica {
+  std::unique_ptr<Server> server;
+  int index = 0;
+  absl::Duration delay = absl::ZeroDuration();
+  std::atomic<int> served{0};
+  Notification block_started;
+  Notification release;
+
+  std::string address() const {
+    return absl::StrCat("127.0.0.1:", server->port());
+  }
+};
+
+std::unique_ptr<Replica> StartReplica(int index,
+                                      absl::Duration delay = absl::ZeroDuration()) {
+  auto r = std::make_unique<Replica>();
+  r->index = index;
+  r->delay = delay;
+  ServerOptions options;
+  options.listen_address = "127.0.0.1:0";
+  r->server = std::make_unique<Server>(options);
+  Replica* raw = r.get();
+  EXPECT_TRUE(echo::RegisterEchoService(*r->server).ok());
+  EXPECT_TRUE(r->server
+                  ->RegisterMethod(SyncMethod<EchoRequest, EchoResponse>(
+                      kWho,
+                      [raw](ServerContext&, const EchoRequest&,
+                            EchoResponse* resp) {
+                        if (raw->delay > absl::ZeroDuration()) {
+                          absl::SleepFor(raw->delay);
+                        }
+                        raw->served++;
+                        resp->set_message(absl::StrCat(raw->index));
+                        return absl::OkStatus();
+                      }))
+                  .ok());
+  EXPECT_TRUE(r->server
+                  ->RegisterMethod(SyncMethod<EchoRequest, EchoResponse>(
+                      "test.Who/Block",
+                      [raw](ServerContext&, const EchoRequest&,
+                            EchoResponse* resp) {
+                        raw->block_started.Notify();
+                        if (!raw->release.WaitForNotificationWithTimeout(
+                                absl::Minutes(1))) {
+                          return absl::InternalError("never released");
+                        }
+                        resp->set_message(absl::StrCat(raw->index));
+                        return absl::OkStatus();
+                      }))
+                  .ok());
+  EXPECT_TRUE(r->server->Start().ok());
+  return r;
+}
+
+class BalancingTest : public ::testing::Test {
+ protected:
+  void StartReplicas(int n) {
+    for (int i = 0; i < n; ++i) replicas_.push_back(StartReplica(i));
+  }
+  void TearDown() override {
+    for (auto& r : replicas_) {
+      if (r != nullptr && !r->release.HasBeenNotified()) r->release.Notify();
+    }
+  }
+  std::string ListTarget() {
+    std::vector<std::string> parts;
+    for (auto& r : replicas_) parts.push_back(r->address());
+    return "list:///" + absl::StrJoin(parts, ",");
+  }
+  std::unique_ptr<Channel> Open(const std::string& target,
+                                const std::string& lb = "round_robin",
+                                ChannelOptions options = {}) {
+    options.load_balancer = lb;
+    options.resolver.file_poll_interval = absl::Milliseconds(20);
+    options.connect_backoff.initial = absl::Milliseconds(50);
+    options.connect_backoff.max = absl::Milliseconds(200);
+    auto channel = Channel::Create(target, options);
+    EXPECT_TRUE(channel.ok()) << channel.status();
+    if (!channel.ok()) return nullptr;
+    // So that exact spreads do not depend on whether the first call raced
+    // the first list (it would wait for it, then be placed by another
+    // round-robin position).
+    (*channel)->WaitForEndpoints(absl::Seconds(10)).IgnoreError();
+    return *std::move(channel);
+  }
+  // The replica index that served one call, or -1 (failure recorded).
+  static int Who(Channel& channel, CallOptions options = {}) {
+    if (options.timeout == absl::InfiniteDuration()) {
+      options.timeout = absl::Seconds(10);
+    }
+    EchoRequest req;
+    EchoResponse resp;
+    absl::Status s = channel.Call(kWho, req, &resp, options);
+    EXPECT_TRUE(s.ok()) << s;
+    if (!s.ok()) return -1;
+    return std::stoi(resp.message());
+  }
+  static std::map<int, int> Spread(Channel& channel, int calls,
+                                   CallOptions options = {}) {
+    std::map<int, int> count;
+    for (int i = 0; i < calls; ++i) ++count[Who(channel, options)];
+    return count;
+  }
+  std::string TempFile(absl::string_view name) {
+    const char* dir = getenv("TEST_TMPDIR");
+    return absl::StrCat(dir != nullptr ? dir : "/tmp", "/", name, "_",
+                        getpid());
+  }
+  // Replaces `path` atomically with `text`.
+  static void WriteFile(const std::string& path, const std::string& text) {
+    std::string tmp = path + ".tmp";
+    {
+      std::ofstream out(tmp);
+      out << text;
+    }
+    ASSERT_EQ(std::rename(tmp.c_str(), path.c_str()), 0);
+  }
+  // Waits (bounded) until the channel lists exactly `addresses`.
+  static bool WaitForEndpoints(Channel& channel,
+                               std::vector<std::string> addresses) {
+    std::sort(addresses.begin(), addresses.end());
+    absl::Time deadline = absl::Now() + absl::Seconds(20);
+    while (absl::Now() < deadline) {
+      std::vector<std::string> now;
+      for (const ChannelEndpoint& e : channel.endpoints()) {
+        now.push_back(e.address);
+      }
+      std::sort(now.begin(), now.end());
+      if (now == addresses) return true;
+      absl::SleepFor(absl::Milliseconds(10));  // No event to wait on.
+    }
+    return false;
+  }
+
+  std::vector<std::unique_ptr<Replica>> replicas_;
+};
+
+TEST_F(BalancingTest, RoundRobinSpreadsCallsEvenly) {
+  StartReplicas(3);
+  auto channel = Open(ListTarget());
+  EXPECT_EQ(Spread(*channel, 300),
+            (std::map<int, int>{{0, 100}, {1, 100}, {2, 100}}));
+  std::vector<ChannelEndpoint> eps = channel->endpoints();
+  ASSERT_EQ(eps.size(), 3u);
+  for (const ChannelEndpoint& e : eps) {
+    EXPECT_EQ(e.state, "READY") << e.address;
+    EXPECT_EQ(e.calls_started, 100u) << e.address;
+  }
+}
+
+TEST_F(BalancingTest, PickFirstUsesTheFirstEndpoint) {
+  StartReplicas(3);
+  auto channel = Open(ListTarget(), "pick_first");
+  EXPECT_EQ(Spread(*channel, 50), (std::map<int, int>{{0, 50}}));
+}
+
+TEST_F(BalancingTest, WeightedRoundRobinFollowsFileWeights) {
+  StartReplicas(2);
+  std::string path = TempFile("weights");
+  WriteFile(path, absl::StrCat(replicas_[0]->address(), " weight=3\n",
+                               replicas_[1]->address(), " weight=1\n"));
+  auto channel = Open("file://" + path, "weighted_round_robin");
+  EXPECT_EQ(Spread(*channel, 400), (std::map<int, int>{{0, 300}, {1, 100}}));
+}
+
+TEST_F(BalancingTest, LeastLoadedSteersAwayFromASlowReplica) {
+  replicas_.push_back(StartReplica(0, absl::Milliseconds(20)));
+  replicas_.push_back(StartReplica(1));
+  replicas_.push_back(StartReplica(2));
+  auto channel = Open(ListTarget(), "least_loaded");
+  // 8 callers in parallel, 100 calls each.
+  std::vector<std::thread> callers;
+  for (int t = 0; t < 8; ++t) {
+    callers.emplace_back([&] {
+      for (int i = 0; i < 100; ++i) Who(*channel);
+    });
+  }
+  for (auto& t : callers) t.join();
+  int slow = replicas_[0]->served;
+  int fast = replicas_[1]->served + replicas_[2]->served;
+  EXPECT_EQ(slow + fast, 800);
+  std::printf("least_loaded: slow replica %d calls, fast replicas %d + %d\n",
+              slow, replicas_[1]->served.load(), replicas_[2]->served.load());
+  // Round robin would give it a third (267).
+  EXPECT_LT(slow, 80);
+  EXPECT_GT(replicas_[1]->served, 250);
+  EXPECT_GT(replicas_[2]->served, 250);
+}
+
+TEST_F(BalancingTest, RingHashKeepsAKeyOnOneReplicaAndMovesItWhenDown) {
+  StartReplicas(3);
+  auto channel = Open(ListTarget(), "ring_hash");
+  CallOptions options;
+  std::map<int, int> owners;
+  std::vector<int> owner_of(30);
+  for (int k = 0; k < 30; ++k) {
+    options.hash_key = absl::StrCat("user-", k);
+    std::map<int, int> spread = Spread(*channel, 5, options);
+    ASSERT_EQ(spread.size(), 1u) << options.hash_key;  // Always one owner.
+    owner_of[k] = spread.begin()->first;
+    ++owners[owner_of[k]];
+  }
+  EXPECT_EQ(owners.size(), 3u);  // 30 keys reach every replica.
+  // The owner of user-0 goes away: its keys move (cache semantics), the
+  // others stay.
+  int gone = owner_of[0];
+  replicas_[gone]->server->Shutdown(absl::Seconds(1));
+  for (int k = 0; k < 30; ++k) {
+    options.hash_key = absl::StrCat("user-", k);
+    int now = Who(*channel, options);
+    if (owner_of[k] == gone) {
+      EXPECT_NE(now, gone);
+    } else {
+      EXPECT_EQ(now, owner_of[k]) << options.hash_key;
+    }
+  }
+}
+
+TEST_F(BalancingTest, ADeadEndpointIsSkippedAndCallsDoNotFail) {
+  StartReplicas(2);
+  // A port with nothing listening: bind, note, close.
+  auto dead = StartReplica(9);
+  std::string dead_address = dead->address();
+  dead->server->Shutdown(absl::ZeroDuration());
+  dead.reset();
+  auto channel = Open(absl::StrCat("list:///", dead_address, ",",
+                                   replicas_[0]->address(), ",",
+                                   replicas_[1]->address()));
+  std::map<int, int> spread = Spread(*channel, 200);
+  EXPECT_EQ(spread.count(-1), 0u);  // Not one call failed.
+  EXPECT_EQ(spread[0] + spread[1], 200);
+  EXPECT_GT(spread[0], 90);  // Even, within the few calls rerouted.
+  EXPECT_GT(spread[1], 90);
+  for (const ChannelEndpoint& e : channel->endpoints()) {
+    EXPECT_EQ(e.state, e.address == dead_address ? "TRANSIENT_FAILURE" : "READY")
+        << e.address;
+  }
+}
+
+TEST_F(BalancingTest, EveryEndpointDownFailsWithTheConnectError) {
+  auto dead = StartReplica(0);
+  std::string dead_address = dead->address();
+  dead->server->Shutdown(absl::ZeroDuration());
+  dead.reset();
+  auto channel = Open(dead_address);
+  EchoRequest req;
+  EchoResponse resp;
+  CallOptions options;
+  options.timeout = absl::Seconds(10);
+  absl::Status s = channel->Call(kWho, req, &resp, options);
+  EXPECT_EQ(s.code(), absl::StatusCode::kUnavailable) << s;
+  EXPECT_NE(s.message().find(dead_address), std::string::npos) << s;
+}
+
+TEST_F(BalancingTest, FileTargetFollowsChangesAndRemovedEndpointsFinishTheirCalls) {
+  StartReplicas(3);
+  std::string path = TempFile("fleet");
+  WriteFile(path, absl::StrCat(replicas_[0]->address(), "\n",
+                               replicas_[1]->address(), "\n"));
+  auto channel = Open("file://" + path);
+  EXPECT_EQ(Spread(*channel, 20), (std::map<int, int>{{0, 10}, {1, 10}}));
+  // A call open on replica 0 or 1 while both are removed.
+  EchoRequest req;
+  EchoResponse resp;
+  Notification finished;
+  absl::Status status;
+  CallOptions options;
+  options.timeout = absl::Seconds(30);
+  channel->CallAsync("test.Who/Block", req, &resp, options,
+                     [&](absl::Status s) {
+                       status = s;
+                       finished.Notify();
+                     });
+  Replica* blocked = nullptr;
+  while (blocked == nullptr) {  // Bounded by block_started's own wait.
+    for (int i = 0; i < 2; ++i) {
+      if (replicas_[i]->block_started.WaitForNotificationWithTimeout(
+              absl::Milliseconds(10))) {
+        blocked = replicas_[i].get();
+      }
+    }
+  }
+  WriteFile(path, replicas_[2]->address() + "\n");
+  ASSERT_TRUE(WaitForEndpoints(*channel, {replicas_[2]->address()}));
+  EXPECT_EQ(Spread(*channel, 10), (std::map<int, int>{{2, 10}}));
+  EXPECT_FALSE(finished.HasBeenNotified());
+  blocked->release.Notify();
+  ASSERT_TRUE(finished.WaitForNotificationWithTimeout(absl::Seconds(30)));
+  EXPECT_TRUE(status.ok()) << status;
+  EXPECT_EQ(resp.message(), absl::StrCat(blocked->index));
+}
+
+TEST_F(BalancingTest, MissingFileFailsCallsNamingTheFile) {
+  std::string path = TempFile("missing");
+  std::remove(path.c_str());
+  auto channel = Open("file://" + path);
+  EchoRequest req;
+  EchoResponse resp;
+  CallOptions options;
+  options.timeout = absl::Seconds(10);
+  absl::Status s = channel->Call(kWho, req, &resp, options);
+  EXPECT_EQ(s.code(), absl::StatusCode::kUnavailable) << s;
+  EXPECT_NE(s.message().find(path), std::string::npos) << s;
+}
+
+TEST_F(BalancingTest, EmptyListFailsFastUnlessWaitForReady) {
+  StartReplicas(1);
+  std::string path = TempFile("empty");
+  WriteFile(path, "# nobody yet\n");
+  auto channel = Open("file://" + path);
+  ASSERT_TRUE(channel->WaitForEndpoints(absl::Seconds(10)).ok());
+  EchoRequest req;
+  EchoResponse resp;
+  CallOptions options;
+  options.timeout = absl::Seconds(30);
+  absl::Status s = channel->Call(kWho, req, &resp, options);
+  EXPECT_EQ(s.code(), absl::StatusCode::kUnavailable) << s;
+  EXPECT_NE(s.message().find("empty"), std::string::npos) << s;
+
+  // wait_for_ready: a unary call and a stream wait for the endpoint.
+  options.wait_for_ready = true;
+  Notification finished;
+  absl::Status status;
+  channel->CallAsync(kWho, req, &resp, options, [&](absl::Status st) {
+    status = st;
+    finished.Notify();
+  });
+  auto stream = ClientStream<EchoRequest, EchoResponse>::Open(
+      *channel, "bevrpc.echo.Echo/Chat", MethodKind::kBidiStreaming, nullptr,
+      options);
+  EchoRequest hello;
+  hello.set_message("queued while parked");
+  ASSERT_TRUE(stream->Write(hello));
+  stream->CloseSend();
+  WriteFile(path, replicas_[0]->address() + "\n");
+  ASSERT_TRUE(finished.WaitForNotificationWithTimeout(absl::Seconds(30)));
+  EXPECT_TRUE(status.ok()) << status;
+  EXPECT_EQ(resp.message(), "0");
+  EchoResponse echoed;
+  ASSERT_TRUE(stream->Read(&echoed));
+  EXPECT_EQ(echoed.message(), "queued while parked");
+  EXPECT_FALSE(stream->Read(&echoed));
+  EXPECT_TRUE(stream->Finish().ok()) << stream->Finish();
+}
+
+TEST_F(BalancingTest, ParkedCallsHonourDeadlineAndCancel) {
+  std::string path = TempFile("never");
+  WriteFile(path, "");
+  auto channel = Open("file://" + path);
+  EchoRequest req;
+  EchoResponse resp;
+  CallOptions options;
+  options.wait_for_ready = true;
+  options.timeout = absl::Milliseconds(100);
+  absl::Status s = channel->Call(kWho, req, &resp, options);
+  EXPECT_EQ(s.code(), absl::StatusCode::kDeadlineExceeded) << s;
+  EXPECT_NE(s.message().find("waiting for endpoints"), std::string::npos) << s;
+
+  options.timeout = absl::Seconds(60);
+  Notification finished;
+  absl::Status status;
+  CallHandle handle = channel->CallAsync(kWho, req, &resp, options,
+                                         [&](absl::Status st) {
+                                           status = st;
+                                           finished.Notify();
+                                         });
+  channel->Cancel(handle);
+  ASSERT_TRUE(finished.WaitForNotificationWithTimeout(absl::Seconds(30)));
+  EXPECT_EQ(status.code(), absl::StatusCode::kCancelled) << status;
+}
+
+TEST_F(BalancingTest, ManyConnectionsPerEndpointShareTheCalls) {
+  StartReplicas(2);
+  ChannelOptions options;
+  options.num_connections = 3;
+  options.io_threads = 2;
+  auto channel = Open(ListTarget(), "round_robin", options);
+  EXPECT_EQ(Spread(*channel, 100), (std::map<int, int>{{0, 50}, {1, 50}}));
+}
+
+TEST_F(BalancingTest, DestroyingTheChannelFailsParkedAndOpenCalls) {
+  StartReplicas(1);
+  std::string path = TempFile("destroy");
+  WriteFile(path, "");
+  auto channel = Open("file://" + path);
+  EchoRequest req;
+  EchoResponse resp;
+  CallOptions options;
+  options.wait_for_ready = true;
+  Notification parked_done;
+  absl::Status parked_status;
+  channel->CallAsync(kWho, req, &resp, options, [&](absl::Status s) {
+    parked_status = s;
+    parked_done.Notify();
+  });
+  channel.reset();
+  ASSERT_TRUE(parked_done.WaitForNotificationWithTimeout(absl::Seconds(30)));
+  EXPECT_EQ(parked_status.code(), absl::StatusCode::kCancelled) << parked_status;
+}
+
+TEST_F(BalancingTest, BadTargetsAndBalancersAreClearErrors) {
+  auto bad = Channel::Create("list:///");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(bad.status().message().find("accepted:"), std::string::npos);
+  ChannelOptions options;
+  options.load_balancer = "fastest";
+  auto lb = Channel::Create("127.0.0.1:1", options);
+  ASSERT_FALSE(lb.ok());
+  EXPECT_NE(lb.status().message().find("round_robin"), std::string::npos)
+      << lb.status();
+}
+
+}  // namespace
+}  // namespace bevrpc
