@@ -24,6 +24,7 @@
 #include "services/echo/echo.pb.h"
 #include "services/echo/echo_service.h"
 #include "transport/sync.h"
+#include "transport/testing/dns_server.h"
 
 namespace bevrpc {
 namespace {
@@ -49,12 +50,13 @@ struct Replica {
 };
 
 std::unique_ptr<Replica> StartReplica(int index,
-                                      absl::Duration delay = absl::ZeroDuration()) {
+                                      absl::Duration delay = absl::ZeroDuration(),
+                                      std::string listen = "127.0.0.1:0") {
   auto r = std::make_unique<Replica>();
   r->index = index;
   r->delay = delay;
   ServerOptions options;
-  options.listen_address = "127.0.0.1:0";
+  options.listen_address = listen;
   r->server = std::make_unique<Server>(options);
   Replica* raw = r.get();
   EXPECT_TRUE(echo::RegisterEchoService(*r->server).ok());
@@ -433,6 +435,38 @@ TEST_F(BalancingTest, DestroyingTheChannelFailsParkedAndOpenCalls) {
   channel.reset();
   ASSERT_TRUE(parked_done.WaitForNotificationWithTimeout(absl::Seconds(30)));
   EXPECT_EQ(parked_status.code(), absl::StatusCode::kCancelled) << parked_status;
+}
+
+// dns:/// against a DNS server on 127.0.0.1: replicas on 127.0.0.1-3 share
+// one port; the records decide who gets calls.
+TEST_F(BalancingTest, DnsTargetFollowsRecordsAndReResolvesOnFailure) {
+  auto dns = transport::testing::DnsTestServer::Start();
+  ASSERT_TRUE(dns.ok()) << dns.status();
+  replicas_.push_back(StartReplica(0));
+  const int port = replicas_[0]->server->port();
+  replicas_.push_back(StartReplica(1, absl::ZeroDuration(),
+                                   absl::StrCat("127.0.0.2:", port)));
+  replicas_.push_back(StartReplica(2, absl::ZeroDuration(),
+                                   absl::StrCat("127.0.0.3:", port)));
+  ASSERT_TRUE((*dns)->SetRecords("svc.test", {"127.0.0.1", "127.0.0.2"}).ok());
+  ChannelOptions options;
+  // Periodic refresh off in effect: changes must come from a failure.
+  options.resolver.dns_refresh_interval = absl::Hours(1);
+  options.resolver.dns_min_refresh_interval = absl::Milliseconds(10);
+  auto channel = Open(absl::StrCat("dns://", (*dns)->address(), "/svc.test:",
+                                   port),
+                      "round_robin", options);
+  EXPECT_EQ(Spread(*channel, 20), (std::map<int, int>{{0, 10}, {1, 10}}));
+  // Replica 1 dies and leaves DNS, replica 2 joins: the failed connection
+  // makes the channel ask again.
+  ASSERT_TRUE((*dns)->SetRecords("svc.test", {"127.0.0.1", "127.0.0.3"}).ok());
+  replicas_[1]->server->Shutdown(absl::ZeroDuration());
+  ASSERT_TRUE(WaitForEndpoints(
+      *channel, {absl::StrCat("127.0.0.1:", port),
+                 absl::StrCat("127.0.0.3:", port)}));
+  std::map<int, int> spread = Spread(*channel, 20);
+  EXPECT_EQ(spread.count(-1), 0u);
+  EXPECT_EQ(spread, (std::map<int, int>{{0, 10}, {2, 10}}));
 }
 
 TEST_F(BalancingTest, BadTargetsAndBalancersAreClearErrors) {
