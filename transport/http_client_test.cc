@@ -86,7 +86,7 @@ class TestServer {
     } else if (uri == "/slow") {
       self->Later(req, absl::Milliseconds(1500));
     } else if (uri == "/hang") {
-      // Never answered; evhttp_free() cleans it up.
+      self->Hang(req);  // never answered
     }
   }
 
@@ -121,18 +121,35 @@ class TestServer {
     Arm(step);
   }
 
-  // The client may close the connection first; evhttp then frees the
-  // request, and the close callback makes the step forget it.
-  void Arm(Step* step) {
+  void Hang(evhttp_request* req) {
+    auto* step = new Step{this, req};
+    step->ev = evtimer_new(loop_->base(), &TestServer::OnStep, step);
+    Track(step);
+  }
+
+  // The client may close the connection first. evhttp then detaches a
+  // request the handler has not finished (evhttp_connection_incoming_fail)
+  // and leaves freeing it to us; the close callback does that and forgets
+  // the step. On evhttp_free() the request is still attached: evhttp frees
+  // it.
+  void Track(Step* step) {
     steps_.push_back(step);
     evhttp_connection_set_closecb(
         evhttp_request_get_connection(step->req),
         [](evhttp_connection*, void* arg) {
           auto* s = static_cast<Step*>(arg);
+          evhttp_request* req = s->req;
           s->req = nullptr;
           s->server->Forget(s);
+          if (evhttp_request_get_connection(req) == nullptr) {
+            evhttp_request_free(req);
+          }
         },
         step);
+  }
+
+  void Arm(Step* step) {
+    Track(step);
     timeval tv = absl::ToTimeval(step->every);
     evtimer_add(step->ev, &tv);
   }
@@ -160,17 +177,17 @@ class TestServer {
       evtimer_add(s->ev, &tv);
       return;
     }
-    // Forget first: that clears the close callback.
-    evhttp_request* req = s->req;
-    bool close_at_end = s->close_at_end;
-    s->server->Forget(s);
-    if (close_at_end) {
-      evhttp_connection* conn = evhttp_request_get_connection(req);
+    if (s->close_at_end) {
+      // The reply never ends: the close callback frees the request.
+      evhttp_connection* conn = evhttp_request_get_connection(s->req);
       shutdown(bufferevent_getfd(evhttp_connection_get_bufferevent(conn)),
                SHUT_RDWR);
-    } else {
-      evhttp_send_reply_end(req);
+      return;
     }
+    // Forget first: that clears the close callback.
+    evhttp_request* req = s->req;
+    s->server->Forget(s);
+    evhttp_send_reply_end(req);
   }
 
   EventLoop* loop_;
