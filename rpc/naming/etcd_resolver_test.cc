@@ -195,6 +195,20 @@ TEST_F(EtcdResolverTest, ErrorWhenEtcdWasNeverReachable) {
       << reports_.all[0].status();
 }
 
+TEST_F(EtcdResolverTest, UsesTheNextMemberWhenTheFirstIsDown) {
+  absl::StatusOr<int> dead = bevrpc::testing::FreeLoopbackPort();
+  ASSERT_TRUE(dead.ok());
+  Put("m/10.0.0.1:80", Value("10.0.0.1:80"));
+  StartResolver(absl::StrCat("etcd://127.0.0.1:", *dead, ",",
+                             etcd_->endpoint(), "/m"));
+  ASSERT_TRUE(reports_.WaitForList("10.0.0.1:80").ok());
+  // The watch went to the member that answered, too.
+  Put("m/10.0.0.2:80", Value("10.0.0.2:80"));
+  ASSERT_TRUE(reports_.WaitForList("10.0.0.1:80,10.0.0.2:80").ok());
+  MutexLock l(&reports_.mu);
+  for (const auto& r : reports_.all) EXPECT_TRUE(r.ok()) << r.status();
+}
+
 TEST_F(EtcdResolverTest, KeepsListAndCatchesUpAcrossEtcdRestart) {
   Put("r/10.0.0.1:80", Value("10.0.0.1:80"));
   Put("r/10.0.0.2:80", Value("10.0.0.2:80"));

@@ -1,5 +1,6 @@
 #include "rpc/naming/registrar.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <string>
 #include <utility>
