@@ -14,6 +14,7 @@ pkgs=(
   libgtest-dev libgmock-dev
   libbenchmark-dev       # microbenchmarks
   python3 iproute2       # test helpers (ss) and scripts
+  etcd-server            # tests start a real etcd (rpc/naming etcd:// tests)
   grpc-proto             # gRPC's .proto files (/usr/share/grpc-proto): @grpc_proto,
                          # code-generation tests against real third-party protos
   # tools/fuzz.sh: clang 14 and its runtimes (libclang_rt.fuzzer, asan,

@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "rpc/naming/dns_resolver.h"
+#include "rpc/naming/etcd_resolver.h"
 #include "rpc/naming/file_resolver.h"
 #include "rpc/naming/static_resolver.h"
 
@@ -19,10 +20,10 @@ absl::StatusOr<std::unique_ptr<Resolver>> CreateResolver(
     case Target::Scheme::kDns:
       return NewDnsResolver(target, loop, options);
     case Target::Scheme::kEtcd:
-      break;
+      return NewEtcdResolver(target, loop, options);
   }
-  return absl::UnimplementedError(absl::StrCat(
-      "target \"", target.ToString(), "\": this build has no resolver for it"));
+  return absl::InvalidArgumentError(
+      absl::StrCat("target \"", target.ToString(), "\": unknown scheme"));
 }
 
 }  // namespace bevrpc::naming

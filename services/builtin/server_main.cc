@@ -11,7 +11,12 @@
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
+#include "rpc/naming/registrar.h"
+#include "rpc/naming/target.h"
 #include "services/builtin/reflection_service.h"
+#include "transport/event_loop.h"
+#include "transport/sync.h"
 
 ABSL_FLAG(int, port, 0, "TCP port to listen on; 0 picks a free port");
 ABSL_FLAG(std::string, host, "127.0.0.1", "address to listen on");
@@ -25,6 +30,16 @@ ABSL_FLAG(int, grace_ms, 5000,
           "on SIGTERM/SIGINT, how long open calls may take to finish");
 ABSL_FLAG(bool, reflection, true,
           "serve bevrpc.reflection.v1.ServerReflection (the CLI uses it)");
+ABSL_FLAG(std::string, register, "",
+          "register this server in etcd while it runs: "
+          "etcd://HOST:PORT[,HOST:PORT...]/PREFIX (key PREFIX/ADVERTISE, "
+          "kept alive with a lease; revoked on SIGTERM/SIGINT before "
+          "draining). Empty: no registration");
+ABSL_FLAG(absl::Duration, register_ttl, absl::Seconds(10),
+          "lease TTL of the --register key: how long it outlives a crash");
+ABSL_FLAG(std::string, advertise, "",
+          "HOST:PORT to register (--register); default: the listening "
+          "address");
 
 namespace bevrpc::builtin {
 namespace {
@@ -38,6 +53,86 @@ void RaiseOpenFilesLimit() {
   }
 }
 
+constexpr absl::string_view kRegisterForms =
+    "etcd://HOST:PORT[,HOST:PORT...]/PREFIX";
+
+// Checks --register, --advertise and --register_ttl before anything starts.
+absl::Status CheckRegistrationFlags() {
+  std::string target = absl::GetFlag(FLAGS_register);
+  if (target.empty()) return absl::OkStatus();
+  absl::StatusOr<naming::Target> t = naming::ParseTarget(target);
+  if (!t.ok() || t->scheme != naming::Target::Scheme::kEtcd) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--register=", target, ": ",
+        t.ok() ? "not an etcd target" : t.status().message(),
+        "; --register accepts only ", kRegisterForms));
+  }
+  std::string advertise = absl::GetFlag(FLAGS_advertise);
+  if (!advertise.empty()) {
+    if (absl::StatusOr<naming::HostPort> hp = naming::ParseHostPort(advertise);
+        !hp.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--advertise=", advertise, ": ", hp.status().message(),
+                       "; expected HOST:PORT or [V6]:PORT"));
+    }
+  }
+  if (absl::GetFlag(FLAGS_register_ttl) < absl::Seconds(1)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--register_ttl=",
+        absl::FormatDuration(absl::GetFlag(FLAGS_register_ttl)),
+        ": must be at least 1s"));
+  }
+  return absl::OkStatus();
+}
+
+// The server's etcd registration (--register), on a loop thread of its own.
+class Registration {
+ public:
+  ~Registration() {
+    if (loop_ == nullptr) return;
+    loop_->Post([this] { registrar_.reset(); });
+    loop_->Quit();
+    thread_.join();
+  }
+
+  absl::Status Start(const std::string& advertise) {
+    absl::StatusOr<std::unique_ptr<transport::EventLoop>> loop =
+        transport::EventLoop::Create();
+    if (!loop.ok()) return loop.status();
+    loop_ = *std::move(loop);
+    thread_ = std::thread([this] { loop_->Run(); });
+    naming::RegistrarOptions options;
+    options.ttl = absl::GetFlag(FLAGS_register_ttl);
+    Notification created;
+    absl::Status status;
+    loop_->Post([&] {
+      auto r = naming::Registrar::Create(
+          loop_.get(), absl::GetFlag(FLAGS_register), advertise, options);
+      status = r.status();
+      if (r.ok()) {
+        registrar_ = *std::move(r);
+        registrar_->Start();
+      }
+      created.Notify();
+    });
+    created.WaitForNotification();
+    return status;
+  }
+
+  // Revokes the lease; returns when done (bounded by the registrar's
+  // revoke timeout).
+  void Revoke() {
+    Notification revoked;
+    loop_->Post([&] { registrar_->Revoke([&] { revoked.Notify(); }); });
+    revoked.WaitForNotificationWithTimeout(absl::Seconds(5));
+  }
+
+ private:
+  std::unique_ptr<transport::EventLoop> loop_;
+  std::thread thread_;
+  std::unique_ptr<naming::Registrar> registrar_;  // loop thread only
+};
+
 }  // namespace
 
 int ServerMain(int argc, char** argv, absl::string_view name,
@@ -45,8 +140,14 @@ int ServerMain(int argc, char** argv, absl::string_view name,
   absl::SetProgramUsageMessage(absl::StrCat(
       "Usage: ", name,
       " [--port=P] [--host=ADDR] [--threads=N] [--grace_ms=MS]"
-      " [--reflection=false]\n(--helpfull describes every flag)"));
+      " [--reflection=false] [--register=etcd://H:P/PREFIX"
+      " [--register_ttl=10s] [--advertise=HOST:PORT]]\n"
+      "(--helpfull describes every flag)"));
   absl::ParseCommandLine(argc, argv);
+  if (absl::Status s = CheckRegistrationFlags(); !s.ok()) {
+    std::cerr << name << ": " << s.message() << "\n";
+    return 2;
+  }
   RaiseOpenFilesLimit();
 
   // Block the stop signals in every thread; this one waits for them below.
@@ -75,13 +176,27 @@ int ServerMain(int argc, char** argv, absl::string_view name,
     std::cerr << name << ": " << s << "\n";
     return 1;
   }
-  std::cout << "listening on " << (v6 ? absl::StrCat("[", host, "]") : host)
-            << ":" << server.port() << std::endl;
+  std::string listening = absl::StrCat(
+      v6 ? absl::StrCat("[", host, "]") : host, ":", server.port());
+  Registration registration;
+  if (!absl::GetFlag(FLAGS_register).empty()) {
+    std::string advertise = absl::GetFlag(FLAGS_advertise);
+    if (advertise.empty()) advertise = listening;
+    if (absl::Status rs = registration.Start(advertise); !rs.ok()) {
+      std::cerr << name << ": --register: " << rs << "\n";
+      server.Shutdown(absl::ZeroDuration());
+      return 2;
+    }
+  }
+  std::cout << "listening on " << listening << std::endl;
 
   int sig = 0;
   sigwait(&stop_signals, &sig);
   std::cerr << name << ": got " << (sig == SIGTERM ? "SIGTERM" : "SIGINT")
             << ", draining\n";
+  // Deregister first, so clients stop picking this server before it
+  // drains.
+  if (!absl::GetFlag(FLAGS_register).empty()) registration.Revoke();
   server.Shutdown(absl::Milliseconds(absl::GetFlag(FLAGS_grace_ms)));
   return 0;
 }

@@ -12,9 +12,14 @@
 //   }
 //
 // Flags: --port (0 = a free port), --host, --threads (I/O threads),
-// --grace_ms, --reflection. Prints "listening on HOST:PORT" (flushed) when
+// --grace_ms, --reflection; --register=etcd://H:P[,H:P...]/PREFIX,
+// --register_ttl (default 10s) and --advertise (default: the listening
+// address) register the server in etcd under PREFIX/ADVERTISE with a lease
+// (rpc/naming/registrar.h). Prints "listening on HOST:PORT" (flushed) when
 // ready; raises its open-files limit to the hard limit; on SIGTERM or SIGINT
-// drains and returns 0. Call once, from main().
+// revokes the registration (so clients stop picking it at once), then
+// drains and returns 0. A bad flag exits with status 2 and a message naming
+// the flag. Call once, from main().
 #ifndef BEVRPC_SERVICES_BUILTIN_SERVER_MAIN_H_
 #define BEVRPC_SERVICES_BUILTIN_SERVER_MAIN_H_
 
