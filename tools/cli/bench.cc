@@ -1,6 +1,7 @@
 #include "tools/cli/bench.h"
 
 #include <algorithm>
+#include <map>
 #include <atomic>
 #include <chrono>
 #include <memory>
@@ -144,6 +145,12 @@ class BenchRun {
 
   int64_t start_ns_ = 0;
   int64_t measure_start_ns_ = 0;
+  // Calls started per endpoint (over all channels): when the window
+  // opened, and in the window (set by Finish()).
+  bool window_opened_ = false;
+  std::map<std::string, int64_t> endpoint_base_;
+  std::map<std::string, int64_t> endpoint_calls_;
+  std::map<std::string, int64_t> EndpointCalls() const;
   std::atomic<int64_t> measure_end_ns_{0};  // Earlier if total_calls hit.
   std::atomic<bool> stopping_{false};       // No new calls.
   std::atomic<bool> closed_{false};         // Completions are ignored.
@@ -185,6 +192,7 @@ absl::Status BenchRun::Start() {
     ChannelOptions channel_options;
     channel_options.num_connections = 1;
     channel_options.loops = loops_.get();
+    channel_options.load_balancer = options_.load_balancer;
     absl::StatusOr<std::unique_ptr<Channel>> channel =
         Channel::Create(options_.address, channel_options);
     if (!channel.ok()) return channel.status();
@@ -290,8 +298,13 @@ void BenchRun::Drive() {
   for (;;) {
     int64_t now = MonoNanos();
     const int64_t end = measure_end_ns_.load(std::memory_order_acquire);
+    if (!window_opened_ && now >= measure_start_ns_) {
+      window_opened_ = true;
+      endpoint_base_ = EndpointCalls();
+    }
     if (now >= end || stopping_.load(std::memory_order_acquire)) break;
     int64_t wake = end;
+    if (!window_opened_) wake = std::min(wake, measure_start_ns_);
     if (open_loop_) wake = std::min(wake, IssueScheduled(now));
     wake = std::min(wake, RetryParked(now));
     if (options_.on_progress) {
@@ -399,6 +412,16 @@ void BenchRun::WaitForLoops() {
   }
 }
 
+std::map<std::string, int64_t> BenchRun::EndpointCalls() const {
+  std::map<std::string, int64_t> calls;
+  for (const auto& conn : conns_) {
+    for (const ChannelEndpoint& e : conn->channel->endpoints()) {
+      calls[e.address] += static_cast<int64_t>(e.calls_started);
+    }
+  }
+  return calls;
+}
+
 void BenchRun::Finish() {
   const int64_t deadline =
       MonoNanos() + absl::ToInt64Nanoseconds(options_.drain_timeout);
@@ -411,6 +434,10 @@ void BenchRun::Finish() {
     }
   }
   closed_.store(true, std::memory_order_release);
+  endpoint_calls_ = EndpointCalls();
+  for (const auto& [address, base] : endpoint_base_) {
+    endpoint_calls_[address] -= base;
+  }
   // Fails what is still open with CANCELLED; the callbacks ignore it.
   for (auto& conn : conns_) conn->channel.reset();
   loops_->Stop();  // Joins the I/O threads: their writes are visible now.
@@ -437,6 +464,7 @@ BenchResult BenchRun::Collect() const {
   result.unanswered = in_flight_.load(std::memory_order_acquire);
   result.errors += result.bad_responses + result.unanswered;
   result.dropped = dropped_;
+  result.endpoint_calls = endpoint_calls_;
   result.target_rps = options_.rps;
   result.connections = options_.connections;
   result.concurrency = open_loop_ ? 0 : options_.concurrency;
@@ -510,6 +538,18 @@ std::string FormatSummary(const BenchResult& r, int histogram_width) {
     absl::StrAppendFormat(&out, "dropped     %d (max_outstanding reached)\n",
                           r.dropped);
   }
+  if (!r.endpoint_calls.empty()) {
+    int64_t total = 0;
+    for (const auto& [address, n] : r.endpoint_calls) total += n;
+    std::vector<std::string> eps;
+    for (const auto& [address, n] : r.endpoint_calls) {
+      eps.push_back(absl::StrFormat(
+          "%s %d (%.1f%%)", address, n,
+          total > 0 ? 100.0 * static_cast<double>(n) / static_cast<double>(total)
+                    : 0.0));
+    }
+    absl::StrAppend(&out, "endpoints   ", absl::StrJoin(eps, ", "), "\n");
+  }
   absl::StrAppend(&out, "histogram\n", h.RenderAscii(histogram_width));
   return out;
 }
@@ -522,10 +562,15 @@ std::string FormatJsonLine(const BenchResult& r, absl::string_view system,
       "{\"system\":\"%s\",\"connections\":%d,\"concurrency\":%d,"
       "\"payload\":%d,\"qps\":%.1f,\"p50_us\":%.2f,\"p90_us\":%.2f,"
       "\"p99_us\":%.2f,\"p999_us\":%.2f,\"errors\":%d,\"calls\":%d,"
-      "\"threads\":%d,\"duration_s\":%.3f}\n",
+      "\"threads\":%d,\"duration_s\":%.3f,\"endpoints\":{%s}}\n",
       JsonEscape(system), connections, concurrency, payload, r.qps,
       h.Percentile(50) / 1e3, h.Percentile(90) / 1e3, h.Percentile(99) / 1e3,
-      h.Percentile(99.9) / 1e3, r.errors, r.calls, threads, r.seconds);
+      h.Percentile(99.9) / 1e3, r.errors, r.calls, threads, r.seconds,
+      absl::StrJoin(r.endpoint_calls, ",",
+                    [](std::string* out, const auto& e) {
+                      absl::StrAppend(out, "\"", JsonEscape(e.first),
+                                      "\":", e.second);
+                    }));
 }
 
 }  // namespace bevrpc::cli

@@ -67,8 +67,12 @@ struct BenchProgress {
 };
 
 struct BenchOptions {
-  // "host:port" or "[v6]:port". Required.
+  // Any target: "host:port", "list:///a,b", "etcd://h:p/prefix", ...
+  // (rpc/naming/target.h). Required.
   std::string address;
+  // The channels' load balancer (ChannelOptions::load_balancer).
+  // Default: "round_robin".
+  std::string load_balancer = "round_robin";
   // "package.Service/Method". Required.
   std::string method;
   // Sent by every call; borrowed, must outlive RunBench(). Each outstanding
@@ -76,7 +80,8 @@ struct BenchOptions {
   const google::protobuf::Message* request = nullptr;
   // The reply type; borrowed, must outlive RunBench(). Required.
   const google::protobuf::Message* response_prototype = nullptr;
-  // TCP connections, each its own Channel. Default: 1.
+  // Channels, each with one connection to every endpoint of the target.
+  // Default: 1.
   int connections = 1;
   // Closed loop: calls outstanding in total, spread over the connections
   // (connection i carries concurrency/connections, +1 if
@@ -141,6 +146,9 @@ struct BenchResult {
   int64_t dropped = 0;
   // Open loop: the requested rate; 0 for a closed loop.
   double target_rps = 0;
+  // Calls started on each endpoint ("IP:PORT") while the window was open,
+  // over all channels.
+  std::map<std::string, int64_t> endpoint_calls;
   // The parameters actually used (threads after the cap).
   int connections = 0;
   int concurrency = 0;
@@ -155,13 +163,15 @@ struct BenchResult {
 absl::StatusOr<BenchResult> RunBench(const BenchOptions& options);
 
 // A human summary: calls, QPS, p50/p90/p99/p99.9/max, errors by code name,
-// and the latency histogram drawn `histogram_width` characters wide.
+// calls per endpoint, and the latency histogram drawn `histogram_width`
+// characters wide.
 std::string FormatSummary(const BenchResult& result,
                           int histogram_width = 72);
 
 // One JSON line (with '\n') with the peer-comparison contract's keys, in
 // this order: system, connections, concurrency, payload, qps, p50_us,
-// p90_us, p99_us, p999_us, errors, calls, threads, duration_s.
+// p90_us, p99_us, p999_us, errors, calls, threads, duration_s; then
+// endpoints ({"IP:PORT": calls started in the window, ...}).
 std::string FormatJsonLine(const BenchResult& result, absl::string_view system,
                            int connections, int concurrency, int payload,
                            int threads);

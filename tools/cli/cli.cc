@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
@@ -24,6 +25,7 @@
 #include "rpc/channel.h"
 #include "rpc/client_stream.h"
 #include "rpc/status.h"
+#include "transport/sync.h"
 #include "services/builtin/health.pb.h"
 #include "tools/cli/descriptor_source.h"
 #include "tools/cli/json_codec.h"
@@ -40,16 +42,39 @@ constexpr char kMainHelp[] = R"(bevrpc: call and inspect bevrpc servers.
 usage: bevrpc COMMAND [ARGS] [FLAGS]
 
 commands:
-  list ADDR [SERVICE]          services, or a service's methods
-  describe ADDR SYMBOL         a service, method, message or enum as .proto
-  call ADDR METHOD [JSON]      call a method with a JSON request
-  health ADDR [SERVICE]        exit 0 if SERVING (a container probe)
-  bench ADDR METHOD [JSON]     load-test a method
+  list TARGET [SERVICE]        services, or a service's methods
+  describe TARGET SYMBOL       a service, method, message or enum as .proto
+  call TARGET METHOD [JSON]    call a method with a JSON request
+  health TARGET [SERVICE]      exit 0 if SERVING (a container probe)
+  bench TARGET METHOD [JSON]   load-test a method
+  resolve TARGET [--watch]     the endpoints TARGET names, and their state
   completion bash              print a bash completion script
 
-ADDR is host:port or [v6]:port. Types come from the server's reflection
-service, or from --proto FILE [-I DIR] when reflection is off.
+TARGET is HOST:PORT, [V6]:PORT, dns:///HOST:PORT, list:///H:P,H:P...,
+file:///PATH or etcd://H:P/PREFIX (docs/naming.md); --lb NAME picks the
+load balancer (round_robin, pick_first, weighted_round_robin, least_loaded,
+ring_hash). Types come from the server's reflection service, or from
+--proto FILE [-I DIR] when reflection is off.
 Run 'bevrpc COMMAND --help' for a command's flags and examples.
+)";
+
+constexpr char kResolveHelp[] = R"(usage: bevrpc resolve TARGET [--watch] [--timeout D]
+
+Prints the endpoints TARGET names, one per line: HOST:PORT, then the state
+of a connection to it (READY, CONNECTING, TRANSIENT_FAILURE, IDLE), then
+its metadata (weight=, zone=, id=, version=) when set. Each endpoint is
+probed with a health check first, so the state is real, not IDLE.
+--watch keeps printing the list (a blank line between lists) whenever it
+or a state changes, until interrupted. Exit 0 if the target resolved, 78
+if resolution failed (the cause on stderr).
+
+flags:
+  --watch        keep printing changes
+  --timeout D    how long to wait for the first list (default 10s)
+
+examples:
+  bevrpc resolve localhost:8080
+  bevrpc resolve etcd://127.0.0.1:2379/bevrpc/services/echo --watch
 )";
 
 constexpr char kListHelp[] = R"(usage: bevrpc list ADDR [SERVICE] [--proto FILE -I DIR] [--timeout D]
@@ -156,13 +181,14 @@ constexpr char kCompletion[] = R"(# bash completion for bevrpc. Install with:
 _bevrpc() {
   local cur=${COMP_WORDS[COMP_CWORD]}
   if [ "$COMP_CWORD" -eq 1 ]; then
-    COMPREPLY=($(compgen -W "list describe call health bench completion --help" -- "$cur"))
+    COMPREPLY=($(compgen -W "list describe call health bench resolve completion --help" -- "$cur"))
     return
   fi
   case "${COMP_WORDS[1]}" in
-    call) COMPREPLY=($(compgen -W "--data --format --emit-defaults --timeout --metadata --proto -I --verbose --help" -- "$cur")) ;;
-    bench) COMPREPLY=($(compgen -W "--data --concurrency --connections --rps --calls --duration --warmup --threads --json --timeout --metadata --proto -I --help" -- "$cur")) ;;
-    list|describe|health) COMPREPLY=($(compgen -W "--timeout --proto -I --help" -- "$cur")) ;;
+    call) COMPREPLY=($(compgen -W "--data --format --emit-defaults --timeout --metadata --proto -I --lb --verbose --help" -- "$cur")) ;;
+    bench) COMPREPLY=($(compgen -W "--data --concurrency --connections --rps --calls --duration --warmup --threads --json --timeout --metadata --proto -I --lb --help" -- "$cur")) ;;
+    list|describe|health) COMPREPLY=($(compgen -W "--timeout --proto -I --lb --help" -- "$cur")) ;;
+    resolve) COMPREPLY=($(compgen -W "--watch --timeout --help" -- "$cur")) ;;
     completion) COMPREPLY=($(compgen -W "bash" -- "$cur")) ;;
   esac
 }
@@ -198,6 +224,7 @@ struct Args {
 const std::vector<Flag> kCommonFlags = {
     {"--timeout", nullptr, true},  {"--proto", nullptr, true},
     {"--import-path", "-I", true}, {"--help", "-h", false},
+    {"--lb", nullptr, true},
 };
 
 absl::StatusOr<Args> ParseArgs(const std::vector<std::string>& argv,
@@ -345,7 +372,9 @@ int OpenSession(const Env& env, const Args& args, const char* help,
       session->rpc_timeout = *d;
     }
   }
-  auto channel = Channel::Create(args.positional[0]);
+  ChannelOptions channel_options;
+  if (args.Has("--lb")) channel_options.load_balancer = args.Get("--lb");
+  auto channel = Channel::Create(args.positional[0], channel_options);
   if (!channel.ok()) {
     // A target that does not parse, or a host that does not resolve.
     return Fail(env, kExitUsage, channel.status().message());
@@ -747,6 +776,7 @@ int Bench(const Env& env, const std::vector<std::string>& argv) {
   session.channel.reset();  // The bench opens its own connections.
 
   o.address = args->positional[0];
+  if (args->Has("--lb")) o.load_balancer = args->Get("--lb");
   o.method = p.wire_name;
   o.request = p.request.get();
   o.response_prototype = p.response.get();
@@ -804,6 +834,87 @@ int Health(const Env& env, const std::vector<std::string>& argv) {
              : kExitNotServing;
 }
 
+// One line per endpoint: "HOST:PORT STATE [weight=N] [zone=Z] [id=I]
+// [version=V]".
+std::string FormatEndpoints(const std::vector<ChannelEndpoint>& endpoints) {
+  std::vector<ChannelEndpoint> sorted = endpoints;
+  std::sort(sorted.begin(), sorted.end(),
+            [](const ChannelEndpoint& a, const ChannelEndpoint& b) {
+              return a.address < b.address;
+            });
+  std::string out;
+  for (const ChannelEndpoint& e : sorted) {
+    absl::StrAppend(&out, e.address, " ", e.state);
+    if (e.weight != 1) absl::StrAppend(&out, " weight=", e.weight);
+    if (!e.zone.empty()) absl::StrAppend(&out, " zone=", e.zone);
+    if (!e.id.empty()) absl::StrAppend(&out, " id=", e.id);
+    if (!e.version.empty()) absl::StrAppend(&out, " version=", e.version);
+    absl::StrAppend(&out, "\n");
+  }
+  return out;
+}
+
+int Resolve(const Env& env, const std::vector<std::string>& argv) {
+  auto args = ParseArgs(argv, {{"--watch", nullptr, false}});
+  if (!args.ok()) return UsageError(env, args.status().message(), kResolveHelp);
+  if (args->Has("--help")) return (env.out << kResolveHelp, kExitOk);
+  if (args->positional.size() != 1) {
+    return UsageError(env, "resolve needs a TARGET", kResolveHelp);
+  }
+  absl::Duration timeout = absl::Seconds(10);
+  if (args->Has("--timeout")) {
+    auto d = ParsePositiveDuration(args->Get("--timeout"), "--timeout");
+    if (!d.ok()) return UsageError(env, d.status().message(), kResolveHelp);
+    timeout = *d;
+  }
+  // pick_first would probe one endpoint only: every endpoint in turn.
+  ChannelOptions options;
+  options.resolver.file_poll_interval = absl::Milliseconds(100);
+  auto channel = Channel::Create(args->positional[0], options);
+  if (!channel.ok()) return Fail(env, kExitUsage, channel.status().message());
+  absl::Status resolved = (*channel)->WaitForEndpoints(timeout);
+  if (!resolved.ok()) {
+    return FailStatus(env, absl::UnavailableError(resolved.message()),
+                      absl::StrCat("resolve ", args->positional[0]));
+  }
+  // A health check on each endpoint (round robin covers them all) makes
+  // the states mean something; its answer does not matter here.
+  auto probe = [&](size_t n) {
+    std::vector<std::unique_ptr<Notification>> done;
+    std::vector<health::v1::HealthCheckResponse> responses(n);
+    health::v1::HealthCheckRequest req;
+    CallOptions call;
+    call.timeout = std::min(timeout, absl::Seconds(2));
+    for (size_t i = 0; i < n; ++i) {
+      done.push_back(std::make_unique<Notification>());
+      Notification* d = done.back().get();
+      (*channel)->CallAsync("bevrpc.health.v1.Health/Check", req,
+                            &responses[i], call,
+                            [d](absl::Status) { d->Notify(); });
+    }
+    for (auto& d : done) d->WaitForNotification();
+  };
+  std::vector<ChannelEndpoint> endpoints = (*channel)->endpoints();
+  probe(endpoints.size());
+  std::string last = FormatEndpoints((*channel)->endpoints());
+  env.out << last;
+  env.out.flush();
+  if (!args->Has("--watch")) return kExitOk;
+  for (;;) {  // Until interrupted.
+    absl::SleepFor(absl::Milliseconds(100));  // Polls: states have no event.
+    std::vector<ChannelEndpoint> now = (*channel)->endpoints();
+    // New endpoints are probed so they show their real state.
+    size_t fresh = 0;
+    for (const ChannelEndpoint& e : now) fresh += e.state == "IDLE";
+    if (fresh > 0) probe(now.size());
+    std::string text = FormatEndpoints((*channel)->endpoints());
+    if (text == last) continue;
+    last = text;
+    env.out << "\n" << text;
+    env.out.flush();
+  }
+}
+
 int Completion(const Env& env, const std::vector<std::string>& argv) {
   if (argv.size() == 1 && (argv[0] == "--help" || argv[0] == "-h")) {
     env.out << kCompletionHelp;
@@ -834,6 +945,7 @@ int RunCli(const std::vector<std::string>& args, std::istream& in,
   if (command == "call") return Call(env, rest);
   if (command == "health") return Health(env, rest);
   if (command == "bench") return Bench(env, rest);
+  if (command == "resolve") return Resolve(env, rest);
   if (command == "completion") return Completion(env, rest);
   return UsageError(env, absl::StrCat("unknown command \"", command, "\""),
                     kMainHelp);

@@ -850,6 +850,69 @@ TEST_F(CliTest, BenchJsonLineHasTheContractKeys) {
   }
 }
 
+// Two servers behind one list:/// target: calls reach both, and the JSON
+// line and the summary say how many each got.
+TEST_F(CliTest, BenchOverAListReportsCallsPerEndpoint) {
+  std::string target =
+      absl::StrCat("list:///", Addr(server_), ",", Addr(not_serving_));
+  RunResult r = Cli({"bench", target, kEcho, R"({"message":"load"})", "-c",
+                     "4", "-z", "1s", "--warmup", "100ms", "--json"});
+  EXPECT_EQ(r.exit_code, 0) << r;
+  for (ServerProcess* s : {server_, not_serving_}) {
+    std::string key = absl::StrCat("\"", Addr(s), "\":");
+    size_t at = r.out.find(key);
+    ASSERT_NE(at, std::string::npos) << key << "\n" << r;
+    int64_t calls = 0;
+    ASSERT_TRUE(absl::SimpleAtoi(
+        r.out.substr(at + key.size(),
+                     r.out.find_first_of(",}", at + key.size()) - at - key.size()),
+        &calls))
+        << r;
+    EXPECT_GT(calls, 100) << key << "\n" << r;
+  }
+  RunResult human = Cli({"bench", target, kEcho, "{}", "-n", "100", "--warmup",
+                         "0s", "--lb", "pick_first"});
+  EXPECT_EQ(human.exit_code, 0) << human;
+  EXPECT_TRUE(absl::StrContains(
+      human.out, absl::StrCat("endpoints   ", Addr(server_), " 100 (100.0%)")))
+      << human;
+}
+
+TEST_F(CliTest, ResolvePrintsEndpointsAndTheirState) {
+  std::string target =
+      absl::StrCat("list:///", Addr(server_), ",", ClosedAddr());
+  RunResult r = Cli({"resolve", target});
+  EXPECT_EQ(r.exit_code, 0) << r;
+  std::vector<std::string> lines = {
+      absl::StrCat(Addr(server_), " READY"),
+      absl::StrCat(ClosedAddr(), " TRANSIENT_FAILURE")};
+  std::sort(lines.begin(), lines.end());
+  EXPECT_EQ(r.out, absl::StrCat(lines[0], "\n", lines[1], "\n")) << r;
+}
+
+TEST_F(CliTest, ResolveReadsEndpointFilesWithMetadata) {
+  std::string path = absl::StrCat(getenv("TEST_TMPDIR"), "/endpoints");
+  {
+    std::ofstream out(path);
+    out << Addr(server_) << " weight=5 zone=z1 id=echo-0 version=2\n";
+  }
+  RunResult r = Cli({"resolve", "file://" + path});
+  EXPECT_EQ(r.exit_code, 0) << r;
+  EXPECT_EQ(r.out, absl::StrCat(Addr(server_),
+                                " READY weight=5 zone=z1 id=echo-0 version=2\n"))
+      << r;
+  RunResult missing = Cli({"resolve", "file:///no/such/file", "--timeout", "5s"});
+  EXPECT_EQ(missing.exit_code, 78) << missing;
+  EXPECT_TRUE(absl::StrContains(missing.err, "/no/such/file")) << missing;
+}
+
+TEST_F(CliTest, BadLoadBalancerIsAUsageError) {
+  RunResult r = Cli({"call", Addr(server_), kEcho, "{}", "--lb", "fastest"});
+  EXPECT_EQ(r.exit_code, 2) << r;
+  EXPECT_TRUE(absl::StrContains(r.err, "unknown load balancer \"fastest\""))
+      << r;
+}
+
 TEST_F(CliTest, BenchCountsFailedCallsByCode) {
   RunResult r = Cli({"bench", Addr(server_), kEcho,
                      R"({"fail_code":5,"fail_message":"x"})", "-n", "50",
