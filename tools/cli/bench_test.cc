@@ -111,6 +111,7 @@ BenchResult SampleResult() {
   r.connections = 2;
   r.concurrency = 8;
   r.threads = 1;
+  r.endpoint_calls = {{"127.0.0.1:1", 600}, {"[::1]:2", 400}};
   return r;
 }
 
@@ -122,7 +123,8 @@ TEST(BenchFormatTest, JsonLineHasTheContractKeysInOrder) {
             "\"payload\":64,\"qps\":500.0,\"p50_us\":0.01,"
             "\"p90_us\":0.02,\"p99_us\":0.03,\"p999_us\":0.04,"
             "\"errors\":12,\"calls\":1000,\"threads\":1,"
-            "\"duration_s\":2.000}\n");
+            "\"duration_s\":2.000,"
+            "\"endpoints\":{\"127.0.0.1:1\":600,\"[::1]:2\":400}}\n");
 }
 
 TEST(BenchFormatTest, JsonLineEscapesTheSystemName) {
