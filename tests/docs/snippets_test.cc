@@ -98,5 +98,9 @@ TEST(SnippetsTest, EmbeddingCodeBlocksAreTheRealFiles) {
   EXPECT_GE(CheckDoc("docs/embedding.md"), 2u);
 }
 
+TEST(SnippetsTest, NamingCodeBlocksAreTheRealFiles) {
+  EXPECT_GE(CheckDoc("docs/naming.md"), 2u);
+}
+
 }  // namespace
 }  // namespace bevrpc
