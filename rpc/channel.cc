@@ -81,8 +81,9 @@ absl::StatusOr<std::unique_ptr<Channel>> Channel::Create(
 Channel::~Channel() {
   // Fails open calls with CANCELLED (their callbacks may start follow-up
   // calls: those find the channel shut down and fail with CANCELLED too)
-  // and closes every connection, each on its own loop.
-  set_->Shutdown();
+  // and closes every connection, each on its own loop. (No set: Create()
+  // failed half-way.)
+  if (set_ != nullptr) set_->Shutdown();
   if (owned_loops_ != nullptr) owned_loops_->Stop();
 }
 

@@ -91,8 +91,8 @@ struct ChannelOptions {
   // Loops to run on instead of starting threads; borrowed, must outlive the
   // channel. Default: null.
   transport::LoopPool* loops = nullptr;
-  // Give up connecting after this long (DEADLINE_EXCEEDED for the calls
-  // waiting). Default: 5 s.
+  // Give up connecting after this long: a failed connect (UNAVAILABLE for
+  // the calls waiting, unless another endpoint takes them). Default: 5 s.
   absl::Duration connect_timeout = absl::Seconds(5);
   // Frame size limits. Default: see FrameLimits.
   FrameLimits limits;

@@ -31,6 +31,10 @@ EndpointSet::EndpointSet(std::string target,
 EndpointSet::~EndpointSet() = default;
 
 void EndpointSet::Start(std::unique_ptr<naming::Resolver> resolver) {
+  // A fixed list is applied now, so that the first calls need not wait for
+  // the control loop. Nothing else sees this set yet; the Post below
+  // orders these writes before the loop's own use of them.
+  if (const naming::EndpointList* list = resolver->fixed_list()) Apply(*list);
   control_loop()->Post([this, self = shared_from_this(),
                         r = std::move(resolver)]() mutable {
     if (shut_down_) return;  // Freed here, on its loop.
@@ -148,8 +152,7 @@ void EndpointSet::Apply(const naming::EndpointList& list) {
     std::shared_ptr<Endpoint> e;
     auto it = by_address_.find(info.address);
     if (it != by_address_.end()) {
-      e = it->second;
-      e->info = info;  // Metadata may change (weight, zone, ...).
+      e = it->second;  // Its metadata may have changed: see `infos`.
     } else {
       e = NewEndpoint(info);
       if (e == nullptr) {
@@ -160,6 +163,7 @@ void EndpointSet::Apply(const naming::EndpointList& list) {
     }
     next.emplace(info.address, e);
     snapshot->endpoints.push_back(e);
+    snapshot->infos.push_back(info);
     pick.push_back({e->health.get(), info.weight,
                     info.id.empty() ? info.address : info.id});
   }
@@ -478,9 +482,10 @@ std::vector<EndpointSet::EndpointStatus> EndpointSet::Endpoints() {
   }
   std::vector<EndpointStatus> out;
   if (snapshot == nullptr) return out;
-  for (const auto& e : snapshot->endpoints) {
+  for (size_t i = 0; i < snapshot->endpoints.size(); ++i) {
+    const auto& e = snapshot->endpoints[i];
     EndpointStatus st;
-    st.info = e->info;
+    st.info = snapshot->infos[i];
     st.state = e->health->state();
     st.in_flight = e->health->in_flight();
     for (const auto& s : e->slots) st.calls_started += s->calls_started();

@@ -49,13 +49,16 @@ class ClientSlot;
 struct ClientCall;
 
 struct Endpoint {
-  naming::EndpointInfo info;
+  naming::EndpointInfo info;  // As first seen; immutable (see snapshots).
   std::shared_ptr<balancing::EndpointHealth> health;
   std::vector<std::shared_ptr<ClientSlot>> slots;
 };
 
 struct EndpointSnapshot {
   std::vector<std::shared_ptr<Endpoint>> endpoints;
+  // Each endpoint's current metadata (weight, zone, ... may change while
+  // the endpoint, and its connections, stay).
+  std::vector<naming::EndpointInfo> infos;
   std::unique_ptr<const balancing::Picker> picker;
 };
 

@@ -5,7 +5,7 @@
 //   auto r = naming::NewDnsResolver(*target, loop, options).value();  // loop
 //   r->Start([](absl::StatusOr<naming::EndpointList> list) { ... });
 //
-// Behaviour (see docs/naming-dns.md):
+// Behaviour (see docs/naming.md):
 // - Asks target.dns_server when the target names one (it must be a
 //   numeric IP), else the nameservers of /etc/resolv.conf.
 // - Reports the full list (numeric "IP:PORT" / "[V6]:PORT", weight 1,

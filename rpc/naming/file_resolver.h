@@ -14,7 +14,7 @@
 // Change detection: the file is stat()ed every
 // ResolverOptions::file_poll_interval; a new inode, size or mtime means a
 // re-read. Writers should replace it atomically (write a temporary file,
-// rename it over), as bevrpc-launch does. A file that is missing or
+// rename it over). A file that is missing or
 // unreadable before any list was read is an error for the listener
 // (reported once per distinct error, polling goes on); after a good list,
 // the last list is kept.

@@ -93,6 +93,11 @@ class Resolver {
   // A connection to one of the endpoints failed: re-resolve soon where
   // that can help (dns:///, within its minimum interval). Default: nothing.
   virtual void RequestRefresh() {}
+
+  // A resolver whose list is fixed and known at creation (HOST:PORT,
+  // list:///) returns it, so a channel can use it before its loop runs
+  // Start(); others return null. Any thread.
+  virtual const EndpointList* fixed_list() const { return nullptr; }
 };
 
 }  // namespace bevrpc::naming

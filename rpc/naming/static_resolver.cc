@@ -16,6 +16,8 @@ class StaticResolver : public Resolver {
       : loop_(loop), list_(std::move(list)), alive_(std::make_shared<bool>(true)) {}
   ~StaticResolver() override { *alive_ = false; }
 
+  const EndpointList* fixed_list() const override { return &list_; }
+
   void Start(Listener listener) override {
     listener_ = std::move(listener);
     // Never inline from Start(); never after destruction (same thread).

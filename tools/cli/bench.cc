@@ -290,6 +290,10 @@ void BenchRun::Drive() {
   last_report_ns_ = start_ns_;
   const int64_t interval = absl::ToInt64Nanoseconds(options_.progress_interval);
   int64_t next_report = start_ns_ + interval;
+  if (options_.warmup <= absl::ZeroDuration()) {  // The window is open now.
+    window_opened_ = true;
+    endpoint_base_ = EndpointCalls();
+  }
   if (!open_loop_) {
     for (auto& conn : conns_) {
       for (auto& slot : conn->slots) Issue(slot.get(), conn.get(), MonoNanos());

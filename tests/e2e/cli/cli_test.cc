@@ -873,8 +873,12 @@ TEST_F(CliTest, BenchOverAListReportsCallsPerEndpoint) {
   RunResult human = Cli({"bench", target, kEcho, "{}", "-n", "100", "--warmup",
                          "0s", "--lb", "pick_first"});
   EXPECT_EQ(human.exit_code, 0) << human;
-  EXPECT_TRUE(absl::StrContains(
-      human.out, absl::StrCat("endpoints   ", Addr(server_), " 100 (100.0%)")))
+  EXPECT_TRUE(absl::StrContains(human.out, "endpoints   ")) << human;
+  EXPECT_TRUE(
+      absl::StrContains(human.out, absl::StrCat(Addr(server_), " 100 (100.0%)")))
+      << human;
+  EXPECT_TRUE(absl::StrContains(human.out,
+                                absl::StrCat(Addr(not_serving_), " 0 (0.0%)")))
       << human;
 }
 

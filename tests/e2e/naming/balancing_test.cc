@@ -469,6 +469,15 @@ TEST_F(BalancingTest, DnsTargetFollowsRecordsAndReResolvesOnFailure) {
   EXPECT_EQ(spread, (std::map<int, int>{{0, 10}, {2, 10}}));
 }
 
+TEST_F(BalancingTest, UnresolvableHostIsAnError) {
+  auto channel = Channel::Create("no-such-host.invalid:80");
+  ASSERT_FALSE(channel.ok());
+  EXPECT_EQ(channel.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_NE(channel.status().message().find("no-such-host.invalid"),
+            std::string::npos)
+      << channel.status();
+}
+
 TEST_F(BalancingTest, BadTargetsAndBalancersAreClearErrors) {
   auto bad = Channel::Create("list:///");
   ASSERT_FALSE(bad.ok());
