@@ -560,21 +560,26 @@ std::string FormatSummary(const BenchResult& r, int histogram_width) {
 
 std::string FormatJsonLine(const BenchResult& r, absl::string_view system,
                            int connections, int concurrency, int payload,
-                           int threads) {
+                           int threads, bool with_endpoints) {
   const Histogram& h = r.latency;
   return absl::StrFormat(
       "{\"system\":\"%s\",\"connections\":%d,\"concurrency\":%d,"
       "\"payload\":%d,\"qps\":%.1f,\"p50_us\":%.2f,\"p90_us\":%.2f,"
       "\"p99_us\":%.2f,\"p999_us\":%.2f,\"errors\":%d,\"calls\":%d,"
-      "\"threads\":%d,\"duration_s\":%.3f,\"endpoints\":{%s}}\n",
+      "\"threads\":%d,\"duration_s\":%.3f%s}\n",
       JsonEscape(system), connections, concurrency, payload, r.qps,
       h.Percentile(50) / 1e3, h.Percentile(90) / 1e3, h.Percentile(99) / 1e3,
       h.Percentile(99.9) / 1e3, r.errors, r.calls, threads, r.seconds,
-      absl::StrJoin(r.endpoint_calls, ",",
-                    [](std::string* out, const auto& e) {
-                      absl::StrAppend(out, "\"", JsonEscape(e.first),
-                                      "\":", e.second);
-                    }));
+      with_endpoints
+          ? absl::StrCat(",\"endpoints\":{",
+                         absl::StrJoin(r.endpoint_calls, ",",
+                                       [](std::string* out, const auto& e) {
+                                         absl::StrAppend(out, "\"",
+                                                         JsonEscape(e.first),
+                                                         "\":", e.second);
+                                       }),
+                         "}")
+          : std::string());
 }
 
 }  // namespace bevrpc::cli

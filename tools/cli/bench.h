@@ -170,11 +170,12 @@ std::string FormatSummary(const BenchResult& result,
 
 // One JSON line (with '\n') with the peer-comparison contract's keys, in
 // this order: system, connections, concurrency, payload, qps, p50_us,
-// p90_us, p99_us, p999_us, errors, calls, threads, duration_s; then
+// p90_us, p99_us, p999_us, errors, calls, threads, duration_s; then, with
+// `with_endpoints` (the CLI's line; the peer contract has no such key),
 // endpoints ({"IP:PORT": calls started in the window, ...}).
 std::string FormatJsonLine(const BenchResult& result, absl::string_view system,
                            int connections, int concurrency, int payload,
-                           int threads);
+                           int threads, bool with_endpoints = false);
 
 }  // namespace bevrpc::cli
 

@@ -118,13 +118,16 @@ BenchResult SampleResult() {
 TEST(BenchFormatTest, JsonLineHasTheContractKeysInOrder) {
   std::string line =
       FormatJsonLine(SampleResult(), "bevrpc", 2, 8, 64, 1);
+  EXPECT_EQ(FormatJsonLine(SampleResult(), "bevrpc", 2, 8, 64, 1,
+                           /*with_endpoints=*/true),
+            line.substr(0, line.size() - 2) +
+                ",\"endpoints\":{\"127.0.0.1:1\":600,\"[::1]:2\":400}}\n");
   EXPECT_EQ(line,
             "{\"system\":\"bevrpc\",\"connections\":2,\"concurrency\":8,"
             "\"payload\":64,\"qps\":500.0,\"p50_us\":0.01,"
             "\"p90_us\":0.02,\"p99_us\":0.03,\"p999_us\":0.04,"
             "\"errors\":12,\"calls\":1000,\"threads\":1,"
-            "\"duration_s\":2.000,"
-            "\"endpoints\":{\"127.0.0.1:1\":600,\"[::1]:2\":400}}\n");
+            "\"duration_s\":2.000}\n");
 }
 
 TEST(BenchFormatTest, JsonLineEscapesTheSystemName) {

@@ -799,7 +799,7 @@ int Bench(const Env& env, const std::vector<std::string>& argv) {
     env.out << FormatJsonLine(*result, "bevrpc", result->connections,
                               result->concurrency,
                               static_cast<int>(p.request->ByteSizeLong()),
-                              result->threads)
+                              result->threads, /*with_endpoints=*/true)
             << "\n";
   } else {
     env.out << FormatSummary(*result);
