@@ -73,7 +73,8 @@ absl::StatusOr<std::unique_ptr<Channel>> Channel::Create(
   channel->set_ = std::make_shared<internal::EndpointSet>(
       channel->target_, channel->loops_, &channel->options_,
       channel->unsent_budget_.get(), *policy);
-  channel->hash_keys_ = *policy == balancing::Policy::kRingHash;
+  channel->hash_keys_ = *policy == balancing::Policy::kRingHash ||
+                        *policy == balancing::Policy::kRingHashStrict;
   channel->set_->Start(*std::move(resolver));
   return channel;
 }

@@ -86,6 +86,11 @@ struct ChannelOptions {
   // CallOptions::wait_for_ready, for a non-empty one): more fail at once
   // with RESOURCE_EXHAUSTED. Default: 10,000.
   size_t max_calls_waiting_for_endpoints = 10000;
+  // ring_hash_strict: how long an endpoint identity that left the list
+  // keeps its keys (calls for them wait for an endpoint with that identity
+  // to come back, within their deadlines); afterwards its keys move to the
+  // other endpoints. Default: 30 s.
+  absl::Duration ring_hash_strict_hold = absl::Seconds(30);
   // I/O threads the channel starts when `loops` is null. Default: 1.
   int io_threads = 1;
   // Loops to run on instead of starting threads; borrowed, must outlive the

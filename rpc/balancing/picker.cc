@@ -52,6 +52,7 @@ absl::StatusOr<Policy> ParsePolicy(absl::string_view name) {
   if (name == "weighted_round_robin") return Policy::kWeightedRoundRobin;
   if (name == "least_loaded") return Policy::kLeastLoaded;
   if (name == "ring_hash") return Policy::kRingHash;
+  if (name == "ring_hash_strict") return Policy::kRingHashStrict;
   return absl::InvalidArgumentError(absl::StrCat(
       "unknown load balancer \"", name, "\" (known: ", kPolicyNames, ")"));
 }
@@ -68,6 +69,8 @@ absl::string_view PolicyName(Policy policy) {
       return "least_loaded";
     case Policy::kRingHash:
       return "ring_hash";
+    case Policy::kRingHashStrict:
+      return "ring_hash_strict";
   }
   return "unknown";
 }
@@ -123,7 +126,8 @@ std::unique_ptr<const Picker> Picker::Build(
       }
       break;
     }
-    case Policy::kRingHash: {
+    case Policy::kRingHash:
+    case Policy::kRingHashStrict: {
       // A fixed number of entries per endpoint (by weight), so adding or
       // removing one endpoint moves only the keys it gains or owned.
       uint64_t total = 0;
@@ -158,7 +162,7 @@ std::unique_ptr<const Picker> Picker::Build(
 
 bool Picker::AnyUsable() const {
   for (const PickerEndpoint& e : endpoints_) {
-    if (e.health->usable()) return true;
+    if (Usable(e)) return true;
   }
   return false;
 }
@@ -166,6 +170,7 @@ bool Picker::AnyUsable() const {
 int Picker::Pick(PickState& state, uint64_t hash) const {
   const size_t n = endpoints_.size();
   if (n == 0) return -1;
+  if (policy_ == Policy::kRingHashStrict) return PickRing(hash, /*strict=*/true);
   if (n == 1) return 0;
   switch (policy_) {
     case Policy::kPickFirst:
@@ -179,7 +184,9 @@ int Picker::Pick(PickState& state, uint64_t hash) const {
     case Policy::kLeastLoaded:
       return PickLeastLoaded(state);
     case Policy::kRingHash:
-      return PickRing(hash);
+      return PickRing(hash, /*strict=*/false);
+    case Policy::kRingHashStrict:
+      break;
   }
   return 0;
 }
@@ -234,17 +241,17 @@ int Picker::PickLeastLoaded(PickState& state) const {
   return static_cast<int>(NextRandom(state) % n);
 }
 
-int Picker::PickRing(uint64_t hash) const {
+int Picker::PickRing(uint64_t hash, bool strict) const {
   auto it = std::lower_bound(
       ring_.begin(), ring_.end(), hash,
       [](const RingEntry& e, uint64_t h) { return e.hash < h; });
   size_t pos = it == ring_.end() ? 0 : static_cast<size_t>(it - ring_.begin());
   const uint32_t owner = ring_[pos].endpoint;
-  if (endpoints_[owner].health->usable()) return static_cast<int>(owner);
+  if (strict || Usable(endpoints_[owner])) return static_cast<int>(owner);
   // Cache semantics: the next usable endpoint clockwise.
   for (size_t k = 1; k < ring_.size(); ++k) {
     uint32_t e = ring_[(pos + k) % ring_.size()].endpoint;
-    if (e != owner && endpoints_[e].health->usable()) return static_cast<int>(e);
+    if (e != owner && Usable(endpoints_[e])) return static_cast<int>(e);
   }
   return static_cast<int>(owner);
 }

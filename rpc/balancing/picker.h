@@ -25,6 +25,12 @@
 //                         endpoints moves about 1/N of the keys. A key whose
 //                         endpoint is not usable goes to the next usable
 //                         endpoint on the ring (cache semantics).
+//   ring_hash_strict      the same ring, shard semantics: a key always goes
+//                         to its owner, usable or not, and the ring may
+//                         hold "absent" owners (PickerEndpoint::health
+//                         null: an identity that left and may come back);
+//                         Pick() then returns the absent owner's index and
+//                         the caller makes the call wait for it.
 // "Usable" is EndpointHealth::usable(); when no endpoint is usable, the
 // policy picks among all of them (the call then tries to connect).
 //
@@ -50,6 +56,7 @@ enum class Policy {
   kWeightedRoundRobin,
   kLeastLoaded,
   kRingHash,
+  kRingHashStrict,
 };
 
 // "pick_first", "round_robin", ... and back. Unknown names are
@@ -57,7 +64,8 @@ enum class Policy {
 absl::StatusOr<Policy> ParsePolicy(absl::string_view name);
 absl::string_view PolicyName(Policy policy);
 inline constexpr absl::string_view kPolicyNames =
-    "pick_first, round_robin, weighted_round_robin, least_loaded, ring_hash";
+    "pick_first, round_robin, weighted_round_robin, least_loaded, ring_hash, "
+    "ring_hash_strict";
 
 // The stable 64-bit hash ring_hash uses for identities and call keys
 // (FNV-1a with a final mix; the same in every process and build, so
@@ -65,6 +73,7 @@ inline constexpr absl::string_view kPolicyNames =
 uint64_t StableHash(absl::string_view bytes);
 
 struct PickerEndpoint {
+  // Null: an absent owner (ring_hash_strict only).
   const EndpointHealth* health = nullptr;
   uint32_t weight = 1;
   // ring_hash: the endpoint's stable identity.
@@ -100,8 +109,11 @@ class Picker {
   Picker() = default;
   int PickInTurn(PickState& state, const std::vector<uint32_t>& order) const;
   int PickLeastLoaded(PickState& state) const;
-  int PickRing(uint64_t hash) const;
+  int PickRing(uint64_t hash, bool strict) const;
   bool AnyUsable() const;
+  static bool Usable(const PickerEndpoint& e) {
+    return e.health != nullptr && e.health->usable();
+  }
 
   Policy policy_ = Policy::kRoundRobin;
   std::vector<PickerEndpoint> endpoints_;

@@ -189,6 +189,34 @@ TEST(PickerTest, RingHashSendsAFailedOwnersKeysToTheNextEndpoint) {
   }
 }
 
+TEST(PickerTest, RingHashStrictAlwaysNamesTheOwner) {
+  Fleet fleet(3);
+  std::vector<PickerEndpoint> eps = fleet.Endpoints();
+  eps.push_back({nullptr, 1, "absent-shard"});  // Left; awaited.
+  auto strict = Picker::Build(Policy::kRingHashStrict, eps, {});
+  auto cache = Picker::Build(Policy::kRingHash, fleet.Endpoints(), {});
+  PickState state;
+  std::map<int, int> owners;
+  for (int k = 0; k < 2000; ++k) {
+    uint64_t h = StableHash(absl::StrCat("k", k));
+    int owner = strict->Pick(state, h);
+    ++owners[owner];
+    // Present owners own the same keys as without the absent one, or the
+    // absent one took them.
+    if (owner != 3) EXPECT_EQ(owner, cache->Pick(state, h));
+  }
+  EXPECT_GT(owners[3], 300);  // About a quarter of the keys wait for it.
+  fleet.Fail(0);
+  for (int k = 0; k < 2000; ++k) {
+    uint64_t h = StableHash(absl::StrCat("k", k));
+    int before = cache->Pick(state, h);
+    if (before == 1 || before == 2) continue;
+    // A failed owner keeps its keys under strict (cache moves them).
+    int owner = strict->Pick(state, h);
+    EXPECT_TRUE(owner == 0 || owner == 3) << owner;
+  }
+}
+
 TEST(PickerTest, StableHashIsFixedAcrossBuilds) {
   // Clients in different processes must agree on key owners.
   EXPECT_EQ(StableHash(""), StableHash(""));

@@ -273,14 +273,16 @@ ClientSlot::ClientSlot(transport::EventLoop* loop,
                        transport::SocketAddress address,
                        const ChannelOptions* options, ByteBudget* unsent_budget,
                        std::shared_ptr<balancing::EndpointHealth> health,
-                       std::weak_ptr<EndpointSet> set, bool track_load)
+                       std::weak_ptr<EndpointSet> set, bool track_load,
+                       bool hold_calls)
     : loop_(loop),
       address_(std::move(address)),
       options_(options),
       unsent_budget_(unsent_budget),
       health_(std::move(health)),
       set_(std::move(set)),
-      track_load_(track_load) {}
+      track_load_(track_load),
+      hold_calls_(hold_calls) {}
 
 ClientSlot::~ClientSlot() = default;
 
@@ -395,6 +397,16 @@ void ClientSlot::Retire() {
   retiring_ = true;
   if (reconnect_timer_ != nullptr) reconnect_timer_->Cancel();
   UpdateHealth();
+  if (hold_calls_ && (active_ == nullptr || !active_->ready()) &&
+      !waiting_.empty()) {
+    // Held for this endpoint, which is gone: placed again (on an endpoint
+    // with the same identity, or waiting for one).
+    std::vector<uint64_t> waiting = std::move(waiting_);
+    waiting_.clear();
+    HandBack(std::move(waiting),
+             absl::UnavailableError(absl::StrCat(
+                 "endpoint ", address_.ToString(), " was removed")));
+  }
   if (calls_.empty()) {
     MaybeFinishRetiring();
   } else {
@@ -538,32 +550,14 @@ void ClientSlot::OnConnected(ClientConnection* conn, const absl::Status& status)
     retired_.push_back(std::move(active_));
     OnConnectFailed();
     UpdateHealth();
+    if (hold_calls_ && !shut_down_ && !retiring_) {
+      return;  // They wait for the reconnect OnConnectFailed() scheduled.
+    }
     absl::Status why = absl::UnavailableError(absl::StrCat(
         "cannot connect to ", address_.ToString(), ": ", status.message()));
     std::vector<uint64_t> waiting = std::move(waiting_);
     waiting_.clear();
-    std::shared_ptr<EndpointSet> set = set_.lock();
-    for (uint64_t id : waiting) {
-      auto it = calls_.find(id);
-      if (it == calls_.end()) continue;
-      // Never written: unary calls move to another endpoint if there is a
-      // usable one (transparent retry; streams have handles bound here).
-      // Each call gets its own Status (not a copy sharing one payload across
-      // the threads their callbacks hand it to).
-      absl::Status own(why.code(), why.message());
-      if (set == nullptr || shut_down_ || it->second->stream != nullptr) {
-        Finish(id, std::move(own));
-        continue;
-      }
-      std::unique_ptr<ClientCall> call = std::move(it->second);
-      calls_.erase(it);
-      if (call->timer != nullptr) call->timer.reset();  // This loop's.
-      if (track_load_ && call->started != absl::InfinitePast()) {
-        health_->CallAbandoned();
-        call->started = absl::InfinitePast();
-      }
-      set->Reroute(std::move(call), std::move(own));
-    }
+    HandBack(std::move(waiting), why);
     return;
   }
   failing_ = false;
@@ -571,6 +565,31 @@ void ClientSlot::OnConnected(ClientConnection* conn, const absl::Status& status)
   if (reconnect_timer_ != nullptr) reconnect_timer_->Cancel();
   UpdateHealth();
   SendWaiting();
+}
+
+void ClientSlot::HandBack(std::vector<uint64_t> ids, const absl::Status& why) {
+  std::shared_ptr<EndpointSet> set = set_.lock();
+  for (uint64_t id : ids) {
+    auto it = calls_.find(id);
+    if (it == calls_.end()) continue;
+    // Never written: unary calls move to another endpoint if there is a
+    // usable one (transparent retry; streams have handles bound here).
+    // Each call gets its own Status (not a copy sharing one payload across
+    // the threads their callbacks hand it to).
+    absl::Status own(why.code(), why.message());
+    if (set == nullptr || shut_down_ || it->second->stream != nullptr) {
+      Finish(id, std::move(own));
+      continue;
+    }
+    std::unique_ptr<ClientCall> call = std::move(it->second);
+    calls_.erase(it);
+    if (call->timer != nullptr) call->timer.reset();  // This loop's.
+    if (track_load_ && call->started != absl::InfinitePast()) {
+      health_->CallAbandoned();
+      call->started = absl::InfinitePast();
+    }
+    set->Reroute(std::move(call), std::move(own));
+  }
 }
 
 void ClientSlot::SendWaiting() {

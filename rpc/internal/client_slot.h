@@ -155,6 +155,11 @@ class ClientConnection : public transport::ConnectionHandler,
 // is in TRANSIENT_FAILURE and reconnects in the background after a
 // jittered exponential backoff (ChannelOptions::connect_backoff); a call
 // that still lands on it (every endpoint failing) connects at once.
+//
+// Calls whose connect failed move to another endpoint (EndpointSet::
+// Reroute). With `hold_calls` (ring_hash_strict: only this endpoint has
+// their data) they stay instead, waiting for a reconnect within their
+// deadlines, and go back to the set if the endpoint is removed.
 class ClientSlot : public std::enable_shared_from_this<ClientSlot> {
  public:
   // `options` and `unsent_budget` are the channel's: used only until
@@ -162,7 +167,8 @@ class ClientSlot : public std::enable_shared_from_this<ClientSlot> {
   ClientSlot(transport::EventLoop* loop, transport::SocketAddress address,
              const ChannelOptions* options, ByteBudget* unsent_budget,
              std::shared_ptr<balancing::EndpointHealth> health,
-             std::weak_ptr<EndpointSet> set, bool track_load);
+             std::weak_ptr<EndpointSet> set, bool track_load,
+             bool hold_calls);
   ~ClientSlot();
 
   const transport::SocketAddress& address() const { return address_; }
@@ -268,6 +274,10 @@ class ClientSlot : public std::enable_shared_from_this<ClientSlot> {
   const std::shared_ptr<balancing::EndpointHealth> health_;
   const std::weak_ptr<EndpointSet> set_;
   const bool track_load_;
+  const bool hold_calls_;
+  // Hands waiting (never written) unary calls back to the set, to be
+  // placed again; others fail with `why`.
+  void HandBack(std::vector<uint64_t> ids, const absl::Status& why);
   enum class Health { kIdle, kConnecting, kReady, kFailing };
   Health reported_ = Health::kIdle;
   bool failing_ = false;  // The last connect failed and none succeeded since.

@@ -18,7 +18,8 @@ EndpointSet::EndpointSet(std::string target,
       loops_(std::move(loops)),
       options_(options),
       budget_(budget),
-      policy_(policy) {
+      policy_(policy),
+      strict_(policy == balancing::Policy::kRingHashStrict) {
   loop_states_.resize(loops_.size());
   for (size_t i = 0; i < loops_.size(); ++i) {
     loop_states_[i].loop = loops_[i];
@@ -64,7 +65,9 @@ void EndpointSet::Shutdown() {
     MutexLock lock(&mu_);
     if (current_ != nullptr) {
       for (const auto& e : current_->endpoints) {
-        slots.insert(slots.end(), e->slots.begin(), e->slots.end());
+        if (e != nullptr) {
+          slots.insert(slots.end(), e->slots.begin(), e->slots.end());
+        }
       }
     }
     for (const auto& weak : retiring_) {
@@ -91,6 +94,7 @@ void EndpointSet::Shutdown() {
   Notification cleared;
   control_loop()->Post([this, &cleared] {
     by_address_.clear();
+    absent_timer_.reset();
     cleared.Notify();
   });
   cleared.WaitForNotification();
@@ -138,7 +142,7 @@ std::shared_ptr<Endpoint> EndpointSet::NewEndpoint(
     transport::EventLoop* loop = loops_[(first + i) % loops_.size()];
     e->slots.push_back(std::make_shared<ClientSlot>(
         loop, *addr, options_, budget_, e->health, weak_from_this(),
-        track_load));
+        track_load, /*hold_calls=*/strict_));
   }
   return e;
 }
@@ -166,6 +170,35 @@ void EndpointSet::Apply(const naming::EndpointList& list) {
     snapshot->infos.push_back(info);
     pick.push_back({e->health.get(), info.weight,
                     info.id.empty() ? info.address : info.id});
+  }
+  if (strict_) {
+    // Shard semantics: an identity that leaves keeps its place on the ring
+    // for ring_hash_strict_hold, so its keys wait for it instead of moving
+    // to a shard that does not have their data.
+    const absl::Time now = absl::Now();
+    absl::flat_hash_map<std::string, Absent> absent;
+    for (const auto& [address, e] : by_address_) {
+      if (next.contains(address)) continue;
+      std::string identity = e->info.id.empty() ? address : e->info.id;
+      absent.emplace(identity, Absent{now + options_->ring_hash_strict_hold,
+                                      e->info.weight});
+    }
+    for (const auto& [identity, a] : absent_) {
+      if (a.until > now) absent.emplace(identity, a);
+    }
+    for (const naming::EndpointInfo& info : list) {
+      absent.erase(info.id.empty() ? info.address : info.id);
+    }
+    absent_ = std::move(absent);
+    for (const auto& [identity, a] : absent_) {
+      snapshot->endpoints.push_back(nullptr);
+      naming::EndpointInfo info;
+      info.id = identity;
+      snapshot->infos.push_back(info);
+      pick.push_back({nullptr, a.weight, identity});
+    }
+    last_list_ = list;
+    ArmAbsentTimer();
   }
   // Removed endpoints: no new calls (not in the snapshot); their open
   // calls finish, then their connections close.
@@ -212,11 +245,33 @@ void EndpointSet::Publish(std::shared_ptr<const EndpointSnapshot> snapshot) {
   }
 }
 
+void EndpointSet::ArmAbsentTimer() {
+  if (absent_.empty()) {
+    if (absent_timer_ != nullptr) absent_timer_->Cancel();
+    return;
+  }
+  absl::Time first = absl::InfiniteFuture();
+  for (const auto& [identity, a] : absent_) first = std::min(first, a.until);
+  if (absent_timer_ == nullptr) {
+    absent_timer_ = std::make_unique<transport::Timer>(control_loop());
+  }
+  // Their keys move on: the same list again, without them.
+  absent_timer_->Start(std::max(first - absl::Now(), absl::ZeroDuration()),
+                       [this] {
+                         if (!shut_down_) Apply(last_list_);
+                       });
+}
+
 std::shared_ptr<ClientSlot> EndpointSet::PickIn(
     const EndpointSnapshot& snapshot, balancing::PickState& state,
-    uint64_t hash, transport::EventLoop* here) {
+    uint64_t hash, transport::EventLoop* here, bool* absent) {
+  *absent = false;
   int i = snapshot.picker->Pick(state, hash);
   if (i < 0) return nullptr;
+  if (snapshot.endpoints[i] == nullptr) {
+    *absent = true;
+    return nullptr;
+  }
   const Endpoint& e = *snapshot.endpoints[i];
   const size_t n = e.slots.size();
   if (n == 1) return e.slots[0];
@@ -234,7 +289,7 @@ std::shared_ptr<ClientSlot> EndpointSet::PickIn(
 
 std::shared_ptr<ClientSlot> EndpointSet::Pick(const CallOptions& options,
                                               absl::Status* error) {
-  const uint64_t hash = policy_ == balancing::Policy::kRingHash
+  const uint64_t hash = policy_ == balancing::Policy::kRingHash || strict_
                             ? balancing::StableHash(options.hash_key)
                             : 0;
   return PickHashed(hash, options.wait_for_ready, error);
@@ -246,9 +301,10 @@ std::shared_ptr<ClientSlot> EndpointSet::PickHashed(uint64_t hash,
   for (LoopState& ls : loop_states_) {
     if (!ls.loop->IsInLoopThread()) continue;
     if (ls.snapshot == nullptr) break;  // Not resolved yet (or shut down).
+    bool absent;
     std::shared_ptr<ClientSlot> slot =
-        PickIn(*ls.snapshot, ls.pick, hash, ls.loop);
-    if (slot == nullptr && !wait_for_ready) {
+        PickIn(*ls.snapshot, ls.pick, hash, ls.loop, &absent);
+    if (slot == nullptr && !wait_for_ready && !absent) {
       *error = absl::UnavailableError(
           absl::StrCat("no endpoints for ", target_, ": the list is empty"));
     }
@@ -262,9 +318,10 @@ std::shared_ptr<ClientSlot> EndpointSet::PickHashed(uint64_t hash,
     }
     return nullptr;  // Park until the first list.
   }
+  bool absent;
   std::shared_ptr<ClientSlot> slot =
-      PickIn(*current_, off_loop_pick_, hash, nullptr);
-  if (slot == nullptr && !wait_for_ready) {
+      PickIn(*current_, off_loop_pick_, hash, nullptr, &absent);
+  if (slot == nullptr && !wait_for_ready && !absent) {
     *error = absl::UnavailableError(
         absl::StrCat("no endpoints for ", target_, ": the list is empty"));
   }
@@ -361,10 +418,11 @@ void EndpointSet::PlaceParked() {
     parked_order_.pop_front();
     auto it = parked_.find(ticket);
     if (it == parked_.end()) continue;
+    bool absent;
     std::shared_ptr<ClientSlot> slot = PickIn(
-        *snapshot, control_pick_, it->second.hash, control_loop());
+        *snapshot, control_pick_, it->second.hash, control_loop(), &absent);
     if (slot == nullptr) {
-      if (it->second.wait_for_ready) {
+      if (it->second.wait_for_ready || absent) {
         still.push_back(ticket);
       } else {
         Parked parked = std::move(it->second);
@@ -436,6 +494,23 @@ void EndpointSet::CancelParked(uint64_t ticket, absl::Status why) {
 
 void EndpointSet::Reroute(std::unique_ptr<ClientCall> call, absl::Status why) {
   constexpr int kMaxReroutes = 4;
+  if (strict_ && !shut_down_) {
+    // Shard semantics: the key's owner, whatever its state, or a wait for
+    // it to come back.
+    absl::Status error;
+    const uint64_t hash = call->hash;
+    std::shared_ptr<ClientSlot> slot =
+        PickHashed(hash, /*wait_for_ready=*/false, &error);
+    if (slot != nullptr) {
+      call->id = slot->NextCallId();
+      StartOn(slot, std::move(call));
+    } else if (error.ok()) {
+      Park(std::move(call), /*wait_for_ready=*/false, hash);
+    } else {
+      call->done(std::move(error));
+    }
+    return;
+  }
   std::shared_ptr<ClientSlot> slot;
   if (!shut_down_ && call->reroutes < kMaxReroutes) {
     absl::Status unused;
@@ -484,6 +559,7 @@ std::vector<EndpointSet::EndpointStatus> EndpointSet::Endpoints() {
   if (snapshot == nullptr) return out;
   for (size_t i = 0; i < snapshot->endpoints.size(); ++i) {
     const auto& e = snapshot->endpoints[i];
+    if (e == nullptr) continue;  // An absent owner (ring_hash_strict).
     EndpointStatus st;
     st.info = snapshot->infos[i];
     st.state = e->health->state();

@@ -55,6 +55,8 @@ struct Endpoint {
 };
 
 struct EndpointSnapshot {
+  // ring_hash_strict: null entries are absent owners (identities that left
+  // and are awaited); calls picked for them wait.
   std::vector<std::shared_ptr<Endpoint>> endpoints;
   // Each endpoint's current metadata (weight, zone, ... may change while
   // the endpoint, and its connections, stay).
@@ -145,11 +147,16 @@ class EndpointSet : public std::enable_shared_from_this<EndpointSet> {
   void StartOn(const std::shared_ptr<ClientSlot>& slot,
                std::unique_ptr<ClientCall> call);
 
-  // Picks in `snapshot` with `state`; null when the snapshot is empty.
+  // Picks in `snapshot` with `state`; null when the snapshot is empty or
+  // (`*absent` set) the key's owner is absent (ring_hash_strict).
   std::shared_ptr<ClientSlot> PickIn(const EndpointSnapshot& snapshot,
                                      balancing::PickState& state,
                                      uint64_t hash,
-                                     transport::EventLoop* here);
+                                     transport::EventLoop* here,
+                                     bool* absent);
+  // ring_hash_strict: identities that left, with when they stop being
+  // awaited; rebuilds the picker when the first expires.
+  void ArmAbsentTimer();
 
   const std::string target_;
   const std::vector<transport::EventLoop*> loops_;
@@ -165,6 +172,14 @@ class EndpointSet : public std::enable_shared_from_this<EndpointSet> {
   std::deque<uint64_t> parked_order_;
   balancing::PickState control_pick_;
   bool shut_down_ = false;
+  const bool strict_;  // ring_hash_strict.
+  struct Absent {
+    absl::Time until;
+    uint32_t weight;
+  };
+  absl::flat_hash_map<std::string, Absent> absent_;  // By identity.
+  naming::EndpointList last_list_;
+  std::unique_ptr<transport::Timer> absent_timer_;
 
   Mutex mu_;
   CondVar resolved_cv_;  // resolved_ or resolver_error_ changed.

@@ -437,6 +437,91 @@ TEST_F(BalancingTest, DestroyingTheChannelFailsParkedAndOpenCalls) {
   EXPECT_EQ(parked_status.code(), absl::StatusCode::kCancelled) << parked_status;
 }
 
+// Shard semantics: a key's calls wait for its owner (by id), through a
+// crash and a restart on another port, and never go to another shard.
+TEST_F(BalancingTest, RingHashStrictKeysWaitForTheirOwner) {
+  StartReplicas(3);
+  std::string path = TempFile("shards");
+  auto fleet = [&](int replaced, Replica* by) {
+    std::string text;
+    for (int i = 0; i < 3; ++i) {
+      Replica* r = i == replaced ? by : replicas_[i].get();
+      if (r != nullptr) {
+        absl::StrAppend(&text, r->address(), " id=shard-", i, "\n");
+      }
+    }
+    return text;
+  };
+  WriteFile(path, fleet(-1, nullptr));
+  ChannelOptions options;
+  options.ring_hash_strict_hold = absl::Minutes(5);
+  auto channel = Open("file://" + path, "ring_hash_strict", options);
+  // A key and its owner.
+  CallOptions keyed;
+  keyed.hash_key = "user-42";
+  const int owner = Who(*channel, keyed);
+  ASSERT_GE(owner, 0);
+  // The owner crashes (still listed): calls for its keys wait, others go on.
+  replicas_[owner]->server->Shutdown(absl::ZeroDuration());
+  EchoRequest req;
+  EchoResponse held_resp;
+  Notification held_done;
+  absl::Status held_status;
+  keyed.timeout = absl::Seconds(60);
+  channel->CallAsync(kWho, req, &held_resp, keyed, [&](absl::Status st) {
+    held_status = st;
+    held_done.Notify();
+  });
+  CallOptions short_deadline = keyed;
+  short_deadline.timeout = absl::Milliseconds(300);
+  EchoResponse ignored;
+  absl::Status expired = channel->Call(kWho, req, &ignored, short_deadline);
+  EXPECT_EQ(expired.code(), absl::StatusCode::kDeadlineExceeded) << expired;
+  EXPECT_FALSE(held_done.HasBeenNotified());
+  // It is removed from the list, then comes back on another port with its
+  // id: the held call is served there, not by another shard.
+  WriteFile(path, fleet(owner, nullptr));
+  ASSERT_TRUE(WaitForEndpoints(*channel, [&] {
+    std::vector<std::string> a;
+    for (int i = 0; i < 3; ++i) {
+      if (i != owner) a.push_back(replicas_[i]->address());
+    }
+    return a;
+  }()));
+  EXPECT_FALSE(held_done.HasBeenNotified());
+  auto restarted = StartReplica(7);
+  WriteFile(path, fleet(owner, restarted.get()));
+  ASSERT_TRUE(held_done.WaitForNotificationWithTimeout(absl::Seconds(60)));
+  EXPECT_TRUE(held_status.ok()) << held_status;
+  EXPECT_EQ(held_resp.message(), "7");
+  keyed.timeout = absl::Seconds(10);
+  EXPECT_EQ(Who(*channel, keyed), 7);
+  restarted->release.Notify();
+}
+
+TEST_F(BalancingTest, RingHashStrictHoldEndsAndKeysMoveOn) {
+  StartReplicas(2);
+  std::string path = TempFile("hold");
+  WriteFile(path, absl::StrCat(replicas_[0]->address(), " id=a\n",
+                               replicas_[1]->address(), " id=b\n"));
+  ChannelOptions options;
+  options.ring_hash_strict_hold = absl::Milliseconds(200);
+  auto channel = Open("file://" + path, "ring_hash_strict", options);
+  CallOptions keyed;
+  // A key owned by replica 1.
+  int k = 0;
+  for (; k < 100; ++k) {
+    keyed.hash_key = absl::StrCat("k", k);
+    if (Who(*channel, keyed) == 1) break;
+  }
+  ASSERT_LT(k, 100);
+  WriteFile(path, absl::StrCat(replicas_[0]->address(), " id=a\n"));
+  ASSERT_TRUE(WaitForEndpoints(*channel, {replicas_[0]->address()}));
+  // Within the hold the key waits; after it, the key moves to replica 0.
+  keyed.timeout = absl::Seconds(30);
+  EXPECT_EQ(Who(*channel, keyed), 0);
+}
+
 // dns:/// against a DNS server on 127.0.0.1: replicas on 127.0.0.1-3 share
 // one port; the records decide who gets calls.
 TEST_F(BalancingTest, DnsTargetFollowsRecordsAndReResolvesOnFailure) {
