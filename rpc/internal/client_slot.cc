@@ -282,7 +282,10 @@ ClientSlot::ClientSlot(transport::EventLoop* loop,
       health_(std::move(health)),
       set_(std::move(set)),
       track_load_(track_load),
-      hold_calls_(hold_calls) {}
+      hold_calls_(hold_calls),
+      backoff_(options->connect_backoff.initial, options->connect_backoff.max,
+               options->connect_backoff.multiplier,
+               options->connect_backoff.jitter) {}
 
 ClientSlot::~ClientSlot() = default;
 
@@ -360,18 +363,9 @@ void ClientSlot::UpdateHealth() {
 
 void ClientSlot::OnConnectFailed() {
   failing_ = true;
-  const ConnectBackoff& b = options_->connect_backoff;
-  backoff_ = backoff_ == absl::ZeroDuration()
-                 ? b.initial
-                 : std::min(backoff_ * b.multiplier, b.max);
   if (std::shared_ptr<EndpointSet> set = set_.lock()) set->OnConnectFailure();
   if (shut_down_ || retiring_) return;
-  // Jitter: uniform in [1 - jitter, 1 + jitter] (a cheap per-thread LCG).
-  thread_local uint64_t seed =
-      0x2545f4914f6cdd1du ^ reinterpret_cast<uintptr_t>(&seed);
-  seed = seed * 6364136223846793005u + 1442695040888963407u;
-  double unit = static_cast<double>(seed >> 11) / static_cast<double>(1ull << 53);
-  absl::Duration delay = backoff_ * (1.0 + b.jitter * (2.0 * unit - 1.0));
+  const absl::Duration delay = backoff_.Next();
   if (reconnect_timer_ == nullptr) {
     reconnect_timer_ = std::make_unique<transport::Timer>(loop_);
   }
@@ -561,7 +555,7 @@ void ClientSlot::OnConnected(ClientConnection* conn, const absl::Status& status)
     return;
   }
   failing_ = false;
-  backoff_ = absl::ZeroDuration();
+  backoff_.Reset();
   if (reconnect_timer_ != nullptr) reconnect_timer_->Cancel();
   UpdateHealth();
   SendWaiting();

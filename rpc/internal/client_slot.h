@@ -31,6 +31,7 @@
 #include "rpc/internal/byte_budget.h"
 #include "rpc/internal/frame_writer.h"
 #include "rpc/internal/keepalive.h"
+#include "rpc/naming/internal/backoff.h"
 #include "transport/address.h"
 #include "transport/connection.h"
 #include "transport/event_loop.h"
@@ -281,7 +282,7 @@ class ClientSlot : public std::enable_shared_from_this<ClientSlot> {
   enum class Health { kIdle, kConnecting, kReady, kFailing };
   Health reported_ = Health::kIdle;
   bool failing_ = false;  // The last connect failed and none succeeded since.
-  absl::Duration backoff_ = absl::ZeroDuration();
+  naming::internal::Backoff backoff_;
   std::unique_ptr<transport::Timer> reconnect_timer_;
   std::atomic<uint64_t> calls_started_{0};
   bool retiring_ = false;

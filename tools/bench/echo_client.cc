@@ -34,7 +34,7 @@ namespace {
 constexpr char kUsage[] =
     "usage: echo_client --port P [--host H] [--connections C]\n"
     "                   [--concurrency D] [--payload BYTES] [--duration S]\n"
-    "                   [--warmup S] [--threads T]\n"
+    "                   [--warmup S] [--threads T] [--scheme list|dns]\n"
     "\n"
     "  --host         server address (default 127.0.0.1)\n"
     "  --port         server port (required)\n"
@@ -44,6 +44,8 @@ constexpr char kUsage[] =
     "  --duration     measured seconds (default 5)\n"
     "  --warmup       seconds run before measuring (default 1)\n"
     "  --threads      client I/O threads (default 1)\n"
+    "  --scheme       connect through the target SCHEME:///HOST:PORT instead\n"
+    "                 of HOST:PORT (resolver and balancer overhead)\n"
     "\n"
     "Values may be given as --flag VALUE or --flag=VALUE.\n";
 
@@ -53,6 +55,7 @@ constexpr char kEchoMethod[] = "bevrpc.echo.Echo/Echo";
 
 struct ClientFlags {
   std::string host = "127.0.0.1";
+  std::string scheme;  // "" (HOST:PORT), "list" or "dns".
   int port = 0;
   int connections = 1;
   int concurrency = 1;
@@ -88,7 +91,7 @@ bool ParseSeconds(absl::string_view name, absl::string_view value,
 
 constexpr absl::string_view kFlagNames[] = {
     "host",    "port",     "connections", "concurrency",
-    "payload", "duration", "warmup",      "threads"};
+    "payload", "duration", "warmup",      "threads", "scheme"};
 
 // Sets the known flag `name` from `value`; false (with *error) if bad.
 bool SetFlag(absl::string_view name, absl::string_view value, ClientFlags* f,
@@ -99,6 +102,14 @@ bool SetFlag(absl::string_view name, absl::string_view value, ClientFlags* f,
     return !value.empty();
   }
   if (name == "port") return ParseInt(name, value, 1, 65535, &f->port, error);
+  if (name == "scheme") {
+    if (value != "list" && value != "dns") {
+      *error = absl::StrCat("--scheme: \"", value, "\" is not list or dns");
+      return false;
+    }
+    f->scheme = std::string(value);
+    return true;
+  }
   if (name == "connections") {
     return ParseInt(name, value, 1, 100000, &f->connections, error);
   }
@@ -152,8 +163,10 @@ bool ParseFlags(int argc, char** argv, ClientFlags* f, std::string* error) {
 
 std::string Address(const ClientFlags& f) {
   bool v6 = f.host.find(':') != std::string::npos && f.host[0] != '[';
-  return v6 ? absl::StrCat("[", f.host, "]:", f.port)
-            : absl::StrCat(f.host, ":", f.port);
+  std::string address = v6 ? absl::StrCat("[", f.host, "]:", f.port)
+                            : absl::StrCat(f.host, ":", f.port);
+  if (f.scheme.empty()) return address;
+  return absl::StrCat(f.scheme, ":///", address);
 }
 
 int Main(int argc, char** argv) {
