@@ -96,8 +96,9 @@ CallHandle Channel::CallAsync(absl::string_view method,
                               Metadata* trailers, Metadata* headers) {
   absl::Status pick_error;
   const uint64_t hash = hash_keys_ ? balancing::StableHash(options.hash_key) : 0;
-  std::shared_ptr<internal::ClientSlot> slot =
-      set_->PickHashed(hash, options.wait_for_ready, &pick_error);
+  std::shared_ptr<internal::ClientSlot> keep;  // Off the loops only.
+  internal::ClientSlot* slot =
+      set_->PickFast(hash, options.wait_for_ready, &pick_error, &keep);
   const bool on_loop = slot != nullptr && slot->loop()->IsInLoopThread();
   std::unique_ptr<internal::ClientCall> call =
       on_loop ? slot->NewCall() : std::make_unique<internal::ClientCall>();
@@ -114,7 +115,7 @@ CallHandle Channel::CallAsync(absl::string_view method,
   call->done = std::move(done);
   call->hash = hash;
   CallHandle handle;
-  handle.slot = slot;
+  if (slot != nullptr) handle.slot = slot->weak_from_this();
   handle.call_id = call->id;
 
   size_t size = request.ByteSizeLong();

@@ -262,7 +262,7 @@ void EndpointSet::ArmAbsentTimer() {
                        });
 }
 
-std::shared_ptr<ClientSlot> EndpointSet::PickIn(
+const std::shared_ptr<ClientSlot>* EndpointSet::PickIn(
     const EndpointSnapshot& snapshot, balancing::PickState& state,
     uint64_t hash, transport::EventLoop* here, bool* absent) {
   *absent = false;
@@ -274,17 +274,17 @@ std::shared_ptr<ClientSlot> EndpointSet::PickIn(
   }
   const Endpoint& e = *snapshot.endpoints[i];
   const size_t n = e.slots.size();
-  if (n == 1) return e.slots[0];
+  if (n == 1) return &e.slots[0];
   // Prefer a connection on this loop (the call then starts in this turn);
   // otherwise spread over the endpoint's connections.
   const size_t start = static_cast<size_t>(state.next);
   if (here != nullptr) {
     for (size_t k = 0; k < n; ++k) {
       const auto& s = e.slots[(start + k) % n];
-      if (s->loop() == here) return s;
+      if (s->loop() == here) return &s;
     }
   }
-  return e.slots[start % n];
+  return &e.slots[start % n];
 }
 
 std::shared_ptr<ClientSlot> EndpointSet::Pick(const CallOptions& options,
@@ -298,18 +298,35 @@ std::shared_ptr<ClientSlot> EndpointSet::Pick(const CallOptions& options,
 std::shared_ptr<ClientSlot> EndpointSet::PickHashed(uint64_t hash,
                                                     bool wait_for_ready,
                                                     absl::Status* error) {
+  std::shared_ptr<ClientSlot> keep;
+  ClientSlot* slot = PickFast(hash, wait_for_ready, error, &keep);
+  if (slot == nullptr || keep != nullptr) return keep;
+  return slot->shared_from_this();
+}
+
+ClientSlot* EndpointSet::PickFast(uint64_t hash, bool wait_for_ready,
+                                  absl::Status* error,
+                                  std::shared_ptr<ClientSlot>* keep) {
   for (LoopState& ls : loop_states_) {
     if (!ls.loop->IsInLoopThread()) continue;
     if (ls.snapshot == nullptr) break;  // Not resolved yet (or shut down).
+    // The loop's snapshot keeps the slot alive until this thread swaps it.
     bool absent;
-    std::shared_ptr<ClientSlot> slot =
+    const std::shared_ptr<ClientSlot>* slot =
         PickIn(*ls.snapshot, ls.pick, hash, ls.loop, &absent);
     if (slot == nullptr && !wait_for_ready && !absent) {
       *error = absl::UnavailableError(
           absl::StrCat("no endpoints for ", target_, ": the list is empty"));
     }
-    return slot;
+    return slot == nullptr ? nullptr : slot->get();
   }
+  *keep = PickLocked(hash, wait_for_ready, error);
+  return keep->get();
+}
+
+std::shared_ptr<ClientSlot> EndpointSet::PickLocked(uint64_t hash,
+                                                    bool wait_for_ready,
+                                                    absl::Status* error) {
   MutexLock lock(&mu_);
   if (current_ == nullptr) {
     if (!resolver_error_.ok()) {
@@ -319,13 +336,13 @@ std::shared_ptr<ClientSlot> EndpointSet::PickHashed(uint64_t hash,
     return nullptr;  // Park until the first list.
   }
   bool absent;
-  std::shared_ptr<ClientSlot> slot =
+  const std::shared_ptr<ClientSlot>* slot =
       PickIn(*current_, off_loop_pick_, hash, nullptr, &absent);
   if (slot == nullptr && !wait_for_ready && !absent) {
     *error = absl::UnavailableError(
         absl::StrCat("no endpoints for ", target_, ": the list is empty"));
   }
-  return slot;
+  return slot == nullptr ? nullptr : *slot;
 }
 
 uint64_t EndpointSet::Park(std::unique_ptr<ClientCall> call,
@@ -419,8 +436,10 @@ void EndpointSet::PlaceParked() {
     auto it = parked_.find(ticket);
     if (it == parked_.end()) continue;
     bool absent;
-    std::shared_ptr<ClientSlot> slot = PickIn(
+    const std::shared_ptr<ClientSlot>* picked = PickIn(
         *snapshot, control_pick_, it->second.hash, control_loop(), &absent);
+    std::shared_ptr<ClientSlot> slot =
+        picked == nullptr ? nullptr : *picked;
     if (slot == nullptr) {
       if (it->second.wait_for_ready || absent) {
         still.push_back(ticket);

@@ -88,6 +88,11 @@ class EndpointSet : public std::enable_shared_from_this<EndpointSet> {
   // The same, with the key already hashed (0 unless ring_hash).
   std::shared_ptr<ClientSlot> PickHashed(uint64_t hash, bool wait_for_ready,
                                          absl::Status* error);
+  // The hot path: on one of the set's loops, the slot straight from that
+  // loop's snapshot (no reference taken: valid until this thread returns
+  // to its loop); elsewhere a reference goes to `*keep`.
+  ClientSlot* PickFast(uint64_t hash, bool wait_for_ready,
+                       absl::Status* error, std::shared_ptr<ClientSlot>* keep);
 
   // Parks a unary or streaming call until endpoints are known (control
   // loop). Returns the ticket for CancelParked(). Any thread.
@@ -147,9 +152,13 @@ class EndpointSet : public std::enable_shared_from_this<EndpointSet> {
   void StartOn(const std::shared_ptr<ClientSlot>& slot,
                std::unique_ptr<ClientCall> call);
 
+  // Off the loops: picks in the shared snapshot, under mu_.
+  std::shared_ptr<ClientSlot> PickLocked(uint64_t hash, bool wait_for_ready,
+                                         absl::Status* error);
   // Picks in `snapshot` with `state`; null when the snapshot is empty or
-  // (`*absent` set) the key's owner is absent (ring_hash_strict).
-  std::shared_ptr<ClientSlot> PickIn(const EndpointSnapshot& snapshot,
+  // (`*absent` set) the key's owner is absent (ring_hash_strict). Points
+  // into the snapshot.
+  const std::shared_ptr<ClientSlot>* PickIn(const EndpointSnapshot& snapshot,
                                      balancing::PickState& state,
                                      uint64_t hash,
                                      transport::EventLoop* here,
