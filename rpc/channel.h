@@ -137,7 +137,10 @@ struct ChannelOptions {
   absl::Duration keepalive_timeout = absl::Seconds(20);
 };
 
-// Identifies a call started with CallAsync(), for Cancel().
+// Identifies a call started with CallAsync(), for Cancel(). Known gap: a
+// call that moved to another endpoint because its first connection failed
+// before it was written is no longer reached by Cancel() (its deadline
+// still ends it).
 struct CallHandle {
   std::weak_ptr<internal::ClientSlot> slot;  // Empty while parked.
   uint64_t call_id = 0;
