@@ -75,6 +75,13 @@ class ServerImpl {
   std::atomic<bool> draining_{false};
   bool started_ = false;
   bool stopped_ = false;
+  // ServerOptions::register_target; on loop 0's thread only.
+  std::unique_ptr<naming::Registrar> registrar_;
+
+  // After listening: registers (when configured).
+  absl::Status StartRegistration();
+  // Revokes the registration and frees it, before the drain.
+  void StopRegistration();
 };
 
 absl::Status ServerImpl::RegisterMethods(std::vector<MethodDesc> methods) {
@@ -185,11 +192,68 @@ absl::Status ServerImpl::Start() {
   });
   created.WaitForNotification();
   started_ = true;
+  if (status.ok()) status = StartRegistration();
   if (!status.ok()) {
     Shutdown(absl::ZeroDuration());
     return status;
   }
   return absl::OkStatus();
+}
+
+absl::Status ServerImpl::StartRegistration() {
+  const ServerOptions& o = shared_.options;
+  if (o.register_target.empty()) return absl::OkStatus();
+  std::string advertise = o.advertise;
+  if (advertise.empty()) {
+    // The listening host (it parsed at Start()), with the bound port.
+    naming::HostPort listen;
+    absl::string_view text = o.listen_address;
+    listen.host = std::string(text.substr(0, text.rfind(':')));
+    if (!listen.host.empty() && listen.host.front() == '[') {
+      listen.host = listen.host.substr(1, listen.host.size() - 2);
+    }
+    if (listen.host == "0.0.0.0" || listen.host == "::" ||
+        listen.host.empty()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "register_target: the server listens on ", o.listen_address,
+          ", which clients cannot connect to; set advertise (HOST:PORT)"));
+    }
+    listen.port = static_cast<uint16_t>(port_.load(std::memory_order_acquire));
+    advertise = listen.ToString();
+  }
+  absl::Status status;
+  Notification created;
+  loops_->loop(0)->Post([&] {
+    auto r = naming::Registrar::Create(loops_->loop(0), o.register_target,
+                                       advertise, o.registration);
+    status = r.status();
+    if (r.ok()) {
+      registrar_ = *std::move(r);
+      registrar_->Start();
+    }
+    created.Notify();
+  });
+  created.WaitForNotification();
+  return status;
+}
+
+void ServerImpl::StopRegistration() {
+  Notification stopped;
+  loops_->loop(0)->Post([&] {
+    if (registrar_ == nullptr) {
+      stopped.Notify();
+      return;
+    }
+    registrar_->Revoke([this, &stopped] {
+      // Freed from the loop, not inside its own callback.
+      loops_->loop(0)->Post([this, &stopped] {
+        registrar_.reset();
+        stopped.Notify();
+      });
+    });
+  });
+  // Revoke() gives up on etcd after registration.revoke_timeout.
+  stopped.WaitForNotification();
 }
 
 void ServerImpl::OnAccept(int fd) {
@@ -258,6 +322,8 @@ void ServerImpl::Shutdown(absl::Duration grace) {
   if (!started_ || stopped_) return;
   stopped_ = true;
   draining_.store(true, std::memory_order_release);
+  // Deregistered first: clients stop picking this server before it drains.
+  StopRegistration();
   Notification unlistened;
   loops_->loop(0)->Post([&] {
     listener_.reset();

@@ -15,6 +15,7 @@
 #include "rpc/frame_codec.h"
 #include "transport/connection.h"
 #include "transport/loop_pool.h"
+#include "rpc/naming/registrar.h"
 #include "transport/rate_limit.h"
 
 namespace bevrpc {
@@ -140,6 +141,20 @@ struct ServerOptions {
   transport::ConnectionOptions connection;
   // SO_REUSEPORT, for several processes on one port. Default: false.
   bool reuse_port = false;
+  // Registration in an etcd registry, so that etcd:// targets find this
+  // server (docs/naming.md, "Registration"): "etcd://H:P[,H:P...]/PREFIX".
+  // Start() registers once it listens (a bad target fails Start()); the
+  // lease is kept alive, and re-granted when lost, in the background, and
+  // revoked first thing in Shutdown(), before the drain, so clients stop
+  // picking the server at once. Empty: no registration. Default: empty.
+  std::string register_target;
+  // The HOST:PORT registered. Empty: the listening address, whose port 0
+  // is the port chosen (a wildcard host such as 0.0.0.0 cannot be
+  // registered: Start() fails, asking for this). Default: empty.
+  std::string advertise;
+  // Lease TTL (default 10 s), metadata (weight, zone, id, version) and
+  // retry timing of the registration.
+  naming::RegistrarOptions registration;
 };
 
 }  // namespace bevrpc

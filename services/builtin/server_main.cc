@@ -12,11 +12,8 @@
 #include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
-#include "rpc/naming/registrar.h"
 #include "rpc/naming/target.h"
 #include "services/builtin/reflection_service.h"
-#include "transport/event_loop.h"
-#include "transport/sync.h"
 
 ABSL_FLAG(int, port, 0, "TCP port to listen on; 0 picks a free port");
 ABSL_FLAG(std::string, host, "127.0.0.1", "address to listen on");
@@ -85,54 +82,6 @@ absl::Status CheckRegistrationFlags() {
   return absl::OkStatus();
 }
 
-// The server's etcd registration (--register), on a loop thread of its own.
-class Registration {
- public:
-  ~Registration() {
-    if (loop_ == nullptr) return;
-    loop_->Post([this] { registrar_.reset(); });
-    loop_->Quit();
-    thread_.join();
-  }
-
-  absl::Status Start(const std::string& advertise) {
-    absl::StatusOr<std::unique_ptr<transport::EventLoop>> loop =
-        transport::EventLoop::Create();
-    if (!loop.ok()) return loop.status();
-    loop_ = *std::move(loop);
-    thread_ = std::thread([this] { loop_->Run(); });
-    naming::RegistrarOptions options;
-    options.ttl = absl::GetFlag(FLAGS_register_ttl);
-    Notification created;
-    absl::Status status;
-    loop_->Post([&] {
-      auto r = naming::Registrar::Create(
-          loop_.get(), absl::GetFlag(FLAGS_register), advertise, options);
-      status = r.status();
-      if (r.ok()) {
-        registrar_ = *std::move(r);
-        registrar_->Start();
-      }
-      created.Notify();
-    });
-    created.WaitForNotification();
-    return status;
-  }
-
-  // Revokes the lease; returns when done (bounded by the registrar's
-  // revoke timeout).
-  void Revoke() {
-    Notification revoked;
-    loop_->Post([&] { registrar_->Revoke([&] { revoked.Notify(); }); });
-    revoked.WaitForNotificationWithTimeout(absl::Seconds(5));
-  }
-
- private:
-  std::unique_ptr<transport::EventLoop> loop_;
-  std::thread thread_;
-  std::unique_ptr<naming::Registrar> registrar_;  // loop thread only
-};
-
 }  // namespace
 
 int ServerMain(int argc, char** argv, absl::string_view name,
@@ -166,6 +115,10 @@ int ServerMain(int argc, char** argv, absl::string_view name,
   options.io_threads = absl::GetFlag(FLAGS_threads);
   options.worker_threads = absl::GetFlag(FLAGS_worker_threads);
   options.max_stream_threads = absl::GetFlag(FLAGS_max_stream_threads);
+  // Registered once listening; revoked by Shutdown() before the drain.
+  options.register_target = absl::GetFlag(FLAGS_register);
+  options.advertise = absl::GetFlag(FLAGS_advertise);
+  options.registration.ttl = absl::GetFlag(FLAGS_register_ttl);
   Server server(options);
   HealthService health(&server);
   absl::Status s = register_services(server, health);
@@ -178,25 +131,14 @@ int ServerMain(int argc, char** argv, absl::string_view name,
   }
   std::string listening = absl::StrCat(
       v6 ? absl::StrCat("[", host, "]") : host, ":", server.port());
-  Registration registration;
-  if (!absl::GetFlag(FLAGS_register).empty()) {
-    std::string advertise = absl::GetFlag(FLAGS_advertise);
-    if (advertise.empty()) advertise = listening;
-    if (absl::Status rs = registration.Start(advertise); !rs.ok()) {
-      std::cerr << name << ": --register: " << rs << "\n";
-      server.Shutdown(absl::ZeroDuration());
-      return 2;
-    }
-  }
   std::cout << "listening on " << listening << std::endl;
 
   int sig = 0;
   sigwait(&stop_signals, &sig);
   std::cerr << name << ": got " << (sig == SIGTERM ? "SIGTERM" : "SIGINT")
             << ", draining\n";
-  // Deregister first, so clients stop picking this server before it
-  // drains.
-  if (!absl::GetFlag(FLAGS_register).empty()) registration.Revoke();
+  // Deregisters first (--register), so clients stop picking this server
+  // before it drains.
   server.Shutdown(absl::Milliseconds(absl::GetFlag(FLAGS_grace_ms)));
   return 0;
 }
