@@ -9,7 +9,9 @@ TEST(StatusTest, WireCodesRoundTrip) {
   for (int code = 0; code <= 16; ++code) {
     absl::Status s = StatusFromWire(code, "msg");
     EXPECT_EQ(static_cast<int>(s.code()), code);
-    if (code != 0) EXPECT_EQ(s.message(), "msg");
+    if (code != 0) {
+      EXPECT_EQ(s.message(), "msg");
+    }
   }
 }
 

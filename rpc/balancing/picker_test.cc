@@ -203,7 +203,9 @@ TEST(PickerTest, RingHashStrictAlwaysNamesTheOwner) {
     ++owners[owner];
     // Present owners own the same keys as without the absent one, or the
     // absent one took them.
-    if (owner != 3) EXPECT_EQ(owner, cache->Pick(state, h));
+    if (owner != 3) {
+      EXPECT_EQ(owner, cache->Pick(state, h));
+    }
   }
   EXPECT_GT(owners[3], 300);  // About a quarter of the keys wait for it.
   fleet.Fail(0);
