@@ -75,7 +75,9 @@ struct ServerOptions {
   // at once across the whole server, unary and streaming alike. A call is
   // in flight from the moment it is admitted (its REQUEST read, its method
   // known) until it ends: its response is sent, or it is cancelled, times
-  // out, its connection closes or the server shuts down. (A handler that
+  // out, its connection is reset or fails, or the server shuts down (a
+  // client that only shuts down its sending side still gets its answers,
+  // so its calls stay in flight until answered). (A handler that
   // goes on running after its call was cancelled no longer counts here;
   // max_concurrent_calls_per_connection still counts it.) A call that would
   // exceed the limit is answered at once, before any handler or queue sees
