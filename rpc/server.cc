@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <iostream>
 #include <utility>
 
 #include "absl/container/flat_hash_map.h"
@@ -40,6 +41,11 @@ class ServerImpl {
     return names;
   }
   bool draining() const { return draining_.load(std::memory_order_acquire); }
+  size_t calls_in_flight() const {
+    return shared_.admission == nullptr
+               ? 0
+               : static_cast<size_t>(shared_.admission->calls_in_flight());
+  }
   size_t memory_in_use() const {
     return shared_.memory == nullptr ? 0 : shared_.memory->used();
   }
@@ -137,6 +143,14 @@ absl::Status ServerImpl::Start() {
   const ServerOptions& o = shared_.options;
   absl::Status limits_ok = ValidateFrameLimits(o.limits);
   if (!limits_ok.ok()) return limits_ok;
+  absl::StatusOr<std::unique_ptr<Admission>> admission =
+      Admission::Create(o, shared_.methods);
+  if (!admission.ok()) return admission.status();
+  shared_.admission = *std::move(admission);
+  // Loudly: a server failing calls on purpose must not pass for a sick one.
+  for (const std::string& rule : shared_.admission->DescribeFaults()) {
+    std::cerr << "bevrpc: FAULT INJECTION ON: " << rule << std::endl;
+  }
   absl::StatusOr<transport::SocketAddress> addr =
       transport::SocketAddress::Parse(o.listen_address);
   if (!addr.ok()) return addr.status();
@@ -390,5 +404,6 @@ std::vector<std::string> Server::ServiceNames() const {
   return impl_->ServiceNames();
 }
 bool Server::draining() const { return impl_->draining(); }
+size_t Server::calls_in_flight() const { return impl_->calls_in_flight(); }
 
 }  // namespace bevrpc

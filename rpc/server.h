@@ -77,6 +77,12 @@ class Server {
   // True once Shutdown() has begun (thread-safe).
   bool draining() const;
 
+  // Calls admitted and not yet ended, across the server: what
+  // ServerOptions::max_concurrent_calls limits (a call counts until its
+  // response is sent or it is cancelled, times out, or its connection
+  // closes). Thread-safe; 0 before Start().
+  size_t calls_in_flight() const;
+
  private:
   std::unique_ptr<internal::ServerImpl> impl_;
 };

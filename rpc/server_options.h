@@ -9,9 +9,11 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <map>
 #include <string>
 
 #include "absl/time/time.h"
+#include "rpc/fault_injection.h"
 #include "rpc/frame_codec.h"
 #include "transport/connection.h"
 #include "transport/loop_pool.h"
@@ -70,6 +72,35 @@ struct ServerOptions {
   // calls quickly never has more handlers running than this. Default:
   // 10000.
   size_t max_concurrent_calls_per_connection = 10000;
+  // Overload protection (docs/resilience.md, "Overload"): calls in flight
+  // at once across the whole server, unary and streaming alike. A call is
+  // in flight from the moment it is admitted (its REQUEST read, its method
+  // known) until it ends: its response is sent, or it is cancelled, times
+  // out, its connection is reset or fails, or the server shuts down (a
+  // client that only shuts down its sending side still gets its answers,
+  // so its calls stay in flight until answered). (A handler that
+  // goes on running after its call was cancelled no longer counts here;
+  // max_concurrent_calls_per_connection still counts it.) A call that would
+  // exceed the limit is answered at once, before any handler or queue sees
+  // it, with RESOURCE_EXHAUSTED naming the limit and the trailer
+  // bevrpc-retry-pushback-ms (overload_retry_pushback), so that a client
+  // with other replicas goes elsewhere. 0 = unlimited. Default: 0: the
+  // right number depends on the handlers (a cache lookup and a 2 s report
+  // differ by orders of magnitude), and the queues behind the handlers are
+  // already bounded (max_queued_calls, max_stream_threads, the memory
+  // budgets).
+  int max_concurrent_calls = 0;
+  // The same limit for single methods, by "package.Service/Method", on top
+  // of max_concurrent_calls (a call must fit both). Start() fails with
+  // INVALID_ARGUMENT for a method that is not registered or a limit < 1.
+  // Default: none.
+  std::map<std::string, int> max_concurrent_calls_per_method;
+  // What a refused call's bevrpc-retry-pushback-ms trailer tells the
+  // client: retry on another endpoint after this long (0: at once). A
+  // negative duration sends -1: do not retry this call. Default: 0.
+  absl::Duration overload_retry_pushback = absl::ZeroDuration();
+  // Faults injected on purpose (rpc/fault_injection.h). Default: none.
+  FaultInjection fault_injection;
   // Cancel-storm ("rapid reset") defence, docs/protocol.md "Cancel
   // storms": a call the client cancels (CANCEL) sooner than this after its
   // REQUEST arrived, and before half its deadline budget has passed, is an

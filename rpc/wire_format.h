@@ -1,5 +1,5 @@
-// Wire protocol v1 constants: the 12-byte frame header and the initial
-// stream window. Nothing else lives here; FrameMeta is in wire.proto and the full description in
+// Wire protocol v1 constants: the 12-byte frame header, the initial
+// stream window and the pushback trailer's key. Nothing else lives here; FrameMeta is in wire.proto and the full description in
 // docs/protocol.md.
 //
 //   offset 0  4 bytes  magic "BEVR"
@@ -24,6 +24,13 @@ inline constexpr uint32_t kInitialStreamWindow = 65536;
 // most a window's worth of them (HTTP/2 + gRPC charge 14 bytes of framing
 // per message likewise).
 inline constexpr uint32_t kMessageCreditOverhead = 16;
+
+// Response trailer of a call refused for overload: milliseconds after
+// which the client may retry the call on another endpoint ("0": at once);
+// negative or absent: do not retry because of it. gRPC's
+// grpc-retry-pushback-ms, under bevrpc's name (docs/protocol.md,
+// "Pushback").
+inline constexpr char kRetryPushbackMsKey[] = "bevrpc-retry-pushback-ms";
 
 struct FrameHeader {
   uint32_t body_size;

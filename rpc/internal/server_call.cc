@@ -52,6 +52,7 @@ size_t ServerCall::Scrub(size_t room) {
     response_.reset();
   }
   retained_ = kept;
+  admission_.Release();
   largest_payload_ = 0;
   held_bytes_ = 0;
   if (headers_added_.load(std::memory_order_relaxed)) {
@@ -141,10 +142,10 @@ void CallPool::Return(ServerCall* call) {
   Release();
 }
 
-void ServerCall::Dispatch(WorkerPool* pool, WorkerPool* stream_pool) {
+void ServerCall::Dispatch(WorkerPool* pool, WorkerPool* stream_pool,
+                          absl::Duration delay) {
   workers_ = pool;
   stream_workers_ = stream_pool;
-  handler_running_ = true;
   if (deadline_ != absl::InfiniteFuture()) {
     if (deadline_timer_ == nullptr) {
       deadline_timer_ = std::make_unique<transport::Timer>(loop_);
@@ -157,6 +158,17 @@ void ServerCall::Dispatch(WorkerPool* pool, WorkerPool* stream_pool) {
             /*send_response=*/true);
     });
   }
+  if (delay > absl::ZeroDuration()) {
+    // A RunAfter() timer: dropped unrun if the call ends first (cancel,
+    // deadline, connection closed), so the handler never sees it.
+    RunAfter(delay, [this] { StartHandler(); });
+    return;
+  }
+  StartHandler();
+}
+
+void ServerCall::StartHandler() {
+  handler_running_ = true;
   if (method_->mode == ExecutionMode::kInline) {
     RunHandler();
     return;
@@ -274,6 +286,7 @@ void ServerCall::SendFinal(const absl::Status& status) {
   SendHeadersOnce();
   if (ended_) return;  // Headers over the limit ended the call.
   ended_ = true;
+  admission_.Release();  // Free before the client can see the answer.
   if (session_ != nullptr) {
     session_->SendResponse(this, status, /*handler_result=*/true);
   }
@@ -285,6 +298,8 @@ void ServerCall::Abort(absl::Status status, bool send_response) {
   if (ended_) return;
   RefPtr<ServerCall> self = RefPtr<ServerCall>(this);
   ended_ = true;
+  // Free before the client sees the answer or the handler the cancel.
+  admission_.Release();
   if (send_response && session_ != nullptr) {
     SendHeadersOnce();
     session_->SendResponse(this, status, /*handler_result=*/false);
@@ -301,6 +316,7 @@ void ServerCall::Detach() {
 }
 
 void ServerCall::EndCall() {
+  admission_.Release();  // Normally done already (SendFinal, Abort).
   if (session_ != nullptr) {
     session_->RemoveCall(call_id_);
     session_ = nullptr;

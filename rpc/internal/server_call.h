@@ -22,6 +22,7 @@
 #include "absl/time/time.h"
 #include "google/protobuf/message.h"
 #include "rpc/call_options.h"
+#include "rpc/internal/admission.h"
 #include "rpc/internal/ref_ptr.h"
 #include "rpc/method.h"
 #include "rpc/server_context.h"
@@ -85,8 +86,17 @@ class ServerCall {
 
   // Runs the handler (inline or on the pool); on the loop thread.
   // `pool` runs sync unary handlers and RunOnWorkerPool() work;
-  // `stream_pool` sync streaming handlers.
-  void Dispatch(WorkerPool* pool, WorkerPool* stream_pool);
+  // `stream_pool` sync streaming handlers. With a `delay` (fault
+  // injection), the handler starts that much later, from a loop timer,
+  // unless the call has ended by then (it never starts). The deadline
+  // timer runs from now either way.
+  void Dispatch(WorkerPool* pool, WorkerPool* stream_pool,
+                absl::Duration delay = absl::ZeroDuration());
+
+  // The call's hold on the server's concurrency limits (loop). Given back
+  // as the call ends, before its RESPONSE is written, so a client that
+  // sees the answer also sees the slot free.
+  void set_admission(AdmissionSlot slot) { admission_ = std::move(slot); }
 
   // References (RefPtr); any thread.
   void Ref() { refs_.fetch_add(1, std::memory_order_relaxed); }
@@ -159,6 +169,8 @@ class ServerCall {
 
  private:
   void RunHandler();
+  // Marks the handler running and starts it (inline or on the pool).
+  void StartHandler();
   // A result on the call's behalf, not from its Completion (a handler that
   // threw, a deadline before a queued handler ran); `handler_done` when
   // the handler will never run. Any thread.
@@ -260,6 +272,7 @@ class ServerCall {
   absl::flat_hash_map<uint64_t, std::unique_ptr<transport::Timer>> timers_;
   uint64_t next_timer_id_ = 0;  // loop
   size_t held_bytes_ = 0;       // loop
+  AdmissionSlot admission_;     // loop
   // The largest request or response payload of the call: a recycled call
   // keeps its messages only when this is small (loop).
   size_t largest_payload_ = 0;

@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "rpc/internal/metadata_limits.h"
 #include "rpc/status.h"
+#include "rpc/wire_format.h"
 
 namespace bevrpc::internal {
 namespace {
@@ -27,6 +28,9 @@ ServerSession::ServerSession(const ServerShared* shared,
       frame_timer_(conn_->loop()),
       idle_timer_(conn_->loop()),
       out_(conn_.get()),
+      fault_rng_(reinterpret_cast<uintptr_t>(this) ^
+                 static_cast<uint64_t>(absl::ToInt64Nanoseconds(
+                     MonotonicNow()))),
       call_pool_(CallPool::Create(conn_->loop())) {
   const ServerOptions& options = shared->options;
   if (options.keepalive_time != absl::InfiniteDuration()) {
@@ -338,6 +342,7 @@ absl::Status ServerSession::CheckRequest(const wire::FrameMeta& meta,
         service, "\""));
   }
   last_method_ = &it->second;
+  last_policy_ = shared_->admission->PolicyFor(last_method_);
   return CheckConcurrency(method, last_method_);
 }
 
@@ -375,6 +380,9 @@ void ServerSession::HandleRequest(wire::FrameMeta& meta,
     SendError(call_id, s);
     return;
   }
+  AdmissionSlot slot;
+  absl::Duration delay;
+  if (!Admit(call_id, method, &slot, &delay)) return;
   RefPtr<ServerCall> call =
       call_pool_->Acquire(this, call_id, method, conn_->peer());
   if (call->client_streams()) {
@@ -409,6 +417,7 @@ void ServerSession::HandleRequest(wire::FrameMeta& meta,
     call->mutable_metadata()->insert(meta.metadata().begin(),
                                      meta.metadata().end());
   }
+  call->set_admission(std::move(slot));
   calls_.emplace(call_id, call);
   if (call->streaming()) {
     const ServerOptions& options = shared_->options;
@@ -425,7 +434,47 @@ void ServerSession::HandleRequest(wire::FrameMeta& meta,
       SendWindowUpdate(call_id, server_window - wire::kInitialStreamWindow);
     }
   }
-  call->Dispatch(shared_->workers.get(), shared_->stream_workers.get());
+  call->Dispatch(shared_->workers.get(), shared_->stream_workers.get(), delay);
+}
+
+bool ServerSession::Admit(uint64_t call_id, const MethodDesc* method,
+                          AdmissionSlot* slot, absl::Duration* delay) {
+  // CheckRequest() set last_policy_ for `method`.
+  const MethodPolicy* policy = last_policy_;
+  *delay = absl::ZeroDuration();
+  if (policy != nullptr && policy->abort != nullptr &&
+      RollPercent(policy->abort->percent, &fault_rng_)) {
+    const FaultAbort& rule = *policy->abort;
+    SendError(call_id,
+              absl::Status(rule.code,
+                           !rule.message.empty()
+                               ? rule.message
+                               : absl::StrCat("fault injected: ", rule.percent,
+                                              "% of calls to ", rule.method,
+                                              " are aborted")));
+    return false;
+  }
+  absl::Status s = shared_->admission->Admit(*method, policy, slot);
+  if (!s.ok()) {
+    SendOverloaded(call_id, s);
+    return false;
+  }
+  if (policy != nullptr && policy->delay != nullptr &&
+      RollPercent(policy->delay->percent, &fault_rng_)) {
+    *delay = policy->delay->delay;
+  }
+  return true;
+}
+
+void ServerSession::SendOverloaded(uint64_t call_id,
+                                   const absl::Status& status) {
+  ResetPingStrikes();
+  wire::FrameMeta& meta = out_.Begin(wire::RESPONSE, call_id);
+  meta.set_status_code(static_cast<int32_t>(status.code()));
+  meta.set_status_message(std::string(status.message()));
+  (*meta.mutable_metadata())[wire::kRetryPushbackMsKey] =
+      shared_->admission->pushback_ms();
+  out_.Send();
 }
 
 void ServerSession::SendResponse(ServerCall* call, const absl::Status& status,

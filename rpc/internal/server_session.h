@@ -19,6 +19,7 @@
 #include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
 #include "rpc/frame_codec.h"
+#include "rpc/internal/admission.h"
 #include "rpc/internal/byte_budget.h"
 #include "rpc/internal/frame_writer.h"
 #include "rpc/internal/keepalive.h"
@@ -42,6 +43,8 @@ struct ServerShared {
   // max_server_memory_bytes: what every session holds (requests read and
   // not finished, unsent output), as each last reported it.
   std::unique_ptr<ByteBudget> memory;
+  // Concurrency limits and fault injection, resolved at Start().
+  std::unique_ptr<Admission> admission;
 };
 
 class ServerSession : public transport::ConnectionHandler, public FrameSink {
@@ -112,6 +115,13 @@ class ServerSession : public transport::ConnectionHandler, public FrameSink {
                             const MethodDesc** method);
   absl::Status CheckConcurrency(const MethodDesc** out,
                                 const MethodDesc* method);
+  // Fault injection and the concurrency limits, before dispatch: false
+  // when the call was answered here (aborted or refused). Otherwise
+  // *slot holds its admission and *delay its injected delay (0: none).
+  bool Admit(uint64_t call_id, const MethodDesc* method, AdmissionSlot* slot,
+             absl::Duration* delay);
+  // RESPONSE RESOURCE_EXHAUSTED with the bevrpc-retry-pushback-ms trailer.
+  void SendOverloaded(uint64_t call_id, const absl::Status& status);
   void HandleCancel(uint64_t call_id);
   // Cancel-storm defence: takes a token for an early cancel; with none
   // left, sends GOAWAY and closes.
@@ -199,6 +209,9 @@ class ServerSession : public transport::ConnectionHandler, public FrameSink {
   bool read_time_valid_ = false;
   FrameWriter out_;  // Every frame written, through conn_.
   const MethodDesc* last_method_ = nullptr;  // The last method called.
+  // Its admission policy (null: only the server-wide limit applies).
+  const MethodPolicy* last_policy_ = nullptr;
+  uint64_t fault_rng_;  // Fault injection's dice (splitmix64 state).
   CallPool* call_pool_;  // Released (Close()) by the destructor.
 };
 

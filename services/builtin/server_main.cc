@@ -6,13 +6,17 @@
 
 #include <iostream>
 #include <string>
+#include <vector>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/time.h"
 #include "rpc/naming/target.h"
+#include "rpc/status.h"
 #include "services/builtin/reflection_service.h"
 
 ABSL_FLAG(int, port, 0, "TCP port to listen on; 0 picks a free port");
@@ -38,8 +42,94 @@ ABSL_FLAG(std::string, advertise, "",
           "HOST:PORT to register (--register); default: the listening "
           "address");
 
+ABSL_FLAG(int, max_concurrent_calls, 0,
+          "most calls (unary and streaming) in flight at once across the "
+          "server; more are refused at once with RESOURCE_EXHAUSTED and the "
+          "trailer bevrpc-retry-pushback-ms: 0 (ServerOptions::"
+          "max_concurrent_calls). 0 = unlimited");
+ABSL_FLAG(std::vector<std::string>, fault_abort, {},
+          "fault injection, for testing clients: abort a share of calls "
+          "before their handler runs. Comma-separated rules "
+          "METHOD_OR_*:PERCENT:CODE, e.g. "
+          "bevrpc.echo.Echo/Echo:10:UNAVAILABLE or *:0.5:14 (CODE: a "
+          "canonical name or its number; PERCENT: 0 to 100). Off by "
+          "default; logged at start");
+ABSL_FLAG(std::vector<std::string>, fault_delay, {},
+          "fault injection: delay a share of calls before their handler "
+          "runs (no thread waits). Comma-separated rules "
+          "METHOD_OR_*:PERCENT:DURATION, e.g. *:50:100ms (DURATION: 250ms, "
+          "1.5s, ...). Off by default; logged at start");
+
 namespace bevrpc::builtin {
 namespace {
+
+constexpr absl::string_view kFaultAbortForm = "METHOD_OR_*:PERCENT:CODE";
+constexpr absl::string_view kFaultDelayForm = "METHOD_OR_*:PERCENT:DURATION";
+
+// Splits "METHOD:PERCENT:VALUE" (method names contain no ':').
+absl::Status SplitFaultRule(absl::string_view flag, absl::string_view form,
+                            const std::string& rule, std::string* method,
+                            double* percent, std::string* value) {
+  std::vector<std::string> parts = absl::StrSplit(rule, ':');
+  absl::string_view why;
+  if (parts.size() != 3 || parts[0].empty()) {
+    why = "expected three fields";
+  } else if (!absl::SimpleAtod(parts[1], percent) || !(*percent >= 0) ||
+             *percent > 100) {
+    why = "PERCENT must be a number from 0 to 100";
+  }
+  if (!why.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--", flag, "=", rule, ": ", why, "; expected ", form,
+        " (comma-separated)"));
+  }
+  *method = parts[0];
+  *value = parts[2];
+  return absl::OkStatus();
+}
+
+// --fault_abort, --fault_delay and --max_concurrent_calls into `options`.
+absl::Status OverloadFlags(ServerOptions* options) {
+  const int limit = absl::GetFlag(FLAGS_max_concurrent_calls);
+  if (limit < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--max_concurrent_calls=", limit,
+                     ": must be >= 0 (0 = unlimited)"));
+  }
+  options->max_concurrent_calls = limit;
+  for (const std::string& rule : absl::GetFlag(FLAGS_fault_abort)) {
+    FaultAbort abort;
+    std::string code;
+    absl::Status s = SplitFaultRule("fault_abort", kFaultAbortForm, rule,
+                                    &abort.method, &abort.percent, &code);
+    if (!s.ok()) return s;
+    if (!ParseStatusCode(code, &abort.code) ||
+        abort.code == absl::StatusCode::kOk) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--fault_abort=", rule, ": CODE \"", code,
+          "\" is not an error code (e.g. UNAVAILABLE or 14); expected ",
+          kFaultAbortForm, " (comma-separated)"));
+    }
+    options->fault_injection.aborts.push_back(std::move(abort));
+  }
+  for (const std::string& rule : absl::GetFlag(FLAGS_fault_delay)) {
+    FaultDelay delay;
+    std::string duration;
+    absl::Status s = SplitFaultRule("fault_delay", kFaultDelayForm, rule,
+                                    &delay.method, &delay.percent, &duration);
+    if (!s.ok()) return s;
+    if (!absl::ParseDuration(duration, &delay.delay) ||
+        delay.delay < absl::ZeroDuration() ||
+        delay.delay == absl::InfiniteDuration()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--fault_delay=", rule, ": DURATION \"", duration,
+          "\" is not a duration >= 0 (e.g. 250ms, 1.5s); expected ",
+          kFaultDelayForm, " (comma-separated)"));
+    }
+    options->fault_injection.delays.push_back(std::move(delay));
+  }
+  return absl::OkStatus();
+}
 
 // Many idle connections need many descriptors: use all we may.
 void RaiseOpenFilesLimit() {
@@ -90,7 +180,9 @@ int ServerMain(int argc, char** argv, absl::string_view name,
       "Usage: ", name,
       " [--port=P] [--host=ADDR] [--threads=N] [--grace_ms=MS]"
       " [--reflection=false] [--register=etcd://H:P/PREFIX"
-      " [--register_ttl=10s] [--advertise=HOST:PORT]]\n"
+      " [--register_ttl=10s] [--advertise=HOST:PORT]]"
+      " [--max_concurrent_calls=N] [--fault_abort=METHOD_OR_*:PERCENT:CODE]"
+      " [--fault_delay=METHOD_OR_*:PERCENT:DURATION]\n"
       "(--helpfull describes every flag)"));
   absl::ParseCommandLine(argc, argv);
   if (absl::Status s = CheckRegistrationFlags(); !s.ok()) {
@@ -119,12 +211,24 @@ int ServerMain(int argc, char** argv, absl::string_view name,
   options.register_target = absl::GetFlag(FLAGS_register);
   options.advertise = absl::GetFlag(FLAGS_advertise);
   options.registration.ttl = absl::GetFlag(FLAGS_register_ttl);
+  if (absl::Status fs = OverloadFlags(&options); !fs.ok()) {
+    std::cerr << name << ": " << fs.message() << "\n";
+    return 2;
+  }
   Server server(options);
   HealthService health(&server);
   absl::Status s = register_services(server, health);
   if (s.ok() && absl::GetFlag(FLAGS_reflection)) s = AddReflection(server);
   if (s.ok()) s = health.Register();
   if (s.ok()) s = server.Start();
+  if (!s.ok() && s.code() == absl::StatusCode::kInvalidArgument &&
+      options.fault_injection.enabled()) {
+    // A rule naming a method this binary does not serve.
+    std::cerr << name << ": --fault_abort / --fault_delay: " << s.message()
+              << "; expected " << kFaultAbortForm << " / " << kFaultDelayForm
+              << " (comma-separated)\n";
+    return 2;
+  }
   if (!s.ok()) {
     std::cerr << name << ": " << s << "\n";
     return 1;

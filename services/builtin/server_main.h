@@ -15,7 +15,10 @@
 // --grace_ms, --reflection; --register=etcd://H:P[,H:P...]/PREFIX,
 // --register_ttl (default 10s) and --advertise (default: the listening
 // address) register the server in etcd under PREFIX/ADVERTISE with a lease
-// (rpc/naming/registrar.h). Prints "listening on HOST:PORT" (flushed) when
+// (rpc/naming/registrar.h). --max_concurrent_calls=N limits calls in flight;
+// --fault_abort=METHOD_OR_*:PERCENT:CODE[,...] and
+// --fault_delay=METHOD_OR_*:PERCENT:DURATION[,...] inject faults
+// (docs/resilience.md). Prints "listening on HOST:PORT" (flushed) when
 // ready; raises its open-files limit to the hard limit; on SIGTERM or SIGINT
 // revokes the registration (so clients stop picking it at once), then
 // drains and returns 0. A bad flag exits with status 2 and a message naming
