@@ -129,6 +129,15 @@ class EtcdClient::WatchImpl : public EtcdWatch {
       if (alive.expired()) return;  // destroyed by the callback
     }
     buffer_.erase(0, start);
+    // One watch message without its newline: bounded, not grown forever
+    // (etcd's own messages are far smaller; its request limit is 1.5 MiB).
+    constexpr size_t kMaxWatchMessageBytes = 64 << 20;
+    if (buffer_.size() > kMaxWatchMessageBytes) {
+      http_->Cancel(request_);
+      End(absl::ResourceExhaustedError(absl::StrCat(
+          "/v3/watch: a message over ", kMaxWatchMessageBytes,
+          " bytes without its newline")));
+    }
   }
 
   void End(absl::Status s) {
