@@ -256,10 +256,10 @@ void ClientConnection::HandleGoAway(const wire::FrameMeta& meta) {
   for (uint64_t id : ids_) {
     if (id > meta.last_call_id()) refused.push_back(id);
   }
-  for (uint64_t id : refused) {
-    ids_.erase(id);
-    slot_->OnConnectionLost(
-        this, id,
+  for (uint64_t id : refused) ids_.erase(id);
+  if (!refused.empty()) {
+    slot_->OnRefusedByGoAway(
+        this, std::move(refused),
         absl::UnavailableError(absl::StrCat(
             "server sent GOAWAY before processing the call: ", goaway_message_)));
   }
@@ -561,7 +561,8 @@ void ClientSlot::OnConnected(ClientConnection* conn, const absl::Status& status)
   SendWaiting();
 }
 
-void ClientSlot::HandBack(std::vector<uint64_t> ids, const absl::Status& why) {
+void ClientSlot::HandBack(std::vector<uint64_t> ids, const absl::Status& why,
+                          const balancing::EndpointHealth* avoid) {
   std::shared_ptr<EndpointSet> set = set_.lock();
   for (uint64_t id : ids) {
     auto it = calls_.find(id);
@@ -582,7 +583,29 @@ void ClientSlot::HandBack(std::vector<uint64_t> ids, const absl::Status& why) {
       health_->CallAbandoned();
       call->started = absl::InfinitePast();
     }
-    set->Reroute(std::move(call), std::move(own));
+    call->conn = nullptr;
+    set->Reroute(std::move(call), std::move(own), avoid);
+  }
+}
+
+bool ClientSlot::MoveRefused(uint64_t call_id, const absl::Status& why) {
+  auto it = calls_.find(call_id);
+  if (it == calls_.end() || it->second->stream != nullptr) return false;
+  std::shared_ptr<EndpointSet> set = set_.lock();
+  if (set == nullptr || shut_down_ || !set->AnyUsableBut(health_.get())) {
+    return false;
+  }
+  HandBack({call_id}, why, health_.get());
+  return true;
+}
+
+void ClientSlot::OnRefusedByGoAway(ClientConnection* conn,
+                                   std::vector<uint64_t> ids,
+                                   const absl::Status& why) {
+  for (uint64_t id : ids) {
+    auto it = calls_.find(id);
+    if (it == calls_.end() || it->second->conn != conn) continue;
+    if (!MoveRefused(id, why)) Finish(id, absl::Status(why.code(), why.message()));
   }
 }
 
@@ -638,6 +661,15 @@ void ClientSlot::OnResponse(ClientConnection* conn, const wire::FrameMeta& meta,
     }
     Finish(meta.call_id(), std::move(status));
     return;
+  }
+  if (status.code() == absl::StatusCode::kResourceExhausted &&
+      call->reroutes < 4) {
+    // Refused before dispatch with "retry elsewhere now": transparent.
+    auto pushback = meta.metadata().find(wire::kRetryPushbackMsKey);
+    if (pushback != meta.metadata().end() && pushback->second == "0" &&
+        MoveRefused(meta.call_id(), status)) {
+      return;
+    }
   }
   if (status.ok()) {
     if (!ParsePayload(input, payload_size, call->response)) {

@@ -173,6 +173,7 @@ class ClientSlot : public std::enable_shared_from_this<ClientSlot> {
   ~ClientSlot();
 
   const transport::SocketAddress& address() const { return address_; }
+  const balancing::EndpointHealth* health() const { return health_.get(); }
   // Calls handed to this slot so far. Any thread.
   uint64_t calls_started() const {
     return calls_started_.load(std::memory_order_relaxed);
@@ -209,6 +210,10 @@ class ClientSlot : public std::enable_shared_from_this<ClientSlot> {
   void OnConnectionLost(ClientConnection* conn, uint64_t call_id,
                         const absl::Status& why);
   void OnDraining(ClientConnection* conn);
+  // GOAWAY: the server will not process these calls (ids above its
+  // last_call_id): moved to other endpoints where possible, else failed.
+  void OnRefusedByGoAway(ClientConnection* conn, std::vector<uint64_t> ids,
+                         const absl::Status& why);
   // A connection closed (after its calls were failed); `why` is OK for an
   // orderly close.
   void OnConnectionClosed(ClientConnection* conn, const absl::Status& why);
@@ -278,7 +283,13 @@ class ClientSlot : public std::enable_shared_from_this<ClientSlot> {
   const bool hold_calls_;
   // Hands waiting (never written) unary calls back to the set, to be
   // placed again; others fail with `why`.
-  void HandBack(std::vector<uint64_t> ids, const absl::Status& why);
+  void HandBack(std::vector<uint64_t> ids, const absl::Status& why,
+                const balancing::EndpointHealth* avoid = nullptr);
+  // A unary call the server refused before running it (GOAWAY above its
+  // last_call_id, or overloaded with a retry-now pushback): placed again on
+  // another usable endpoint, without counting as an attempt. False (the
+  // call untouched) when there is none.
+  bool MoveRefused(uint64_t call_id, const absl::Status& why);
   enum class Health { kIdle, kConnecting, kReady, kFailing };
   Health reported_ = Health::kIdle;
   bool failing_ = false;  // The last connect failed and none succeeded since.

@@ -511,7 +511,28 @@ void EndpointSet::CancelParked(uint64_t ticket, absl::Status why) {
   });
 }
 
-void EndpointSet::Reroute(std::unique_ptr<ClientCall> call, absl::Status why) {
+std::shared_ptr<ClientSlot> EndpointSet::FirstUsableBut(
+    const balancing::EndpointHealth* avoid) {
+  std::shared_ptr<const EndpointSnapshot> snapshot;
+  {
+    MutexLock lock(&mu_);
+    snapshot = current_;
+  }
+  if (snapshot == nullptr) return nullptr;
+  for (const auto& e : snapshot->endpoints) {
+    if (e != nullptr && e->health.get() != avoid && e->health->usable()) {
+      return e->slots.front();
+    }
+  }
+  return nullptr;
+}
+
+bool EndpointSet::AnyUsableBut(const balancing::EndpointHealth* avoid) {
+  return FirstUsableBut(avoid) != nullptr;
+}
+
+void EndpointSet::Reroute(std::unique_ptr<ClientCall> call, absl::Status why,
+                          const balancing::EndpointHealth* avoid) {
   constexpr int kMaxReroutes = 4;
   if (strict_ && !shut_down_) {
     // Shard semantics: the key's owner, whatever its state, or a wait for
@@ -532,25 +553,21 @@ void EndpointSet::Reroute(std::unique_ptr<ClientCall> call, absl::Status why) {
   }
   std::shared_ptr<ClientSlot> slot;
   if (!shut_down_ && call->reroutes < kMaxReroutes) {
-    absl::Status unused;
-    slot = PickHashed(call->hash, /*wait_for_ready=*/false, &unused);
-  }
-  // Only a usable endpoint helps; with none, the connect error stands.
-  bool usable = false;
-  if (slot != nullptr) {
-    std::shared_ptr<const EndpointSnapshot> snapshot;
-    {
-      MutexLock lock(&mu_);
-      snapshot = current_;
+    // A few picks, to get past `avoid` (the endpoint that refused it).
+    for (int i = 0; i < 4; ++i) {
+      absl::Status unused;
+      slot = PickHashed(call->hash, /*wait_for_ready=*/false, &unused);
+      if (slot == nullptr || slot->health() != avoid) break;
     }
-    if (snapshot != nullptr) {
-      for (const auto& e : snapshot->endpoints) {
-        for (const auto& s : e->slots) {
-          if (s == slot) usable = e->health->usable();
-        }
-      }
+    if (slot != nullptr && slot->health() == avoid) {
+      // The balancer insists (pick_first, ring_hash): the first other
+      // usable endpoint.
+      slot = FirstUsableBut(avoid);
     }
   }
+  // Only a usable endpoint helps; with none, the first error stands.
+  const bool usable = slot != nullptr && slot->health() != avoid &&
+                      slot->health()->usable();
   if (!usable) {
     call->done(std::move(why));
     return;

@@ -109,7 +109,13 @@ class EndpointSet : public std::enable_shared_from_this<EndpointSet> {
   // For ClientSlot, on its loop: `call` was never written because its
   // connection failed (`why`). It is placed again on a usable endpoint if
   // there is one (at most a few times), else it fails with `why`.
-  void Reroute(std::unique_ptr<ClientCall> call, absl::Status why);
+  // `avoid`: an endpoint not to pick again (the one that refused it).
+  void Reroute(std::unique_ptr<ClientCall> call, absl::Status why,
+               const balancing::EndpointHealth* avoid = nullptr);
+  // True if an endpoint other than `avoid` is usable now. Any thread.
+  bool AnyUsableBut(const balancing::EndpointHealth* avoid);
+  std::shared_ptr<ClientSlot> FirstUsableBut(
+      const balancing::EndpointHealth* avoid);
 
   // What `bevrpc resolve` and tests see. Any thread.
   struct EndpointStatus {

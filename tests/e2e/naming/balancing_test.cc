@@ -51,12 +51,14 @@ struct Replica {
 
 std::unique_ptr<Replica> StartReplica(int index,
                                       absl::Duration delay = absl::ZeroDuration(),
-                                      std::string listen = "127.0.0.1:0") {
+                                      std::string listen = "127.0.0.1:0",
+                                      int max_concurrent_calls = 0) {
   auto r = std::make_unique<Replica>();
   r->index = index;
   r->delay = delay;
   ServerOptions options;
   options.listen_address = listen;
+  options.max_concurrent_calls = max_concurrent_calls;
   r->server = std::make_unique<Server>(options);
   Replica* raw = r.get();
   EXPECT_TRUE(echo::RegisterEchoService(*r->server).ok());
@@ -561,6 +563,54 @@ TEST_F(BalancingTest, UnresolvableHostIsAnError) {
   EXPECT_NE(channel.status().message().find("no-such-host.invalid"),
             std::string::npos)
       << channel.status();
+}
+
+// A replica at its concurrency limit refuses before dispatch with a
+// retry-now pushback: the call moves to another replica, transparently.
+TEST_F(BalancingTest, AnOverloadedReplicaSendsTheCallElsewhere) {
+  replicas_.push_back(
+      StartReplica(0, absl::ZeroDuration(), "127.0.0.1:0", /*max=*/1));
+  replicas_.push_back(StartReplica(1));
+  auto channel = Open(ListTarget(), "pick_first");
+  EchoRequest req;
+  EchoResponse held;
+  Notification held_done;
+  CallOptions options;
+  options.timeout = absl::Seconds(60);
+  channel->CallAsync("test.Who/Block", req, &held, options,
+                     [&](absl::Status) { held_done.Notify(); });
+  ASSERT_TRUE(replicas_[0]->block_started.WaitForNotificationWithTimeout(
+      absl::Seconds(30)));
+  // Replica 0 is full: pick_first still picks it; it refuses; replica 1
+  // answers.
+  for (int i = 0; i < 5; ++i) EXPECT_EQ(Who(*channel), 1);
+  EXPECT_EQ(replicas_[0]->served, 0);
+  replicas_[0]->release.Notify();
+  ASSERT_TRUE(held_done.WaitForNotificationWithTimeout(absl::Seconds(30)));
+  EXPECT_EQ(Who(*channel), 0);  // Free again: pick_first's choice.
+}
+
+TEST_F(BalancingTest, AnOverloadedOnlyReplicaAnswersWithItsRefusal) {
+  replicas_.push_back(
+      StartReplica(0, absl::ZeroDuration(), "127.0.0.1:0", /*max=*/1));
+  auto channel = Open(ListTarget());
+  EchoRequest req;
+  EchoResponse held;
+  Notification held_done;
+  CallOptions options;
+  options.timeout = absl::Seconds(60);
+  channel->CallAsync("test.Who/Block", req, &held, options,
+                     [&](absl::Status) { held_done.Notify(); });
+  ASSERT_TRUE(replicas_[0]->block_started.WaitForNotificationWithTimeout(
+      absl::Seconds(30)));
+  EchoResponse resp;
+  Metadata trailers;
+  options.timeout = absl::Seconds(10);
+  absl::Status s = channel->Call(kWho, req, &resp, options, &trailers);
+  EXPECT_EQ(s.code(), absl::StatusCode::kResourceExhausted) << s;
+  EXPECT_EQ(trailers["bevrpc-retry-pushback-ms"], "0");
+  replicas_[0]->release.Notify();
+  ASSERT_TRUE(held_done.WaitForNotificationWithTimeout(absl::Seconds(30)));
 }
 
 TEST_F(BalancingTest, BadTargetsAndBalancersAreClearErrors) {
