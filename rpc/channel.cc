@@ -73,8 +73,6 @@ absl::StatusOr<std::unique_ptr<Channel>> Channel::Create(
   channel->set_ = std::make_shared<internal::EndpointSet>(
       channel->target_, channel->loops_, &channel->options_,
       channel->unsent_budget_.get(), *policy);
-  channel->hash_keys_ = *policy == balancing::Policy::kRingHash ||
-                        *policy == balancing::Policy::kRingHashStrict;
   channel->set_->Start(*std::move(resolver));
   return channel;
 }
@@ -95,7 +93,7 @@ CallHandle Channel::CallAsync(absl::string_view method,
                               absl::AnyInvocable<void(absl::Status)> done,
                               Metadata* trailers, Metadata* headers) {
   absl::Status pick_error;
-  const uint64_t hash = hash_keys_ ? balancing::StableHash(options.hash_key) : 0;
+  const uint64_t hash = set_->KeyHash(options);
   std::shared_ptr<internal::ClientSlot> keep;  // Off the loops only.
   internal::ClientSlot* slot =
       set_->PickFast(hash, options.wait_for_ready, &pick_error, &keep);

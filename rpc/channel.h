@@ -236,7 +236,6 @@ class Channel {
   // closures posted to the loops, which may run after the channel is gone
   // (from a loop's destructor): they then find it shut down.
   std::shared_ptr<internal::EndpointSet> set_;
-  bool hash_keys_ = false;  // ring_hash: calls hash CallOptions::hash_key.
 };
 
 }  // namespace bevrpc

@@ -328,8 +328,6 @@ std::shared_ptr<internal::ClientStreamState> ClientStreamBase::Start(
     state->slot = slot;
   } else {
     state->loop = channel.set_->control_loop();
-    state->parked = pick_error.ok();
-    state->set = channel.set_;
   }
   state->kind = kind;
   state->response_prototype = &response_prototype;
@@ -372,15 +370,17 @@ std::shared_ptr<internal::ClientStreamState> ClientStreamBase::Start(
     slot->PostStart(std::move(call), std::move(invalid));
   } else if (!invalid.ok() || !pick_error.ok()) {
     // Failed on the control loop, like any call's callback.
-    state->parked = false;
     state->loop->Post([call = std::move(call),
                        why = invalid.ok() ? pick_error : invalid]() mutable {
       call->done(std::move(why));
     });
   } else {
-    state->ticket = channel.set_->Park(
-        std::move(call), options.wait_for_ready,
-        balancing::StableHash(options.hash_key));
+    // Before its operations can run (they read these): no endpoint yet.
+    state->parked = true;
+    state->set = channel.set_;
+    const uint64_t hash = channel.set_->KeyHash(options);
+    state->ticket = channel.set_->Park(std::move(call), options.wait_for_ready,
+                                       hash);
   }
   return state;
 }

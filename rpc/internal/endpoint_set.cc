@@ -287,12 +287,20 @@ const std::shared_ptr<ClientSlot>* EndpointSet::PickIn(
   return &e.slots[start % n];
 }
 
+absl::Status EndpointSet::EmptyListError() const {
+  return absl::UnavailableError(
+      absl::StrCat("no endpoints for ", target_, ": the list is empty"));
+}
+
+uint64_t EndpointSet::KeyHash(const CallOptions& options) const {
+  return policy_ == balancing::Policy::kRingHash || strict_
+             ? balancing::StableHash(options.hash_key)
+             : 0;
+}
+
 std::shared_ptr<ClientSlot> EndpointSet::Pick(const CallOptions& options,
                                               absl::Status* error) {
-  const uint64_t hash = policy_ == balancing::Policy::kRingHash || strict_
-                            ? balancing::StableHash(options.hash_key)
-                            : 0;
-  return PickHashed(hash, options.wait_for_ready, error);
+  return PickHashed(KeyHash(options), options.wait_for_ready, error);
 }
 
 std::shared_ptr<ClientSlot> EndpointSet::PickHashed(uint64_t hash,
@@ -315,8 +323,7 @@ ClientSlot* EndpointSet::PickFast(uint64_t hash, bool wait_for_ready,
     const std::shared_ptr<ClientSlot>* slot =
         PickIn(*ls.snapshot, ls.pick, hash, ls.loop, &absent);
     if (slot == nullptr && !wait_for_ready && !absent) {
-      *error = absl::UnavailableError(
-          absl::StrCat("no endpoints for ", target_, ": the list is empty"));
+      *error = EmptyListError();
     }
     return slot == nullptr ? nullptr : slot->get();
   }
@@ -339,8 +346,7 @@ std::shared_ptr<ClientSlot> EndpointSet::PickLocked(uint64_t hash,
   const std::shared_ptr<ClientSlot>* slot =
       PickIn(*current_, off_loop_pick_, hash, nullptr, &absent);
   if (slot == nullptr && !wait_for_ready && !absent) {
-    *error = absl::UnavailableError(
-        absl::StrCat("no endpoints for ", target_, ": the list is empty"));
+    *error = EmptyListError();
   }
   return slot == nullptr ? nullptr : *slot;
 }
@@ -448,8 +454,7 @@ void EndpointSet::PlaceParked() {
         parked_.erase(it);
         parked_count_.fetch_sub(1, std::memory_order_relaxed);
         if (parked.call->stream != nullptr) parked.call->stream->Unpark(nullptr, 0);
-        parked.call->done(absl::UnavailableError(
-            absl::StrCat("no endpoints for ", target_, ": the list is empty")));
+        parked.call->done(EmptyListError());
       }
       continue;
     }

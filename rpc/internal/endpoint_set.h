@@ -85,7 +85,10 @@ class EndpointSet : public std::enable_shared_from_this<EndpointSet> {
   std::shared_ptr<ClientSlot> Pick(const CallOptions& options,
                                    absl::Status* error);
 
-  // The same, with the key already hashed (0 unless ring_hash).
+  // The hash of the call's CallOptions::hash_key under ring_hash and
+  // ring_hash_strict; 0 for other balancers (they ignore it).
+  uint64_t KeyHash(const CallOptions& options) const;
+  // The same as Pick(), with the key already hashed (KeyHash()).
   std::shared_ptr<ClientSlot> PickHashed(uint64_t hash, bool wait_for_ready,
                                          absl::Status* error);
   // The hot path: on one of the set's loops, the slot straight from that
@@ -158,6 +161,8 @@ class EndpointSet : public std::enable_shared_from_this<EndpointSet> {
   void StartOn(const std::shared_ptr<ClientSlot>& slot,
                std::unique_ptr<ClientCall> call);
 
+  // UNAVAILABLE "no endpoints for TARGET: the list is empty".
+  absl::Status EmptyListError() const;
   // Off the loops: picks in the shared snapshot, under mu_.
   std::shared_ptr<ClientSlot> PickLocked(uint64_t hash, bool wait_for_ready,
                                          absl::Status* error);
