@@ -279,16 +279,7 @@ TEST_F(EtcdClientTest, KeyOfAnExpiredLeaseDisappears) {
   auto put = Await<absl::StatusOr<int64_t>>(
       [&](auto cb) { client_->Put("e/k", "v", lease->id, cb); });
   ASSERT_TRUE(put.ok()) << put.status();
-  // Polled (etcd signals nothing we can wait on); bounded.
-  absl::Time deadline = absl::Now() + kWait;
-  bool gone = false;
-  while (!gone && absl::Now() < deadline) {
-    auto got = etcd_->Get("e/k");
-    ASSERT_TRUE(got.ok());
-    gone = !got->has_value();
-    if (!gone) absl::SleepFor(absl::Milliseconds(100));
-  }
-  EXPECT_TRUE(gone);
+  EXPECT_TRUE(etcd_->WaitForKey("e/k", /*present=*/false, kWait));
   auto ttl = Await<absl::StatusOr<int64_t>>(
       [&](auto cb) { client_->LeaseKeepAlive(lease->id, cb); });
   ASSERT_TRUE(ttl.ok()) << ttl.status();

@@ -43,21 +43,13 @@ class RegistrarTest : public ::testing::Test {
     }));
   }
 
-  // Polls etcd (nothing signals a key's arrival to us) until the key's
-  // presence is `present` and `pred(lease)` holds; bounded by kWait.
+  // Until the key's presence is `present` and `pred(lease)` holds.
   template <typename Pred>
   bool WaitForKey(bool present, Pred pred) {
-    absl::Time deadline = absl::Now() + kWait;
-    while (absl::Now() < deadline) {
-      int64_t lease = 0;
-      auto got = etcd_->Get(kKey, &lease);
-      if (got.ok() && got->has_value() == present && pred(lease)) return true;
-      absl::SleepFor(absl::Milliseconds(50));
-    }
-    return false;
+    return etcd_->WaitForKey(kKey, present, kWait, pred);
   }
   bool WaitForKey(bool present) {
-    return WaitForKey(present, [](int64_t) { return true; });
+    return etcd_->WaitForKey(kKey, present, kWait);
   }
 
   int64_t RegistrarLease() {

@@ -11,16 +11,8 @@ source "$runfiles/tests/testing/server.sh"
 
 fail() { echo "FAIL: $*"; exit 1; }
 
-# Bad flags: exit status 2 and a message with WANT in it.
-expect_bad() {
-  local want=$1
-  shift
-  local rc=0
-  "$echo_server" --port=0 "$@" 2>"$TEST_TMPDIR/bad.err" >/dev/null || rc=$?
-  [ "$rc" -eq 2 ] || fail "$* exited $rc, want 2; stderr: $(cat "$TEST_TMPDIR/bad.err")"
-  grep -qF -- "$want" "$TEST_TMPDIR/bad.err" \
-    || fail "$*: no '$want' in: $(cat "$TEST_TMPDIR/bad.err")"
-}
+# Bad flags: exit status 2 and a message with WANT in it (server.sh).
+expect_bad() { expect_bad_flags "$echo_server" "$@"; }
 expect_bad "--max_concurrent_calls=-1" --max_concurrent_calls=-1
 expect_bad "METHOD_OR_*:PERCENT:CODE" --fault_abort=bevrpc.echo.Echo/Echo:10
 expect_bad "--fault_abort=*:10:NOPE" --fault_abort='*:10:NOPE'

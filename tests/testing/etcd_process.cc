@@ -274,6 +274,22 @@ absl::StatusOr<int64_t> EtcdProcess::Revision() {
   return JsonInt(*r, "revision");
 }
 
+bool EtcdProcess::WaitForKey(absl::string_view key, bool present,
+                             absl::Duration timeout,
+                             absl::FunctionRef<bool(int64_t)> lease_ok) {
+  const absl::Time deadline = absl::Now() + timeout;
+  while (true) {
+    int64_t lease = 0;
+    absl::StatusOr<std::optional<std::string>> got = Get(key, &lease);
+    if (got.ok() && got->has_value() == present &&
+        (!present || lease_ok(lease))) {
+      return true;
+    }
+    if (absl::Now() >= deadline) return false;
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+}
+
 absl::StatusOr<std::optional<std::string>> EtcdProcess::Get(
     absl::string_view key, int64_t* lease) {
   absl::StatusOr<std::string> r =

@@ -22,6 +22,7 @@
 #include <optional>
 #include <string>
 
+#include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
@@ -58,6 +59,12 @@ class EtcdProcess {
   // The value of `key`, nullopt if absent; `lease` (if set) gets its lease.
   absl::StatusOr<std::optional<std::string>> Get(absl::string_view key,
                                                  int64_t* lease = nullptr);
+  // Polls `key` (etcd tells a test nothing it could wait on) every 20 ms
+  // until it is present (or absent, with `present` false) and, when
+  // present, `lease_ok(its lease)` holds; false after `timeout`.
+  bool WaitForKey(absl::string_view key, bool present, absl::Duration timeout,
+                  absl::FunctionRef<bool(int64_t lease)> lease_ok =
+                      [](int64_t) { return true; });
   // Remaining TTL of a lease in seconds; -1 when the lease is gone.
   absl::StatusOr<int64_t> LeaseTtl(int64_t lease);
   absl::Status RevokeLease(int64_t lease);

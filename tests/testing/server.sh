@@ -50,3 +50,20 @@ stop_server() {
   }
   unset "_server_pids[$1]"
 }
+
+# expect_bad_flags BINARY WANT ARGS...: BINARY --port=0 ARGS... must exit 2
+# (a startup usage error) with WANT in its stderr; fails the test otherwise.
+expect_bad_flags() {
+  local binary=$1 want=$2
+  shift 2
+  local rc=0 err="${TEST_TMPDIR}/bad_flags.err"
+  "$binary" --port=0 "$@" 2>"$err" >/dev/null || rc=$?
+  if [ "$rc" -ne 2 ]; then
+    echo "FAIL: $* exited $rc, want 2; stderr: $(cat "$err")"
+    exit 1
+  fi
+  grep -qF -- "$want" "$err" || {
+    echo "FAIL: $*: no '$want' in: $(cat "$err")"
+    exit 1
+  }
+}

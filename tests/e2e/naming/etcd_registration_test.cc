@@ -39,17 +39,9 @@ class EtcdRegistrationTest : public ::testing::Test {
          "--register_ttl=3s"});
   }
 
-  // Polls etcd (it signals nothing to us) until the key's presence is
-  // `present`; bounded.
   bool WaitForKey(const std::string& key, bool present,
                   absl::Duration wait = kWait) {
-    absl::Time deadline = absl::Now() + wait;
-    while (absl::Now() < deadline) {
-      auto got = etcd_->Get(key);
-      if (got.ok() && got->has_value() == present) return true;
-      absl::SleepFor(absl::Milliseconds(50));
-    }
-    return false;
+    return etcd_->WaitForKey(key, present, wait);
   }
 
   std::unique_ptr<testing::EtcdProcess> etcd_;

@@ -29,16 +29,8 @@ class ServerRegistrationTest : public ::testing::Test {
     ASSERT_TRUE(etcd.ok()) << etcd.status();
     etcd_ = *std::move(etcd);
   }
-  // Polls etcd (no event to wait on), bounded: true once `key` is present
-  // (or absent, with want_present false).
   bool WaitForKey(const std::string& key, bool want_present) {
-    absl::Time deadline = absl::Now() + absl::Seconds(30);
-    while (absl::Now() < deadline) {
-      auto got = etcd_->Get(key);
-      if (got.ok() && got->has_value() == want_present) return true;
-      absl::SleepFor(absl::Milliseconds(20));
-    }
-    return false;
+    return etcd_->WaitForKey(key, want_present, absl::Seconds(30));
   }
   std::string Target() {
     return absl::StrCat("etcd://", etcd_->endpoint(), "/svc/echo");
