@@ -160,12 +160,6 @@ std::unique_ptr<const Picker> Picker::Build(
   return p;
 }
 
-bool Picker::AnyUsable() const {
-  for (const PickerEndpoint& e : endpoints_) {
-    if (Usable(e)) return true;
-  }
-  return false;
-}
 
 int Picker::Pick(PickState& state, uint64_t hash) const {
   const size_t n = endpoints_.size();

@@ -110,7 +110,6 @@ class Picker {
   int PickInTurn(PickState& state, const std::vector<uint32_t>& order) const;
   int PickLeastLoaded(PickState& state) const;
   int PickRing(uint64_t hash, bool strict) const;
-  bool AnyUsable() const;
   static bool Usable(const PickerEndpoint& e) {
     return e.health != nullptr && e.health->usable();
   }

@@ -172,7 +172,6 @@ class ClientSlot : public std::enable_shared_from_this<ClientSlot> {
              bool hold_calls);
   ~ClientSlot();
 
-  const transport::SocketAddress& address() const { return address_; }
   const balancing::EndpointHealth* health() const { return health_.get(); }
   // Calls handed to this slot so far. Any thread.
   uint64_t calls_started() const {

@@ -611,27 +611,16 @@ std::vector<EndpointSet::EndpointStatus> EndpointSet::Endpoints() {
   return out;
 }
 
-bool EndpointSet::resolved() {
-  MutexLock lock(&mu_);
-  return resolved_;
-}
-
 absl::Status EndpointSet::WaitResolved(absl::Duration timeout) {
   MutexLock lock(&mu_);
-  bool done = resolved_cv_.WaitUntil(&mu_, timeout, [&] {
+  resolved_cv_.WaitUntil(&mu_, timeout, [&] {
     return resolved_ || !resolver_error_.ok();
   });
   if (resolved_) return absl::OkStatus();
   if (!resolver_error_.ok()) return resolver_error_;
-  (void)done;
   return absl::DeadlineExceededError(absl::StrCat(
       "no endpoint list for ", target_, " within ",
       absl::FormatDuration(timeout)));
-}
-
-absl::Status EndpointSet::resolver_error() {
-  MutexLock lock(&mu_);
-  return resolver_error_;
 }
 
 }  // namespace bevrpc::internal

@@ -128,10 +128,6 @@ class EndpointSet : public std::enable_shared_from_this<EndpointSet> {
     int in_flight = 0;
   };
   std::vector<EndpointStatus> Endpoints();
-  // True once a list (possibly empty) was applied; the resolver's error
-  // while none was.
-  bool resolved();
-  absl::Status resolver_error();
   // Waits for the first list or a resolver error: OK, the error, or
   // DEADLINE_EXCEEDED.
   absl::Status WaitResolved(absl::Duration timeout);
