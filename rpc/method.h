@@ -21,6 +21,7 @@
 #include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
 #include "google/protobuf/message.h"
+#include "rpc/idempotency.h"
 #include "rpc/server_context.h"
 #include "rpc/server_stream.h"
 
@@ -57,6 +58,9 @@ struct MethodDesc {
   ExecutionMode mode = ExecutionMode::kInline;
   // The shape of the RPC. Default: kUnary.
   MethodKind kind = MethodKind::kUnary;
+  // Whether a call may be repeated (the .proto's idempotency_level;
+  // rpc/idempotency.h). Default: kUnknown (never repeated once sent).
+  Idempotency idempotency = Idempotency::kUnknown;
   // Shared so that a method table can be copied; called concurrently from
   // several threads, so it must be thread-safe.
   std::shared_ptr<UntypedHandler> handler;
