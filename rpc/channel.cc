@@ -6,6 +6,8 @@
 #include "transport/sync.h"
 #include "rpc/internal/byte_budget.h"
 #include "rpc/balancing/picker.h"
+#include "rpc/internal/call_policy.h"
+#include "rpc/internal/hedged_call.h"
 #include "rpc/internal/client_slot.h"
 #include "rpc/internal/endpoint_set.h"
 #include "rpc/naming/resolvers.h"
@@ -27,7 +29,11 @@ absl::StatusOr<std::unique_ptr<Channel>> Channel::Create(
   absl::StatusOr<balancing::Policy> policy =
       balancing::ParsePolicy(options.load_balancer);
   if (!policy.ok()) return policy.status();
+  auto policies = internal::CallPolicies::Create(options.service_config,
+                                                options.idempotent_retry);
+  if (!policies.ok()) return policies.status();
   std::unique_ptr<Channel> channel(new Channel());
+  channel->policies_ = *std::move(policies);
   channel->target_ = std::string(target);
   channel->options_ = std::move(options);
   transport::LoopPool* loops = channel->options_.loops;
@@ -92,11 +98,35 @@ CallHandle Channel::CallAsync(absl::string_view method,
                               const CallOptions& options,
                               absl::AnyInvocable<void(absl::Status)> done,
                               Metadata* trailers, Metadata* headers) {
+  const internal::CallPolicy* policy = policies_->Find(method);
+  if (policy != nullptr && policy->hedge != nullptr) {
+    return internal::HedgedCall::Start(this, set_, *policy->hedge,
+                                       policies_->throttle(), method, request,
+                                       response, options, policy,
+                                       std::move(done), trailers, headers);
+  }
+  return StartCall(method, &request, nullptr, response, options, policy,
+                   /*retry=*/true, std::move(done), trailers, headers,
+                   nullptr);
+}
+
+CallHandle Channel::StartCall(
+    absl::string_view method, const google::protobuf::Message* request,
+    const std::string* request_bytes, google::protobuf::Message* response,
+    const CallOptions& options, const internal::CallPolicy* policy,
+    bool retry, absl::AnyInvocable<void(absl::Status)> done,
+    Metadata* trailers, Metadata* headers,
+    const std::vector<const balancing::EndpointHealth*>* avoid) {
   absl::Status pick_error;
   const uint64_t hash = set_->KeyHash(options);
   std::shared_ptr<internal::ClientSlot> keep;  // Off the loops only.
-  internal::ClientSlot* slot =
-      set_->PickFast(hash, options.wait_for_ready, &pick_error, &keep);
+  internal::ClientSlot* slot;
+  if (avoid != nullptr && !avoid->empty()) {
+    keep = set_->PickExcept(hash, *avoid, &pick_error);
+    slot = keep.get();
+  } else {
+    slot = set_->PickFast(hash, options.wait_for_ready, &pick_error, &keep);
+  }
   const bool on_loop = slot != nullptr && slot->loop()->IsInLoopThread();
   std::unique_ptr<internal::ClientCall> call =
       on_loop ? slot->NewCall() : std::make_unique<internal::ClientCall>();
@@ -107,8 +137,16 @@ CallHandle Channel::CallAsync(absl::string_view method,
   call->response_headers = headers;
   call->headers = options.metadata;
   call->timeout = options.timeout;
-  if (options.timeout != absl::InfiniteDuration()) {
-    call->deadline = absl::Now() + options.timeout;
+  if (policy != nullptr) {
+    call->timeout = std::min(call->timeout, policy->timeout);
+    if (retry && policy->retry != nullptr) {
+      call->retry = policy->retry;
+      internal::RetryThrottle* throttle = policies_->throttle();
+      call->throttle = throttle->enabled() ? throttle : nullptr;
+    }
+  }
+  if (call->timeout != absl::InfiniteDuration()) {
+    call->deadline = absl::Now() + call->timeout;
   }
   call->done = std::move(done);
   call->hash = hash;
@@ -116,7 +154,8 @@ CallHandle Channel::CallAsync(absl::string_view method,
   if (slot != nullptr) handle.slot = slot->weak_from_this();
   handle.call_id = call->id;
 
-  size_t size = request.ByteSizeLong();
+  size_t size =
+      request != nullptr ? request->ByteSizeLong() : request_bytes->size();
   absl::Status invalid;
   if (size > options_.limits.max_message_bytes) {
     invalid = absl::ResourceExhaustedError(
@@ -135,7 +174,11 @@ CallHandle Channel::CallAsync(absl::string_view method,
         "request headers", absl::StatusCode::kInvalidArgument);
   }
   if (invalid.ok()) {
-    request.SerializeToString(&call->request);  // Reuses its capacity.
+    if (request != nullptr) {
+      request->SerializeToString(&call->request);  // Reuses its capacity.
+    } else {
+      call->request = *request_bytes;
+    }
   }
   // From the slot's own loop thread (e.g. a completion callback issuing the
   // next call) the request goes out in this very turn, batched with the
@@ -162,15 +205,11 @@ CallHandle Channel::CallAsync(absl::string_view method,
 }
 
 void Channel::Cancel(const CallHandle& call) {
-  if (call.ticket != 0) {
-    set_->CancelParked(call.ticket,
-                       absl::CancelledError("call cancelled by the client"));
+  if (call.hedged != nullptr) {
+    call.hedged->Cancel();
     return;
   }
-  std::shared_ptr<internal::ClientSlot> slot = call.slot.lock();
-  if (slot == nullptr) return;
-  uint64_t id = call.call_id;
-  slot->loop()->Post([slot, id] { slot->Cancel(id); });
+  set_->Cancel(call);
 }
 
 absl::Status Channel::Call(absl::string_view method,
@@ -221,6 +260,10 @@ absl::Status Channel::WaitForEndpoints(absl::Duration timeout) const {
     }
   }
   return set_->WaitResolved(timeout);
+}
+
+int64_t Channel::retry_milli_tokens() const {
+  return policies_->throttle()->milli_tokens();
 }
 
 size_t Channel::unsent_request_bytes() const {

@@ -20,7 +20,15 @@
 // Connections are opened on first use and reopened after they close; an
 // endpoint whose connect failed is skipped (while others are usable) and
 // reconnected in the background with backoff. A call on a connection that
-// closes or is refused fails with UNAVAILABLE.
+// closes or is refused fails with UNAVAILABLE, unless it is retried.
+//
+// Failures (docs/resilience.md): a call the server provably never ran
+// (connect failed, refused by GOAWAY or overload before dispatch) moves to
+// another endpoint without counting as an attempt. Methods marked
+// NO_SIDE_EFFECTS or IDEMPOTENT in their .proto are retried on
+// UNAVAILABLE (3 attempts, jittered backoff, preferring another endpoint);
+// ChannelOptions::service_config sets timeouts, retry and hedging policies
+// per method, and a retry throttle bounds the extra load.
 //
 // Threading: thread-safe. Callbacks run on the channel's I/O threads and
 // must not block; never inline from CallAsync(). Destroying the channel
@@ -45,16 +53,24 @@
 #include "rpc/call_options.h"
 #include "rpc/frame_codec.h"
 #include "rpc/naming/resolver.h"
+#include "rpc/service_config.h"
 #include "transport/address.h"
 #include "transport/connection.h"
 #include "transport/loop_pool.h"
 
 namespace bevrpc {
 
+namespace balancing {
+class EndpointHealth;
+}  // namespace balancing
+
 namespace internal {
 class ByteBudget;
+class CallPolicies;
+struct CallPolicy;
 class ClientSlot;
 class EndpointSet;
+class HedgedCall;
 }  // namespace internal
 
 // Reconnecting to an endpoint whose connect failed (gRPC's connection
@@ -82,6 +98,16 @@ struct ChannelOptions {
   // Reconnecting after a failed connect. Default: 1 s, x1.6, +-20 %,
   // at most 120 s.
   ConnectBackoff connect_backoff;
+  // Per-method timeouts, retries and hedging, and the retry throttle
+  // (rpc/service_config.h; ParseServiceConfig() reads gRPC's JSON form).
+  // Default: no entries; throttling at 100 tokens, 0.1 per success.
+  ServiceConfig service_config;
+  // Retries of methods whose .proto says NO_SIDE_EFFECTS or IDEMPOTENT
+  // (rpc/idempotency.h) where no service_config entry sets a retry or
+  // hedging policy. max_attempts 0 turns this off. Default: 3 attempts,
+  // 100 ms initial backoff, x2, at most 1 s, on UNAVAILABLE.
+  RetryPolicy idempotent_retry = {3, absl::Milliseconds(100), absl::Seconds(1),
+                                  2.0, {absl::StatusCode::kUnavailable}};
   // Calls waiting for the target's first endpoint list (or, with
   // CallOptions::wait_for_ready, for a non-empty one): more fail at once
   // with RESOURCE_EXHAUSTED. Default: 10,000.
@@ -137,14 +163,13 @@ struct ChannelOptions {
   absl::Duration keepalive_timeout = absl::Seconds(20);
 };
 
-// Identifies a call started with CallAsync(), for Cancel(). Known gap: a
-// call that moved to another endpoint because its first connection failed
-// before it was written is no longer reached by Cancel() (its deadline
-// still ends it).
+// Identifies a call started with CallAsync(), for Cancel(), wherever the
+// call has moved since (retries, failed connects).
 struct CallHandle {
   std::weak_ptr<internal::ClientSlot> slot;  // Empty while parked.
   uint64_t call_id = 0;
   uint64_t ticket = 0;  // Parked calls (no endpoint known yet).
+  std::shared_ptr<internal::HedgedCall> hedged;  // Hedged calls.
 };
 
 // One endpoint of a channel's target, as Channel::endpoints() reports it.
@@ -216,6 +241,10 @@ class Channel {
   // after `timeout`. Not on the channel's I/O threads.
   absl::Status WaitForEndpoints(absl::Duration timeout) const;
 
+  // Retry throttle tokens left (RetryThrottling), in thousandths; the
+  // maximum when throttling is off. Thread-safe.
+  int64_t retry_milli_tokens() const;
+
   // Admission (ChannelOptions::max_unsent_request_bytes): bytes of requests
   // admitted and not yet handed to the socket, and the most ever at once.
   // Thread-safe.
@@ -224,10 +253,25 @@ class Channel {
 
  private:
   friend class ClientStreamBase;
+  friend class internal::HedgedCall;
   Channel() = default;
+
+  // One attempt of a unary call: the request as a message or already
+  // serialized (`request_bytes`), the policy that applies (null: none;
+  // its retry rule is used unless `retry` is false), and endpoints to
+  // avoid (hedging).
+  CallHandle StartCall(
+      absl::string_view method, const google::protobuf::Message* request,
+      const std::string* request_bytes, google::protobuf::Message* response,
+      const CallOptions& options, const internal::CallPolicy* policy,
+      bool retry, absl::AnyInvocable<void(absl::Status)> done,
+      Metadata* trailers, Metadata* headers,
+      const std::vector<const balancing::EndpointHealth*>* avoid);
 
   std::string target_;
   ChannelOptions options_;
+  // Timeouts, retry and hedging rules per method; the retry throttle.
+  std::unique_ptr<internal::CallPolicies> policies_;
   // Before the slots: their connections give bytes back as they close.
   std::unique_ptr<internal::ByteBudget> unsent_budget_;
   std::unique_ptr<transport::LoopPool> owned_loops_;

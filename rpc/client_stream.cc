@@ -83,7 +83,7 @@ void ClientStreamState::Unpark(std::shared_ptr<ClientSlot> placed,
 void ClientStreamState::Abort(absl::Status why, bool cancel) {
   if (parked) {
     if (std::shared_ptr<EndpointSet> s = set.lock()) {
-      s->CancelParked(ticket, std::move(why));
+      s->CancelTicket(ticket, std::move(why));
     }
     return;
   }
@@ -207,9 +207,12 @@ void ClientSlot::OnStreamFrame(ClientConnection* conn,
         "response headers from the server", absl::StatusCode::kInternal);
     if (!bad.ok()) {
       FailStream(call, std::move(bad));
-    } else if (call->response_headers != nullptr) {
-      call->response_headers->insert(meta.metadata().begin(),
-                                     meta.metadata().end());
+    } else {
+      call->committed = true;  // Never retried once headers arrived.
+      if (call->response_headers != nullptr) {
+        call->response_headers->insert(meta.metadata().begin(),
+                                       meta.metadata().end());
+      }
     }
     return;
   }

@@ -31,6 +31,9 @@ inline constexpr uint32_t kMessageCreditOverhead = 16;
 // grpc-retry-pushback-ms, under bevrpc's name (docs/protocol.md,
 // "Pushback").
 inline constexpr char kRetryPushbackMsKey[] = "bevrpc-retry-pushback-ms";
+// Request header on a retried call: attempts made before this one ("1",
+// "2", ...), like gRPC's grpc-previous-rpc-attempts.
+inline constexpr char kPreviousAttemptsKey[] = "bevrpc-previous-attempts";
 
 struct FrameHeader {
   uint32_t body_size;

@@ -269,6 +269,13 @@ void ClientConnection::HandleGoAway(const wire::FrameMeta& meta) {
 // ---------------------------------------------------------------------------
 // ClientSlot
 
+namespace {
+uint64_t NextSlotSerial() {
+  static std::atomic<uint64_t> next{1};
+  return next.fetch_add(1, std::memory_order_relaxed);
+}
+}  // namespace
+
 ClientSlot::ClientSlot(transport::EventLoop* loop,
                        transport::SocketAddress address,
                        const ChannelOptions* options, ByteBudget* unsent_budget,
@@ -276,6 +283,9 @@ ClientSlot::ClientSlot(transport::EventLoop* loop,
                        std::weak_ptr<EndpointSet> set, bool track_load,
                        bool hold_calls)
     : loop_(loop),
+      serial_(NextSlotSerial()),
+      retry_rng_(serial_ * 0x9e3779b97f4a7c15ULL ^
+                 static_cast<uint64_t>(absl::ToUnixNanos(absl::Now()))),
       address_(std::move(address)),
       options_(options),
       unsent_budget_(unsent_budget),
@@ -576,16 +586,72 @@ void ClientSlot::HandBack(std::vector<uint64_t> ids, const absl::Status& why,
       Finish(id, std::move(own));
       continue;
     }
-    std::unique_ptr<ClientCall> call = std::move(it->second);
-    calls_.erase(it);
-    if (call->timer != nullptr) call->timer.reset();  // This loop's.
-    if (track_load_ && call->started != absl::InfinitePast()) {
-      health_->CallAbandoned();
-      call->started = absl::InfinitePast();
-    }
-    call->conn = nullptr;
-    set->Reroute(std::move(call), std::move(own), avoid);
+    set->Reroute(Detach(id), std::move(own), avoid);
   }
+}
+
+std::unique_ptr<ClientCall> ClientSlot::Detach(uint64_t call_id) {
+  auto it = calls_.find(call_id);
+  std::unique_ptr<ClientCall> call = std::move(it->second);
+  calls_.erase(it);
+  if (call->timer != nullptr) call->timer.reset();  // This loop's.
+  if (call->charged != 0) {
+    unsent_budget_->Release(call->charged);
+    call->charged = 0;
+  }
+  if (track_load_ && call->started != absl::InfinitePast()) {
+    health_->CallAbandoned();
+    call->started = absl::InfinitePast();
+  }
+  if (call->conn != nullptr) {
+    call->conn->Forget(call_id);
+    call->conn = nullptr;
+  }
+  // Its CallHandle may name this slot: Cancel() must find where it goes.
+  if (std::shared_ptr<EndpointSet> set = set_.lock()) {
+    set->Follow(call.get(), serial_, call_id);
+  }
+  if (retiring_ && calls_.empty() && self_ != nullptr) {
+    loop_->Post([self = shared_from_this()] { self->MaybeFinishRetiring(); });
+  }
+  return call;
+}
+
+bool ClientSlot::MaybeRetry(uint64_t call_id, const absl::Status& status,
+                            const std::string* pushback_ms) {
+  auto it = calls_.find(call_id);
+  if (it == calls_.end()) return false;
+  ClientCall* call = it->second.get();
+  const RetryRule* rule = call->retry;
+  if (rule == nullptr || call->stream != nullptr || call->committed ||
+      shut_down_ || (rule->codes & CodeBit(status.code())) == 0) {
+    return false;
+  }
+  // Every failed attempt counts against the throttle, the last one too.
+  const bool allowed = call->throttle == nullptr || call->throttle->OnFailure();
+  if (!allowed || call->attempts >= rule->max_attempts) return false;
+  absl::Duration delay;
+  if (pushback_ms != nullptr) {
+    int64_t ms;
+    if (!absl::SimpleAtoi(*pushback_ms, &ms) || ms < 0) return false;
+    delay = absl::Milliseconds(ms);
+  } else {
+    delay = rule->Backoff(call->attempts + 1, &retry_rng_);
+  }
+  if (call->deadline != absl::InfiniteFuture() &&
+      absl::Now() + delay >= call->deadline) {
+    return false;
+  }
+  std::shared_ptr<EndpointSet> set = set_.lock();
+  if (set == nullptr) return false;
+  std::unique_ptr<ClientCall> moving = Detach(call_id);
+  ++moving->attempts;
+  // Servers may tell retries apart (gRPC's grpc-previous-rpc-attempts).
+  moving->headers[std::string(wire::kPreviousAttemptsKey)] =
+      absl::StrCat(moving->attempts - 1);
+  set->Retry(std::move(moving), absl::Status(status.code(), status.message()),
+             delay, health_.get());
+  return true;
 }
 
 bool ClientSlot::MoveRefused(uint64_t call_id, const absl::Status& why) {
@@ -671,6 +737,14 @@ void ClientSlot::OnResponse(ClientConnection* conn, const wire::FrameMeta& meta,
       return;
     }
   }
+  if (!status.ok() && call->retry != nullptr) {
+    auto pushback = meta.metadata().find(wire::kRetryPushbackMsKey);
+    if (MaybeRetry(meta.call_id(), status,
+                   pushback == meta.metadata().end() ? nullptr
+                                                     : &pushback->second)) {
+      return;
+    }
+  }
   if (status.ok()) {
     if (!ParsePayload(input, payload_size, call->response)) {
       status = absl::InternalError(absl::StrCat(
@@ -688,7 +762,12 @@ void ClientSlot::OnConnectionLost(ClientConnection* conn, uint64_t call_id,
                                   const absl::Status& why) {
   auto it = calls_.find(call_id);
   if (it == calls_.end() || it->second->conn != conn) return;
-  Finish(call_id, why.ok() ? absl::UnavailableError("connection closed") : why);
+  absl::Status status =
+      why.ok() ? absl::UnavailableError("connection closed") : why;
+  if (it->second->retry == nullptr ||
+      !MaybeRetry(call_id, status, /*pushback_ms=*/nullptr)) {
+    Finish(call_id, std::move(status));
+  }
   if (conn == active_.get() && conn->closed()) {
     retired_.push_back(std::move(active_));
     UpdateHealth();
@@ -714,6 +793,7 @@ void ClientSlot::Finish(uint64_t call_id, absl::Status status) {
   if (track_load_ && call->started != absl::InfinitePast()) {
     health_->CallEnded(absl::ToInt64Microseconds(absl::Now() - call->started));
   }
+  if (call->throttle != nullptr && status.ok()) call->throttle->OnSuccess();
   absl::AnyInvocable<void(absl::Status)> done = std::move(call->done);
   // Recycled before `done` runs, so a call it starts can reuse the record.
   Recycle(std::move(call));
@@ -749,6 +829,12 @@ void ClientSlot::Recycle(std::unique_ptr<ClientCall> call) {
   call->timeout = absl::InfiniteDuration();
   call->conn = nullptr;
   call->started = absl::InfinitePast();
+  call->reroutes = 0;
+  call->retry = nullptr;
+  call->throttle = nullptr;
+  call->attempts = 1;
+  call->committed = false;
+  call->ticket = 0;
   if (call->request.capacity() > kMaxKeptRequestBytes) {
     std::string().swap(call->request);
   } else {
@@ -775,7 +861,14 @@ void ClientSlot::Fail(uint64_t call_id, absl::Status status) {
 
 void ClientSlot::Cancel(uint64_t call_id) {
   auto it = calls_.find(call_id);
-  if (it == calls_.end()) return;
+  if (it == calls_.end()) {
+    // Moved to another endpoint (a retry, a failed connect), or over.
+    if (std::shared_ptr<EndpointSet> set = set_.lock()) {
+      set->CancelFollowed(serial_, call_id,
+                          absl::CancelledError("call cancelled by the client"));
+    }
+    return;
+  }
   ClientCall* call = it->second.get();
   if (call->conn != nullptr) call->conn->SendCancel(call_id);
   Finish(call_id, absl::CancelledError(

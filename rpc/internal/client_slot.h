@@ -29,6 +29,7 @@
 #include "rpc/channel.h"
 #include "rpc/frame_codec.h"
 #include "rpc/internal/byte_budget.h"
+#include "rpc/internal/call_policy.h"
 #include "rpc/internal/frame_writer.h"
 #include "rpc/internal/keepalive.h"
 #include "rpc/naming/internal/backoff.h"
@@ -70,6 +71,18 @@ struct ClientCall {
   int reroutes = 0;
   // ring_hash: the hash of CallOptions::hash_key (0 otherwise).
   uint64_t hash = 0;
+  // Retries (rpc/internal/call_policy.h): the method's rule (null: none)
+  // and the channel's throttle (null with it); attempts made so far; set
+  // once the server's response headers arrived (the call is then
+  // committed: never retried).
+  const RetryRule* retry = nullptr;
+  RetryThrottle* throttle = nullptr;
+  int attempts = 1;
+  bool committed = false;
+  // Non-zero once the call has left the slot its CallHandle names (moved
+  // by a retry or after a failed connect), or was parked: the key under
+  // which EndpointSet follows it for Cancel().
+  uint64_t ticket = 0;
 };
 
 class ClientSlot;
@@ -182,6 +195,9 @@ class ClientSlot : public std::enable_shared_from_this<ClientSlot> {
   void Retire();
 
   transport::EventLoop* loop() const { return loop_; }
+  // Unique among the process's slots (never reused), for CallHandle
+  // lookups of calls that moved away from this slot.
+  uint64_t serial() const { return serial_; }
   uint64_t NextCallId() {
     return next_call_id_.fetch_add(1, std::memory_order_relaxed);
   }
@@ -259,6 +275,8 @@ class ClientSlot : public std::enable_shared_from_this<ClientSlot> {
   void MaybeFinishRetiring();
 
   transport::EventLoop* const loop_;
+  const uint64_t serial_;
+  uint64_t retry_rng_;  // Backoff jitter (splitmix64 state).
   const transport::SocketAddress address_;
   const ChannelOptions* const options_;
   std::atomic<uint64_t> next_call_id_{1};
@@ -284,6 +302,14 @@ class ClientSlot : public std::enable_shared_from_this<ClientSlot> {
   // placed again; others fail with `why`.
   void HandBack(std::vector<uint64_t> ids, const absl::Status& why,
                 const balancing::EndpointHealth* avoid = nullptr);
+  // A unary call that failed with `status` (the server's answer, with the
+  // value of its bevrpc-retry-pushback-ms trailer if any, or its
+  // connection lost) and that its retry rule lets run again: leaves this
+  // slot for EndpointSet::Retry() (true). False: the call is untouched.
+  bool MaybeRetry(uint64_t call_id, const absl::Status& status,
+                  const std::string* pushback_ms);
+  // Takes a call out of this slot, to be moved (HandBack, MaybeRetry).
+  std::unique_ptr<ClientCall> Detach(uint64_t call_id);
   // A unary call the server refused before running it (GOAWAY above its
   // last_call_id, or overloaded with a retry-now pushback): placed again on
   // another usable endpoint, without counting as an attempt. False (the

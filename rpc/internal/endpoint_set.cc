@@ -56,6 +56,11 @@ void EndpointSet::Shutdown() {
     for (uint64_t t : tickets) {
       FailParked(t, absl::CancelledError("channel destroyed with the call open"));
     }
+    tickets.clear();
+    for (const auto& [t, r] : retrying_) tickets.push_back(t);
+    for (uint64_t t : tickets) {
+      FailRetrying(t, absl::CancelledError("channel destroyed with the call open"));
+    }
     stopped.Notify();
   });
   stopped.WaitForNotification();
@@ -101,7 +106,8 @@ void EndpointSet::Shutdown() {
   MutexLock lock(&mu_);
   current_.reset();
   retiring_.clear();
-  placed_.clear();
+  followed_.clear();
+  handles_.clear();
 }
 
 void EndpointSet::OnResolved(absl::StatusOr<naming::EndpointList> update) {
@@ -353,7 +359,8 @@ std::shared_ptr<ClientSlot> EndpointSet::PickLocked(uint64_t hash,
 
 uint64_t EndpointSet::Park(std::unique_ptr<ClientCall> call,
                            bool wait_for_ready, uint64_t hash) {
-  const uint64_t ticket = next_ticket_.fetch_add(1, std::memory_order_relaxed);
+  Track(call.get());
+  const uint64_t ticket = call->ticket;
   if (parked_count_.fetch_add(1, std::memory_order_relaxed) >=
       options_->max_calls_waiting_for_endpoints) {
     parked_count_.fetch_sub(1, std::memory_order_relaxed);
@@ -378,9 +385,13 @@ uint64_t EndpointSet::Park(std::unique_ptr<ClientCall> call,
 }
 
 void EndpointSet::ParkOnLoop(uint64_t ticket, Parked parked) {
-  if (shut_down_) {
+  absl::Status cancelled;
+  if (shut_down_ || CancelledOnTheWay(parked.call.get(), &cancelled)) {
     parked_count_.fetch_sub(1, std::memory_order_relaxed);
-    parked.call->done(absl::CancelledError("channel destroyed with the call open"));
+    if (parked.call->stream != nullptr) parked.call->stream->Unpark(nullptr, 0);
+    parked.call->done(shut_down_ ? absl::CancelledError(
+                                       "channel destroyed with the call open")
+                                 : std::move(cancelled));
     return;
   }
   ClientCall* call = parked.call.get();
@@ -462,23 +473,15 @@ void EndpointSet::PlaceParked() {
     parked_.erase(it);
     parked_count_.fetch_sub(1, std::memory_order_relaxed);
     std::unique_ptr<ClientCall> call = std::move(parked.call);
-    call->id = slot->NextCallId();
-    {
-      // Until it ends, CancelParked() finds the call on its slot.
-      MutexLock lock(&mu_);
-      placed_[ticket] = Placed{slot, call->id};
-    }
-    auto done = std::move(call->done);
-    call->done = [this, self = shared_from_this(), ticket,
-                  done = std::move(done)](absl::Status s) mutable {
-      {
-        MutexLock lock(&mu_);
-        placed_.erase(ticket);
-      }
-      done(std::move(s));
-    };
+    const uint64_t id = slot->NextCallId();
     std::shared_ptr<ClientStreamState> stream = call->stream;
-    const uint64_t id = call->id;
+    absl::Status cancelled;
+    if (!Placing(call.get(), slot, id, &cancelled)) {
+      if (stream != nullptr) stream->Unpark(nullptr, 0);
+      call->done(std::move(cancelled));
+      continue;
+    }
+    call->id = id;
     StartOn(slot, std::move(call));
     // A stream's operations queued while it was parked follow its start.
     if (stream != nullptr) stream->Unpark(slot, id);
@@ -495,24 +498,118 @@ void EndpointSet::StartOn(const std::shared_ptr<ClientSlot>& slot,
   }
 }
 
-void EndpointSet::CancelParked(uint64_t ticket, absl::Status why) {
+void EndpointSet::Cancel(const CallHandle& call) {
+  absl::Status why = absl::CancelledError("call cancelled by the client");
+  if (call.ticket != 0) {
+    CancelTicket(call.ticket, std::move(why));
+    return;
+  }
+  std::shared_ptr<ClientSlot> slot = call.slot.lock();
+  if (slot == nullptr) return;
+  const uint64_t id = call.call_id;
+  slot->loop()->Post([slot, id] { slot->Cancel(id); });
+}
+
+void EndpointSet::Track(ClientCall* call) {
+  if (call->ticket != 0) return;
+  const uint64_t ticket = next_ticket_.fetch_add(1, std::memory_order_relaxed);
+  call->ticket = ticket;
+  {
+    MutexLock lock(&mu_);
+    followed_[ticket];
+  }
+  // Allocates: only calls that park or move pay for it.
+  call->done = [this, self = shared_from_this(), ticket,
+                done = std::move(call->done)](absl::Status s) mutable {
+    {
+      MutexLock lock(&mu_);
+      auto it = followed_.find(ticket);
+      if (it != followed_.end()) {
+        if (it->second.handle.first != 0) handles_.erase(it->second.handle);
+        followed_.erase(it);
+      }
+    }
+    done(std::move(s));
+  };
+}
+
+void EndpointSet::Follow(ClientCall* call, uint64_t slot_serial,
+                         uint64_t call_id) {
+  Track(call);
+  MutexLock lock(&mu_);
+  auto it = followed_.find(call->ticket);
+  if (it == followed_.end()) return;
+  it->second.slot.reset();  // In transit.
+  if (it->second.handle.first == 0) {
+    it->second.handle = {slot_serial, call_id};
+    handles_[it->second.handle] = call->ticket;
+  }
+}
+
+void EndpointSet::CancelFollowed(uint64_t slot_serial, uint64_t call_id,
+                                 absl::Status why) {
+  uint64_t ticket;
+  {
+    MutexLock lock(&mu_);
+    auto it = handles_.find({slot_serial, call_id});
+    if (it == handles_.end()) return;  // Over.
+    ticket = it->second;
+  }
+  CancelTicket(ticket, std::move(why));
+}
+
+bool EndpointSet::Placing(ClientCall* call,
+                          const std::shared_ptr<ClientSlot>& slot,
+                          uint64_t call_id, absl::Status* why) {
+  if (call->ticket == 0) return true;
+  MutexLock lock(&mu_);
+  auto it = followed_.find(call->ticket);
+  if (it == followed_.end()) return true;
+  if (it->second.cancelled) {
+    *why = absl::Status(it->second.why.code(), it->second.why.message());
+    return false;
+  }
+  it->second.slot = slot;
+  it->second.call_id = call_id;
+  return true;
+}
+
+bool EndpointSet::CancelledOnTheWay(const ClientCall* call,
+                                    absl::Status* why) {
+  if (call->ticket == 0) return false;
+  MutexLock lock(&mu_);
+  auto it = followed_.find(call->ticket);
+  if (it == followed_.end() || !it->second.cancelled) return false;
+  *why = absl::Status(it->second.why.code(), it->second.why.message());
+  return true;
+}
+
+void EndpointSet::CancelTicket(uint64_t ticket, absl::Status why) {
+  std::shared_ptr<ClientSlot> slot;
+  uint64_t id = 0;
+  {
+    MutexLock lock(&mu_);
+    auto it = followed_.find(ticket);
+    if (it == followed_.end() || it->second.cancelled) return;
+    it->second.cancelled = true;
+    it->second.why = absl::Status(why.code(), why.message());
+    slot = it->second.slot.lock();
+    id = it->second.call_id;
+  }
+  if (slot != nullptr) {
+    // Posted after the call's start on that loop (Placing() came first).
+    slot->loop()->Post([slot, id] { slot->Cancel(id); });
+    return;
+  }
+  // Parked, in backoff, or on its way to one of them or to a slot (which
+  // then sees `cancelled`).
   control_loop()->Post([this, self = shared_from_this(), ticket,
                         why = std::move(why)]() mutable {
     if (parked_.contains(ticket)) {
       FailParked(ticket, std::move(why));
-      return;
+    } else if (retrying_.contains(ticket)) {
+      FailRetrying(ticket, std::move(why));
     }
-    Placed placed;
-    {
-      MutexLock lock(&mu_);
-      auto it = placed_.find(ticket);
-      if (it == placed_.end()) return;  // Already over.
-      placed = it->second;
-    }
-    std::shared_ptr<ClientSlot> slot = placed.slot.lock();
-    if (slot == nullptr) return;
-    uint64_t id = placed.call_id;
-    slot->loop()->Post([slot, id] { slot->Cancel(id); });
   });
 }
 
@@ -546,8 +643,12 @@ void EndpointSet::Reroute(std::unique_ptr<ClientCall> call, absl::Status why,
     const uint64_t hash = call->hash;
     std::shared_ptr<ClientSlot> slot =
         PickHashed(hash, /*wait_for_ready=*/false, &error);
-    if (slot != nullptr) {
-      call->id = slot->NextCallId();
+    absl::Status cancelled;
+    const uint64_t id = slot != nullptr ? slot->NextCallId() : 0;
+    if (slot != nullptr && !Placing(call.get(), slot, id, &cancelled)) {
+      call->done(std::move(cancelled));
+    } else if (slot != nullptr) {
+      call->id = id;
       StartOn(slot, std::move(call));
     } else if (error.ok()) {
       Park(std::move(call), /*wait_for_ready=*/false, hash);
@@ -558,17 +659,7 @@ void EndpointSet::Reroute(std::unique_ptr<ClientCall> call, absl::Status why,
   }
   std::shared_ptr<ClientSlot> slot;
   if (!shut_down_ && call->reroutes < kMaxReroutes) {
-    // A few picks, to get past `avoid` (the endpoint that refused it).
-    for (int i = 0; i < 4; ++i) {
-      absl::Status unused;
-      slot = PickHashed(call->hash, /*wait_for_ready=*/false, &unused);
-      if (slot == nullptr || slot->health() != avoid) break;
-    }
-    if (slot != nullptr && slot->health() == avoid) {
-      // The balancer insists (pick_first, ring_hash): the first other
-      // usable endpoint.
-      slot = FirstUsableBut(avoid);
-    }
+    slot = PickAvoiding(call->hash, avoid);
   }
   // Only a usable endpoint helps; with none, the first error stands.
   const bool usable = slot != nullptr && slot->health() != avoid &&
@@ -578,8 +669,118 @@ void EndpointSet::Reroute(std::unique_ptr<ClientCall> call, absl::Status why,
     return;
   }
   ++call->reroutes;
-  call->id = slot->NextCallId();
+  const uint64_t id = slot->NextCallId();
+  absl::Status cancelled;
+  if (!Placing(call.get(), slot, id, &cancelled)) {
+    call->done(std::move(cancelled));
+    return;
+  }
+  call->id = id;
   StartOn(slot, std::move(call));
+}
+
+std::shared_ptr<ClientSlot> EndpointSet::PickAvoiding(
+    uint64_t hash, const balancing::EndpointHealth* avoid) {
+  std::shared_ptr<ClientSlot> slot;
+  // A few picks, to get past `avoid` (the endpoint that failed the call).
+  for (int i = 0; i < 4; ++i) {
+    absl::Status unused;
+    slot = PickHashed(hash, /*wait_for_ready=*/false, &unused);
+    if (slot == nullptr || slot->health() != avoid) return slot;
+  }
+  // The balancer insists (pick_first, ring_hash): the first other usable
+  // endpoint, if any.
+  std::shared_ptr<ClientSlot> other = FirstUsableBut(avoid);
+  return other != nullptr ? other : slot;
+}
+
+std::shared_ptr<ClientSlot> EndpointSet::PickExcept(
+    uint64_t hash, const std::vector<const balancing::EndpointHealth*>& avoid,
+    absl::Status* error) {
+  auto avoided = [&avoid](const balancing::EndpointHealth* h) {
+    return std::find(avoid.begin(), avoid.end(), h) != avoid.end();
+  };
+  std::shared_ptr<ClientSlot> slot;
+  for (int i = 0; i < 4; ++i) {
+    slot = PickHashed(hash, /*wait_for_ready=*/false, error);
+    if (slot == nullptr || !avoided(slot->health())) return slot;
+  }
+  std::shared_ptr<const EndpointSnapshot> snapshot;
+  {
+    MutexLock lock(&mu_);
+    snapshot = current_;
+  }
+  if (snapshot != nullptr) {
+    for (const auto& e : snapshot->endpoints) {
+      if (e != nullptr && !avoided(e->health.get()) && e->health->usable()) {
+        return e->slots.front();
+      }
+    }
+  }
+  return slot;
+}
+
+void EndpointSet::Retry(std::unique_ptr<ClientCall> call, absl::Status why,
+                        absl::Duration delay,
+                        const balancing::EndpointHealth* avoid) {
+  // The backoff runs on the control loop, where CancelTicket() finds it.
+  Retrying r;
+  r.call = std::move(call);
+  r.why = std::move(why);
+  r.avoid = avoid;
+  control_loop()->Post([this, self = shared_from_this(), delay,
+                        r = std::move(r)]() mutable {
+    absl::Status cancelled;
+    if (shut_down_ || CancelledOnTheWay(r.call.get(), &cancelled)) {
+      r.call->done(shut_down_ ? absl::CancelledError(
+                                    "channel destroyed with the call open")
+                              : std::move(cancelled));
+      return;
+    }
+    if (delay <= absl::ZeroDuration()) {
+      PlaceRetry(std::move(r.call), std::move(r.why), r.avoid);
+      return;
+    }
+    const uint64_t ticket = r.call->ticket;
+    r.timer = std::make_unique<transport::Timer>(control_loop());
+    r.timer->Start(delay, [this, ticket] {
+      auto it = retrying_.find(ticket);
+      if (it == retrying_.end()) return;
+      Retrying ready = std::move(it->second);
+      retrying_.erase(it);
+      PlaceRetry(std::move(ready.call), std::move(ready.why), ready.avoid);
+    });
+    retrying_.emplace(ticket, std::move(r));
+  });
+}
+
+void EndpointSet::PlaceRetry(std::unique_ptr<ClientCall> call,
+                             absl::Status why,
+                             const balancing::EndpointHealth* avoid) {
+  absl::Status error;
+  std::shared_ptr<ClientSlot> slot =
+      strict_ ? PickHashed(call->hash, /*wait_for_ready=*/false, &error)
+              : PickAvoiding(call->hash, avoid);
+  if (slot == nullptr) {
+    call->done(std::move(why));  // No endpoints now: the last failure.
+    return;
+  }
+  const uint64_t id = slot->NextCallId();
+  absl::Status cancelled;
+  if (!Placing(call.get(), slot, id, &cancelled)) {
+    call->done(std::move(cancelled));
+    return;
+  }
+  call->id = id;
+  StartOn(slot, std::move(call));
+}
+
+void EndpointSet::FailRetrying(uint64_t ticket, absl::Status why) {
+  auto it = retrying_.find(ticket);
+  if (it == retrying_.end()) return;
+  Retrying r = std::move(it->second);
+  retrying_.erase(it);
+  r.call->done(std::move(why));
 }
 
 void EndpointSet::OnConnectFailure() {

@@ -18,8 +18,11 @@
 // when a list comes. When the resolver fails before any list, parked and
 // new calls fail with UNAVAILABLE naming the target and the cause.
 //
-// Threading: Pick(), Park(), CancelParked(), Start() and Endpoints() are
-// thread-safe. Shutdown() blocks on the loops: never from one of them. Picks on a loop thread take no lock shared with
+// Calls that move (retries, failed connects) or were parked are followed
+// by ticket so that Channel::Cancel() reaches them wherever they are.
+//
+// Threading: Pick(), Park(), CancelTicket(), Follow(), CancelFollowed(),
+// Start() and Endpoints() are thread-safe. Shutdown() blocks on the loops: never from one of them. Picks on a loop thread take no lock shared with
 // other loops and allocate nothing.
 #ifndef BEVRPC_RPC_INTERNAL_ENDPOINT_SET_H_
 #define BEVRPC_RPC_INTERNAL_ENDPOINT_SET_H_
@@ -98,11 +101,28 @@ class EndpointSet : public std::enable_shared_from_this<EndpointSet> {
                        absl::Status* error, std::shared_ptr<ClientSlot>* keep);
 
   // Parks a unary or streaming call until endpoints are known (control
-  // loop). Returns the ticket for CancelParked(). Any thread.
+  // loop). Returns the ticket for CancelTicket(). Any thread.
   uint64_t Park(std::unique_ptr<ClientCall> call, bool wait_for_ready,
                 uint64_t hash);
-  // Cancels a parked call, or the call it became once placed. Any thread.
-  void CancelParked(uint64_t ticket, absl::Status why);
+  // Channel::Cancel() of a call that is not hedged. Any thread.
+  void Cancel(const CallHandle& call);
+  // Cancels a followed call (parked, waiting to be retried, moved, or
+  // placed), wherever it is now; nothing if it is over. Any thread.
+  void CancelTicket(uint64_t ticket, absl::Status why);
+
+  // Following calls that move (for Cancel()): a call leaving the slot
+  // whose serial and call id its CallHandle names gets a ticket (once)
+  // and is found by CancelFollowed() until it ends. Any thread.
+  void Follow(ClientCall* call, uint64_t slot_serial, uint64_t call_id);
+  void CancelFollowed(uint64_t slot_serial, uint64_t call_id,
+                      absl::Status why);
+
+  // For ClientSlot, on its loop: `call` failed with `why` and its retry
+  // rule allows another attempt after `delay`: it goes then to an endpoint
+  // other than `avoid` if one is usable (else to any), or fails with
+  // `why` when the target has none.
+  void Retry(std::unique_ptr<ClientCall> call, absl::Status why,
+             absl::Duration delay, const balancing::EndpointHealth* avoid);
 
   transport::EventLoop* control_loop() const { return loops_[0]; }
   const std::string& target() const { return target_; }
@@ -115,6 +135,14 @@ class EndpointSet : public std::enable_shared_from_this<EndpointSet> {
   // `avoid`: an endpoint not to pick again (the one that refused it).
   void Reroute(std::unique_ptr<ClientCall> call, absl::Status why,
                const balancing::EndpointHealth* avoid = nullptr);
+  // Hedging: a slot on a usable endpoint not in `avoid` if there is one,
+  // else the balancer's pick; null (with *error set, or OK: park) as
+  // PickHashed(). Any thread.
+  std::shared_ptr<ClientSlot> PickExcept(
+      uint64_t hash, const std::vector<const balancing::EndpointHealth*>& avoid,
+      absl::Status* error);
+  // Control loop only: Shutdown() has begun.
+  bool shut_down_on_control_loop() const { return shut_down_; }
   // True if an endpoint other than `avoid` is usable now. Any thread.
   bool AnyUsableBut(const balancing::EndpointHealth* avoid);
   std::shared_ptr<ClientSlot> FirstUsableBut(
@@ -144,6 +172,30 @@ class EndpointSet : public std::enable_shared_from_this<EndpointSet> {
     uint64_t hash = 0;
     std::unique_ptr<transport::Timer> timer;
   };
+
+  struct Retrying {
+    std::unique_ptr<ClientCall> call;
+    absl::Status why;
+    const balancing::EndpointHealth* avoid = nullptr;
+    std::unique_ptr<transport::Timer> timer;
+  };
+  // Gives `call` a ticket and the bookkeeping that follows it (once).
+  void Track(ClientCall* call);
+  // Before `call` starts on `slot` as `call_id`: records where it is. False
+  // (with the reason in *why) when it was cancelled on the way.
+  bool Placing(ClientCall* call, const std::shared_ptr<ClientSlot>& slot,
+               uint64_t call_id, absl::Status* why);
+  // Cancelled while parked or in transit: the status to fail it with.
+  bool CancelledOnTheWay(const ClientCall* call, absl::Status* why);
+  // A pick for a call moving away from `avoid`: another endpoint if the
+  // balancer or, failing that, the list has a usable one; else the
+  // balancer's pick (possibly `avoid`). Null when the list is empty.
+  std::shared_ptr<ClientSlot> PickAvoiding(
+      uint64_t hash, const balancing::EndpointHealth* avoid);
+  // Places a call after its backoff (any loop of the set).
+  void PlaceRetry(std::unique_ptr<ClientCall> call, absl::Status why,
+                  const balancing::EndpointHealth* avoid);
+  void FailRetrying(uint64_t ticket, absl::Status why);
 
   // Control loop.
   void OnResolved(absl::StatusOr<naming::EndpointList> update);
@@ -185,6 +237,7 @@ class EndpointSet : public std::enable_shared_from_this<EndpointSet> {
   std::unique_ptr<naming::Resolver> resolver_;
   absl::flat_hash_map<std::string, std::shared_ptr<Endpoint>> by_address_;
   absl::flat_hash_map<uint64_t, Parked> parked_;
+  absl::flat_hash_map<uint64_t, Retrying> retrying_;  // In backoff.
   std::deque<uint64_t> parked_order_;
   balancing::PickState control_pick_;
   bool shut_down_ = false;
@@ -206,13 +259,21 @@ class EndpointSet : public std::enable_shared_from_this<EndpointSet> {
   // Slots of removed endpoints that may still have calls (shut down with
   // the rest at Shutdown()).
   std::vector<std::weak_ptr<ClientSlot>> retiring_ ABSL_GUARDED_BY(mu_);
-  // Parked calls placed on a slot: ticket -> (slot, call id), until they
-  // end (so CancelParked() still reaches them).
-  struct Placed {
+  // Followed calls (Track()), by ticket, until they end: the slot they
+  // run on (null while parked, in backoff or in transit), and whether
+  // Cancel() reached them on the way.
+  struct Whereabouts {
     std::weak_ptr<ClientSlot> slot;
-    uint64_t call_id;
+    uint64_t call_id = 0;
+    bool cancelled = false;
+    absl::Status why;
+    std::pair<uint64_t, uint64_t> handle{0, 0};  // In handles_, if set.
   };
-  absl::flat_hash_map<uint64_t, Placed> placed_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<uint64_t, Whereabouts> followed_ ABSL_GUARDED_BY(mu_);
+  // (slot serial, call id) a CallHandle names -> ticket, for calls that
+  // moved away from that slot.
+  absl::flat_hash_map<std::pair<uint64_t, uint64_t>, uint64_t> handles_
+      ABSL_GUARDED_BY(mu_);
   std::atomic<uint64_t> next_ticket_{1};
   std::atomic<size_t> parked_count_{0};
 };
