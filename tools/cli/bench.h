@@ -44,6 +44,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "google/protobuf/message.h"
+#include "rpc/service_config.h"
 #include "rpc/call_options.h"
 #include "tools/cli/histogram.h"
 
@@ -73,6 +74,9 @@ struct BenchOptions {
   // The channels' load balancer (ChannelOptions::load_balancer).
   // Default: "round_robin".
   std::string load_balancer = "round_robin";
+  // Timeouts, retries, hedging (ChannelOptions::service_config). Default:
+  // none (idempotent methods are still retried on UNAVAILABLE).
+  ::bevrpc::ServiceConfig service_config;
   // "package.Service/Method". Required.
   std::string method;
   // Sent by every call; borrowed, must outlive RunBench(). Each outstanding

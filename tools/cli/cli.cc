@@ -24,6 +24,7 @@
 #include "google/protobuf/stubs/common.h"
 #include "rpc/channel.h"
 #include "rpc/client_stream.h"
+#include "rpc/service_config.h"
 #include "rpc/status.h"
 #include "transport/sync.h"
 #include "services/builtin/health.pb.h"
@@ -118,6 +119,7 @@ flags:
   --timeout DURATION         the call's deadline, e.g. 500ms, 2s (default: none)
   --metadata KEY=VALUE       a request header; repeatable
   --proto FILE, -I DIR       read types from .proto files instead of reflection
+  --service_config JSON|@FILE  timeouts, retries, hedging (gRPC's methodConfig JSON)
   -v, --verbose              print on stderr the request headers sent ("> k: v"),
                              the response headers ("< k: v") and trailers
                              ("< [trailer] k: v"); bytes that are not text as \xHH
@@ -146,6 +148,9 @@ flags:
   --threads N           client I/O threads (default 1)
   --timeout D           per-call deadline
   --metadata KEY=VALUE  a request header; repeatable
+  --service_config JSON|@FILE  timeouts, retries, hedging (gRPC's methodConfig
+                        JSON); idempotent methods are retried on UNAVAILABLE
+                        without one
   --json                print one JSON line (the benchmark-harness contract)
   --proto FILE, -I DIR  types from .proto files instead of reflection
 
@@ -185,8 +190,8 @@ _bevrpc() {
     return
   fi
   case "${COMP_WORDS[1]}" in
-    call) COMPREPLY=($(compgen -W "--data --format --emit-defaults --timeout --metadata --proto -I --lb --verbose --help" -- "$cur")) ;;
-    bench) COMPREPLY=($(compgen -W "--data --concurrency --connections --rps --calls --duration --warmup --threads --json --timeout --metadata --proto -I --lb --help" -- "$cur")) ;;
+    call) COMPREPLY=($(compgen -W "--data --format --emit-defaults --timeout --metadata --proto -I --lb --service_config --verbose --help" -- "$cur")) ;;
+    bench) COMPREPLY=($(compgen -W "--data --concurrency --connections --rps --calls --duration --warmup --threads --json --timeout --metadata --proto -I --lb --service_config --help" -- "$cur")) ;;
     list|describe|health) COMPREPLY=($(compgen -W "--timeout --proto -I --lb --help" -- "$cur")) ;;
     resolve) COMPREPLY=($(compgen -W "--watch --timeout --help" -- "$cur")) ;;
     completion) COMPREPLY=($(compgen -W "bash" -- "$cur")) ;;
@@ -224,7 +229,7 @@ struct Args {
 const std::vector<Flag> kCommonFlags = {
     {"--timeout", nullptr, true},  {"--proto", nullptr, true},
     {"--import-path", "-I", true}, {"--help", "-h", false},
-    {"--lb", nullptr, true},
+    {"--lb", nullptr, true},       {"--service_config", nullptr, true},
 };
 
 absl::StatusOr<Args> ParseArgs(const std::vector<std::string>& argv,
@@ -349,12 +354,35 @@ absl::StatusOr<absl::Duration> ParsePositiveDuration(const std::string& text,
   return d;
 }
 
+// --service_config: inline JSON, or @FILE.
+absl::StatusOr<ServiceConfig> ServiceConfigFlag(const Args& args) {
+  std::string text = args.Get("--service_config");
+  if (!text.empty() && text[0] == '@') {
+    std::ifstream file(text.substr(1));
+    if (!file) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--service_config: cannot read ", text.substr(1)));
+    }
+    std::stringstream all;
+    all << file.rdbuf();
+    text = all.str();
+  }
+  absl::StatusOr<ServiceConfig> config = ParseServiceConfig(text);
+  if (!config.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--service_config: ", config.status().message()));
+  }
+  return config;
+}
+
 // The connection, the descriptor source and the per-call options every
 // remote command needs.
 struct Session {
   std::unique_ptr<Channel> channel;
   std::unique_ptr<DescriptorSource> source;
   CallOptions options;
+  // What the channel was opened with (bench opens its own).
+  ChannelOptions channel_options;
   // Reflection lookups and health checks: --timeout, else 10 s. (For
   // `call`, --timeout is the call's own deadline and lookups keep 10 s.)
   absl::Duration rpc_timeout = absl::Seconds(10);
@@ -374,12 +402,18 @@ int OpenSession(const Env& env, const Args& args, const char* help,
   }
   ChannelOptions channel_options;
   if (args.Has("--lb")) channel_options.load_balancer = args.Get("--lb");
+  if (args.Has("--service_config")) {
+    absl::StatusOr<ServiceConfig> config = ServiceConfigFlag(args);
+    if (!config.ok()) return UsageError(env, config.status().message(), help);
+    channel_options.service_config = *std::move(config);
+  }
   auto channel = Channel::Create(args.positional[0], channel_options);
   if (!channel.ok()) {
     // A target that does not parse, or a host that does not resolve.
     return Fail(env, kExitUsage, channel.status().message());
   }
   session->channel = *std::move(channel);
+  session->channel_options = std::move(channel_options);
   if (args.Has("--proto")) {
     auto source = DescriptorSource::FromProtoFiles(args.All("--proto"),
                                                    args.All("--import-path"));
@@ -777,6 +811,7 @@ int Bench(const Env& env, const std::vector<std::string>& argv) {
 
   o.address = args->positional[0];
   if (args->Has("--lb")) o.load_balancer = args->Get("--lb");
+  o.service_config = session.channel_options.service_config;
   o.method = p.wire_name;
   o.request = p.request.get();
   o.response_prototype = p.response.get();
