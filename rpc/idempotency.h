@@ -11,7 +11,17 @@
 //
 //   bevrpc::RegisterIdempotency("kv.Kv/Get", bevrpc::Idempotency::kNoSideEffects);
 //
-// Threading: both functions are thread-safe. Lookups take no lock and
+// or several at once (one table copy for the batch, which is how generated
+// code registers a file's methods):
+//
+//   bevrpc::RegisterIdempotencies(
+//       {{"kv.Kv/Get", bevrpc::Idempotency::kNoSideEffects},
+//        {"kv.Kv/Delete", bevrpc::Idempotency::kIdempotent}});
+//
+// Registration is safe during static initialization: the table pointer is
+// constant-initialized and the lock is created on first use.
+//
+// Threading: every function is thread-safe. Lookups take no lock and
 // allocate nothing; registration (rare: start-up, loading descriptors)
 // copies the table and keeps the old copies, so a reader never waits.
 #ifndef BEVRPC_RPC_IDEMPOTENCY_H_

@@ -5,10 +5,10 @@
 #include <utility>
 #include <vector>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
-#include "absl/container/flat_hash_set.h"
 #include "google/protobuf/descriptor.pb.h"
 #include "rpc/idempotency.h"
 #include "services/builtin/reflection.pb.h"
@@ -104,6 +104,7 @@ DescriptorSource::FromProtoFiles(const std::vector<std::string>& files,
   s->errors_ = std::make_unique<ErrorCollector>();
   s->importer_ = std::make_unique<google::protobuf::compiler::Importer>(
       s->tree_.get(), s->errors_.get());
+  absl::flat_hash_set<const google::protobuf::FileDescriptor*> registered;
   for (const std::string& file : files) {
     const google::protobuf::FileDescriptor* fd = s->importer_->Import(file);
     if (fd == nullptr) {
@@ -117,8 +118,7 @@ DescriptorSource::FromProtoFiles(const std::vector<std::string>& files,
     for (int i = 0; i < fd->service_count(); ++i) {
       s->proto_services_.push_back(fd->service(i)->full_name());
     }
-    absl::flat_hash_set<const google::protobuf::FileDescriptor*> seen;
-    RegisterIdempotencyLevelsWithImports(*fd, &seen);
+    RegisterIdempotencyLevelsWithImports(*fd, &registered);
   }
   std::sort(s->proto_services_.begin(), s->proto_services_.end());
   s->factory_ = std::make_unique<google::protobuf::DynamicMessageFactory>(
