@@ -1,5 +1,6 @@
 #include "rpc/idempotency.h"
 
+#include <algorithm>
 #include <atomic>
 #include <memory>
 #include <string>
@@ -43,13 +44,23 @@ absl::string_view IdempotencyName(Idempotency level) {
 }
 
 void RegisterIdempotency(absl::string_view full_name, Idempotency level) {
+  RegisterIdempotencies({{full_name, level}});
+}
+
+void RegisterIdempotencies(absl::Span<const IdempotencyEntry> entries) {
   MutexLock lock(&RegistryMutex());
   const Table* old = current_table.load(std::memory_order_acquire);
-  auto it = old == nullptr ? Table::const_iterator() : old->find(full_name);
-  if (old != nullptr && it != old->end() && it->second == level) return;
+  auto unchanged = [old](const IdempotencyEntry& e) {
+    if (old == nullptr) return false;
+    auto it = old->find(e.full_name);
+    return it != old->end() && it->second == e.level;
+  };
+  if (std::all_of(entries.begin(), entries.end(), unchanged)) return;
   auto next = old == nullptr ? std::make_unique<Table>()
                              : std::make_unique<Table>(*old);
-  (*next)[std::string(full_name)] = level;
+  for (const IdempotencyEntry& e : entries) {
+    (*next)[std::string(e.full_name)] = e.level;
+  }
   current_table.store(next.get(), std::memory_order_release);
   AllTables().push_back(std::move(next));
 }

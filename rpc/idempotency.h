@@ -11,13 +11,24 @@
 //
 //   bevrpc::RegisterIdempotency("kv.Kv/Get", bevrpc::Idempotency::kNoSideEffects);
 //
-// Threading: both functions are thread-safe. Lookups take no lock and
+// or several at once (one table copy for the batch, which is how generated
+// code registers a file's methods):
+//
+//   bevrpc::RegisterIdempotencies(
+//       {{"kv.Kv/Get", bevrpc::Idempotency::kNoSideEffects},
+//        {"kv.Kv/Delete", bevrpc::Idempotency::kIdempotent}});
+//
+// Registration is safe during static initialization: the table pointer is
+// constant-initialized and the lock is created on first use.
+//
+// Threading: every function is thread-safe. Lookups take no lock and
 // allocate nothing; registration (rare: start-up, loading descriptors)
 // copies the table and keeps the old copies, so a reader never waits.
 #ifndef BEVRPC_RPC_IDEMPOTENCY_H_
 #define BEVRPC_RPC_IDEMPOTENCY_H_
 
 #include "absl/strings/string_view.h"
+#include "absl/types/span.h"
 
 namespace bevrpc {
 
@@ -34,6 +45,17 @@ absl::string_view IdempotencyName(Idempotency level);
 // Records `level` for "package.Service/Method"; a later registration of
 // the same name replaces it.
 void RegisterIdempotency(absl::string_view full_name, Idempotency level);
+
+struct IdempotencyEntry {
+  absl::string_view full_name;  // "package.Service/Method"
+  Idempotency level;
+};
+
+// Records every entry at once, publishing one new table for the batch (each
+// publication copies the table, so register a file's or a service's
+// methods together rather than one call per method). A later entry for
+// the same name replaces an earlier one.
+void RegisterIdempotencies(absl::Span<const IdempotencyEntry> entries);
 
 // The level registered for `full_name`; kUnknown when none was.
 Idempotency LookupIdempotency(absl::string_view full_name);

@@ -146,6 +146,25 @@ TEST_F(BadInputTest, ServiceNamedLikeAMethodConstant) {
             "service's class");
 }
 
+TEST_F(BadInputTest, ServiceNamedLikeAnIdempotencyConstant) {
+  EXPECT_EQ(ErrorFor(std::string(kHeader) + R"(
+      service kGetIdempotency { rpc Get(M) returns (M); })"),
+            "bad/x.proto: service \"acme.v1.kGetIdempotency\", method "
+            "\"Get\": kGetIdempotency (the idempotency constant of method "
+            "Get) clashes with the service's class");
+}
+
+TEST_F(BadInputTest, MethodNamedLikeAnotherMethodsIdempotencyConstant) {
+  EXPECT_EQ(ErrorFor(std::string(kHeader) + R"(
+      service S {
+        rpc Get(M) returns (M);
+        rpc kGetIdempotency(M) returns (M);
+      })"),
+            "bad/x.proto: service \"acme.v1.S\", method \"kGetIdempotency\": "
+            "method kGetIdempotency clashes with kGetIdempotency (the "
+            "idempotency constant of method Get)");
+}
+
 TEST_F(BadInputTest, ReportsEveryProblemOnItsOwnLine) {
   const std::string error = ErrorFor(std::string(kHeader) + R"(
       service S {

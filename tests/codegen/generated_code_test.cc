@@ -18,6 +18,7 @@
 #include "google/protobuf/empty.pb.h"
 #include "gtest/gtest.h"
 #include "rpc/channel.h"
+#include "rpc/idempotency.h"
 #include "rpc/server.h"
 #include "tests/codegen/a/inventory.bevrpc.h"
 #include "tests/codegen/a/item.bevrpc.h"
@@ -183,6 +184,35 @@ TEST_F(GeneratedCodeTest, MethodTableListsEveryMethodWithoutHandlers) {
     EXPECT_NE(m.handler, nullptr) << m.full_name;
     EXPECT_EQ(m.mode, ExecutionMode::kInline) << m.full_name;
   }
+}
+
+// inventory.proto marks GetItem and ListItems NO_SIDE_EFFECTS and DeleteItem
+// IDEMPOTENT; Stock.FindByTag has no option.
+TEST_F(GeneratedCodeTest, IdempotencyComesFromTheProtoOptions) {
+  static_assert(Inventory::kGetItemIdempotency == Idempotency::kNoSideEffects);
+  static_assert(Inventory::kDeleteItemIdempotency == Idempotency::kIdempotent);
+  static_assert(Stock::kFindByTagIdempotency == Idempotency::kUnknown);
+
+  std::vector<MethodDesc> table = Inventory::MethodTable();
+  ASSERT_EQ(table.size(), 3u);
+  EXPECT_EQ(table[0].idempotency, Idempotency::kNoSideEffects);
+  EXPECT_EQ(table[1].idempotency, Idempotency::kNoSideEffects);
+  EXPECT_EQ(table[2].idempotency, Idempotency::kIdempotent);
+  EXPECT_EQ(Stock::MethodTable().at(0).idempotency, Idempotency::kUnknown);
+  // The served methods keep it.
+  EXPECT_EQ(inventory_.Methods().at(2).idempotency, Idempotency::kIdempotent);
+
+  // Registered when the program started, before any stub or server existed.
+  EXPECT_EQ(LookupIdempotency("acme.inventory.v1.Inventory/GetItem"),
+            Idempotency::kNoSideEffects);
+  EXPECT_EQ(LookupIdempotency("acme.inventory.v1.Inventory/ListItems"),
+            Idempotency::kNoSideEffects);
+  EXPECT_EQ(LookupIdempotency("acme.inventory.v1.Inventory/DeleteItem"),
+            Idempotency::kIdempotent);
+  EXPECT_EQ(LookupIdempotency("acme.inventory.v1.Stock/FindByTag"),
+            Idempotency::kUnknown);
+  EXPECT_EQ(LookupIdempotency("acme.orders.Orders/PlaceOrder"),
+            Idempotency::kUnknown);
 }
 
 TEST_F(GeneratedCodeTest, DescriptorsMatchTheProtoFiles) {

@@ -1,17 +1,69 @@
 #include "tools/cli/descriptor_source.h"
 
 #include <algorithm>
+#include <string>
 #include <utility>
+#include <vector>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
 #include "google/protobuf/descriptor.pb.h"
+#include "rpc/idempotency.h"
 #include "services/builtin/reflection.pb.h"
 
 namespace bevrpc::cli {
 
 namespace rv1 = ::bevrpc::reflection::v1;
+
+namespace {
+
+Idempotency LevelOf(const google::protobuf::MethodDescriptor& method) {
+  switch (method.options().idempotency_level()) {
+    case google::protobuf::MethodOptions::NO_SIDE_EFFECTS:
+      return Idempotency::kNoSideEffects;
+    case google::protobuf::MethodOptions::IDEMPOTENT:
+      return Idempotency::kIdempotent;
+    default:
+      return Idempotency::kUnknown;
+  }
+}
+
+// Registers the idempotency level of every method `file` defines
+// (rpc/idempotency.h), kUnknown included, so that the CLI's calls are
+// retried as a generated stub's would be, by what this server's
+// descriptors say.
+void RegisterIdempotencyLevels(const google::protobuf::FileDescriptor& file) {
+  std::vector<std::string> names;  // Backs the entries' names.
+  std::vector<Idempotency> levels;
+  for (int i = 0; i < file.service_count(); ++i) {
+    const google::protobuf::ServiceDescriptor& service = *file.service(i);
+    for (int j = 0; j < service.method_count(); ++j) {
+      names.push_back(
+          absl::StrCat(service.full_name(), "/", service.method(j)->name()));
+      levels.push_back(LevelOf(*service.method(j)));
+    }
+  }
+  std::vector<IdempotencyEntry> entries;
+  for (size_t i = 0; i < names.size(); ++i) {
+    entries.push_back({names[i], levels[i]});
+  }
+  RegisterIdempotencies(entries);
+}
+
+// The same for `file` and everything it imports, transitively.
+void RegisterIdempotencyLevelsWithImports(
+    const google::protobuf::FileDescriptor& file,
+    absl::flat_hash_set<const google::protobuf::FileDescriptor*>* seen) {
+  if (!seen->insert(&file).second) return;
+  RegisterIdempotencyLevels(file);
+  for (int i = 0; i < file.dependency_count(); ++i) {
+    RegisterIdempotencyLevelsWithImports(*file.dependency(i), seen);
+  }
+}
+
+}  // namespace
 
 class DescriptorSource::ErrorCollector
     : public google::protobuf::compiler::MultiFileErrorCollector {
@@ -52,6 +104,7 @@ DescriptorSource::FromProtoFiles(const std::vector<std::string>& files,
   s->errors_ = std::make_unique<ErrorCollector>();
   s->importer_ = std::make_unique<google::protobuf::compiler::Importer>(
       s->tree_.get(), s->errors_.get());
+  absl::flat_hash_set<const google::protobuf::FileDescriptor*> registered;
   for (const std::string& file : files) {
     const google::protobuf::FileDescriptor* fd = s->importer_->Import(file);
     if (fd == nullptr) {
@@ -65,6 +118,7 @@ DescriptorSource::FromProtoFiles(const std::vector<std::string>& files,
     for (int i = 0; i < fd->service_count(); ++i) {
       s->proto_services_.push_back(fd->service(i)->full_name());
     }
+    RegisterIdempotencyLevelsWithImports(*fd, &registered);
   }
   std::sort(s->proto_services_.begin(), s->proto_services_.end());
   s->factory_ = std::make_unique<google::protobuf::DynamicMessageFactory>(
@@ -114,10 +168,12 @@ absl::Status DescriptorSource::Load(absl::string_view symbol) {
       return absl::DataLossError("reflection sent a malformed file descriptor");
     }
     if (pool_->FindFileByName(proto.name()) != nullptr) continue;
-    if (pool_->BuildFile(proto) == nullptr) {
+    const google::protobuf::FileDescriptor* file = pool_->BuildFile(proto);
+    if (file == nullptr) {
       return absl::DataLossError(absl::StrCat(
           "reflection sent ", proto.name(), ", which does not build"));
     }
+    RegisterIdempotencyLevels(*file);
   }
   return absl::OkStatus();
 }

@@ -1,6 +1,9 @@
 // DescriptorSource: where the CLI learns a server's services and message
 // types — the server's reflection service, or .proto files on disk
-// (--proto, for servers with reflection off).
+// (--proto, for servers with reflection off). Every method it loads has
+// its idempotency level (the .proto's idempotency_level option) registered
+// with bevrpc::RegisterIdempotency (rpc/idempotency.h), so the CLI's calls
+// are retried by default exactly when a generated stub's would be.
 //
 //   auto source = DescriptorSource::FromReflection(channel.get(), timeout);
 //   auto method = (*source)->FindMethod("bevrpc.echo.Echo/Echo");

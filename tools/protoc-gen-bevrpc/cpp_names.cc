@@ -108,6 +108,10 @@ std::string AsyncMethodName(absl::string_view method) {
   return absl::StrCat(method, "Async");
 }
 
+std::string IdempotencyConstantName(absl::string_view method) {
+  return absl::StrCat("k", method, "Idempotency");
+}
+
 const std::vector<std::string>& FixedMemberNames() {
   static const auto* const kNames = new std::vector<std::string>({
       "kServiceName",

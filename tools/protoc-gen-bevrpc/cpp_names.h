@@ -6,6 +6,7 @@
 //   CppNamespace("acme.inventory.v1")    -> "acme::inventory::v1"
 //   GeneratedHeaderName("a/b/x.proto")   -> "a/b/x.bevrpc.h"
 //   MethodConstantName("GetItem")        -> "kGetItemMethod"
+//   IdempotencyConstantName("GetItem")   -> "kGetItemIdempotency"
 //
 // For use by the plugin only (tools/protoc-gen-bevrpc). Pure functions;
 // thread-safe.
@@ -47,6 +48,8 @@ std::string HeaderGuard(absl::string_view proto_file);
 // Members generated for a method `name`.
 std::string MethodConstantName(absl::string_view method);  // kNameMethod
 std::string AsyncMethodName(absl::string_view method);     // NameAsync
+std::string IdempotencyConstantName(
+    absl::string_view method);  // kNameIdempotency
 
 // Members every generated service class has, whatever its methods: the
 // outer class's (kServiceName, MethodTable, descriptor, Service, Stub), the

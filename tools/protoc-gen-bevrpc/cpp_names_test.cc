@@ -55,6 +55,7 @@ TEST(CppNamesTest, DescriptorTableName) {
 TEST(CppNamesTest, MemberNames) {
   EXPECT_EQ(MethodConstantName("GetItem"), "kGetItemMethod");
   EXPECT_EQ(AsyncMethodName("GetItem"), "GetItemAsync");
+  EXPECT_EQ(IdempotencyConstantName("GetItem"), "kGetItemIdempotency");
 }
 
 }  // namespace

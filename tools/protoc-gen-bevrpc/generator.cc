@@ -17,6 +17,7 @@
 #include "google/protobuf/compiler/code_generator.h"
 #include "google/protobuf/compiler/cpp/names.h"
 #include "google/protobuf/descriptor.h"
+#include "google/protobuf/descriptor.pb.h"
 #include "google/protobuf/io/printer.h"
 #include "google/protobuf/io/zero_copy_stream.h"
 #include "google/protobuf/io/zero_copy_stream_impl_lite.h"
@@ -44,6 +45,10 @@ struct MethodModel {
   std::string request;     // The C++ types, as generated code writes them.
   std::string response;
   std::string comment;  // The rpc's leading comment in the .proto.
+  std::string idempotency_constant;  // "kSayHelloIdempotency"
+  // The option idempotency_level, as ::bevrpc::Idempotency's enumerator.
+  pb::MethodOptions::IdempotencyLevel idempotency =
+      pb::MethodOptions::IDEMPOTENCY_UNKNOWN;
 };
 
 struct ServiceModel {
@@ -79,7 +84,8 @@ absl::flat_hash_set<std::string> MemberNames(
   names.insert(service.name());
   for (int i = 0; i < service.method_count(); ++i) {
     const std::string& method = service.method(i)->name();
-    names.insert({method, AsyncMethodName(method), MethodConstantName(method)});
+    names.insert({method, AsyncMethodName(method), MethodConstantName(method),
+                  IdempotencyConstantName(method)});
   }
   return names;
 }
@@ -122,6 +128,8 @@ ServiceModel ModelService(const pb::ServiceDescriptor& service) {
     m.request = TypeRef(*method.input_type(), file, members);
     m.response = TypeRef(*method.output_type(), file, members);
     m.comment = LeadingComment(method);
+    m.idempotency_constant = IdempotencyConstantName(method.name());
+    m.idempotency = method.options().idempotency_level();
     model.methods.push_back(std::move(m));
   }
   return model;
@@ -238,6 +246,23 @@ std::string KindConstant(const MethodModel& m) {
       return "::bevrpc::MethodKind::kBidiStreaming";
   }
   return "";
+}
+
+// "::bevrpc::Idempotency::kNoSideEffects".
+std::string IdempotencyValue(const MethodModel& m) {
+  switch (m.idempotency) {
+    case pb::MethodOptions::NO_SIDE_EFFECTS:
+      return "::bevrpc::Idempotency::kNoSideEffects";
+    case pb::MethodOptions::IDEMPOTENT:
+      return "::bevrpc::Idempotency::kIdempotent";
+    case pb::MethodOptions::IDEMPOTENCY_UNKNOWN:
+      break;
+  }
+  return "::bevrpc::Idempotency::kUnknown";
+}
+
+bool IsRepeatable(const MethodModel& m) {
+  return m.idempotency != pb::MethodOptions::IDEMPOTENCY_UNKNOWN;
 }
 
 std::vector<std::string> StubParams(const MethodModel& m, bool defaults) {
@@ -427,6 +452,29 @@ void PrintStub(const ServiceModel& s, pb::io::Printer* p) {
 )");
 }
 
+// The k<Method>Idempotency constants and what they mean; "" for a service
+// without methods.
+std::string IdempotencyConstants(const ServiceModel& s) {
+  if (s.methods.empty()) return "";
+  std::string out = R"(
+  // Whether a call may be repeated: each method's .proto option
+  // idempotency_level (`option idempotency_level = NO_SIDE_EFFECTS;` or
+  // `IDEMPOTENT;`), kUnknown without one (rpc/idempotency.h). This file's
+  // .bevrpc.cc registers every level but kUnknown when the program starts,
+  // and channels retry failed calls of repeatable methods by default
+  // (docs/resilience.md, "Retries"). Retries apply to unary calls only: a
+  // streaming method's level is recorded but not acted on.
+)";
+  for (const MethodModel& m : s.methods) {
+    out += WrapAssignment(
+        2,
+        absl::StrCat("static constexpr ::bevrpc::Idempotency ",
+                     m.idempotency_constant),
+        IdempotencyValue(m));
+  }
+  return out;
+}
+
 void PrintServiceClass(const ServiceModel& s, pb::io::Printer* p) {
   std::string constants;
   for (const MethodModel& m : s.methods) {
@@ -434,6 +482,7 @@ void PrintServiceClass(const ServiceModel& s, pb::io::Printer* p) {
         2, absl::StrCat("static constexpr char ", m.constant, "[]"),
         absl::StrCat("\"", m.full_name, "\""));
   }
+  constants += IdempotencyConstants(s);
   p->Print({{"comment", CommentBlock(0, s.comment)},
             {"name", s.name},
             {"service_name",
@@ -446,8 +495,9 @@ void PrintServiceClass(const ServiceModel& s, pb::io::Printer* p) {
 
   // Names on the wire: "package.Service" and "package.Service/Method".
 $service_name$$constants$
-  // The method table: each method's full name and request and response
-  // prototypes. The handlers are unset; Service::Methods() binds them.
+  // The method table: each method's full name, request and response
+  // prototypes, kind and idempotency. The handlers are unset;
+  // Service::Methods() binds them.
   static ::std::vector<::bevrpc::MethodDesc> MethodTable();
 
   // The service's descriptor, for reflection.
@@ -467,6 +517,7 @@ std::string HeaderIncludes(const FileModel& file) {
       "rpc/call_options.h",
       "rpc/channel.h",
       "rpc/client_stream.h",
+      "rpc/idempotency.h",
       "rpc/method.h",
       "rpc/server_context.h",
       "rpc/server_stream.h",
@@ -531,6 +582,10 @@ void PrintMethodTable(const ServiceModel& s, pb::io::Printer* p) {
                        absl::StrCat("&", m.response, "::default_instance()"))));
     if (m.shape != Shape::kUnary) {
       p->PrintRaw(WrapAssignment(2, entry + "kind", KindConstant(m)));
+    }
+    if (IsRepeatable(m)) {
+      p->PrintRaw(
+          WrapAssignment(2, entry + "idempotency", m.idempotency_constant));
     }
   }
   p->Print("  return methods;\n}\n\n");
@@ -708,6 +763,37 @@ void PrintServiceDefinitions(const ServiceModel& s, pb::io::Printer* p) {
   for (const MethodModel& m : s.methods) PrintStubMethods(s, m, p);
 }
 
+// The static initializer that registers the file's repeatable methods, or
+// nothing when no method declares a level.
+void PrintIdempotencyRegistration(const FileModel& file, pb::io::Printer* p) {
+  std::string entries;
+  for (const ServiceModel& s : file.services) {
+    for (const MethodModel& m : s.methods) {
+      if (!IsRepeatable(m)) continue;
+      entries += WrapCall(6, "{",
+                          {absl::StrCat(s.name, "::", m.constant),
+                           absl::StrCat(s.name, "::", m.idempotency_constant)},
+                          "},");
+    }
+  }
+  if (entries.empty()) return;
+  p->Print({{"entries", entries}}, R"(
+// Registers, before main() runs, the idempotency level of every method that
+// declares one (rpc/idempotency.h), so that channels know which calls they
+// may repeat. It sits in the file that defines the stubs and method tables,
+// so it is linked whenever they are used.
+namespace {
+
+[[maybe_unused]] const bool idempotency_registered = [] {
+  ::bevrpc::RegisterIdempotencies({
+$entries$  });
+  return true;
+}();
+
+}  // namespace
+)");
+}
+
 void PrintSource(const FileModel& file, pb::io::Printer* p) {
   const Vars vars = {{"generated_by", GeneratedBy(file)},
                      {"header", GeneratedHeaderName(file.proto_name)},
@@ -733,6 +819,7 @@ $open_namespace$)");
     if (i > 0) p->Print("\n");
     PrintServiceDefinitions(file.services[i], p);
   }
+  PrintIdempotencyRegistration(file, p);
   if (!file.cpp_namespace.empty()) {
     p->Print({{"namespace", file.cpp_namespace}},
              "\n}  // namespace $namespace$\n");

@@ -181,6 +181,93 @@ TEST_F(GeneratorTest, UnimplementedDefaultNamesTheMethod) {
                         "\" not implemented\"));\n"));
 }
 
+TEST_F(GeneratorTest, IdempotencyLevelsGiveConstantsTableEntriesRegistration) {
+  GeneratedCode code = Generate("i.proto", R"(
+      syntax = "proto3";
+      package i;
+      message M {}
+      service S {
+        rpc Get(M) returns (M) { option idempotency_level = NO_SIDE_EFFECTS; }
+        rpc Set(M) returns (M) { option idempotency_level = IDEMPOTENT; }
+        rpc Add(M) returns (M);
+        rpc Watch(M) returns (stream M) {
+          option idempotency_level = NO_SIDE_EFFECTS;
+        }
+      }
+      service T {
+        rpc Put(M) returns (M) { option idempotency_level = IDEMPOTENT; }
+      })");
+  const std::string constant = "  static constexpr ::bevrpc::Idempotency ";
+  EXPECT_THAT(code.header, HasSubstr("#include \"rpc/idempotency.h\"\n"));
+  EXPECT_THAT(code.header,
+              HasSubstr(constant + "kGetIdempotency =\n" +
+                        "      ::bevrpc::Idempotency::kNoSideEffects;\n"));
+  EXPECT_THAT(code.header,
+              HasSubstr(constant + "kSetIdempotency =\n" +
+                        "      ::bevrpc::Idempotency::kIdempotent;\n"));
+  EXPECT_THAT(code.header,
+              HasSubstr(constant + "kAddIdempotency =\n" +
+                        "      ::bevrpc::Idempotency::kUnknown;\n"));
+  EXPECT_THAT(code.header, HasSubstr("Retries apply to unary calls only"));
+  // The method table sets the levels that are not kUnknown.
+  EXPECT_THAT(code.source,
+              HasSubstr("  methods[0].idempotency = kGetIdempotency;\n"));
+  EXPECT_THAT(code.source,
+              HasSubstr("  methods[1].idempotency = kSetIdempotency;\n"));
+  EXPECT_THAT(code.source, Not(HasSubstr("kAddIdempotency")));
+  EXPECT_THAT(code.source,
+              HasSubstr("  methods[3].kind = "
+                        "::bevrpc::MethodKind::kServerStreaming;\n"
+                        "  methods[3].idempotency = kWatchIdempotency;\n"));
+  // One registration for the file, at start-up, of every level but kUnknown.
+  EXPECT_THAT(code.source,
+              HasSubstr("namespace {\n"
+                        "\n"
+                        "[[maybe_unused]] const bool idempotency_registered = "
+                        "[] {\n"
+                        "  ::bevrpc::RegisterIdempotencies({\n"
+                        "      {S::kGetMethod, S::kGetIdempotency},\n"
+                        "      {S::kSetMethod, S::kSetIdempotency},\n"
+                        "      {S::kWatchMethod, S::kWatchIdempotency},\n"
+                        "      {T::kPutMethod, T::kPutIdempotency},\n"
+                        "  });\n"
+                        "  return true;\n"
+                        "}();\n"
+                        "\n"
+                        "}  // namespace\n"
+                        "\n"
+                        "}  // namespace i\n"));
+}
+
+TEST_F(GeneratorTest, NoIdempotencyLevelsNoRegistration) {
+  GeneratedCode code = Generate("n.proto", R"(
+      syntax = "proto3";
+      package n;
+      message M {}
+      service S { rpc Add(M) returns (M); })");
+  EXPECT_THAT(code.header, HasSubstr("kAddIdempotency =\n"
+                                     "      ::bevrpc::Idempotency::kUnknown;"));
+  EXPECT_THAT(code.source, Not(HasSubstr("idempotency")));
+  EXPECT_THAT(code.source, Not(HasSubstr("RegisterIdempotencies")));
+}
+
+TEST_F(GeneratorTest, LongIdempotencyEntriesWrap) {
+  GeneratedCode code = Generate("w.proto", R"(
+      syntax = "proto3";
+      package w;
+      message M {}
+      service InventoryReservations {
+        rpc ReserveInventoryItems(M) returns (M) {
+          option idempotency_level = IDEMPOTENT;
+        }
+      })");
+  EXPECT_THAT(code.source,
+              HasSubstr("      {InventoryReservations::"
+                        "kReserveInventoryItemsMethod,\n"
+                        "       InventoryReservations::"
+                        "kReserveInventoryItemsIdempotency},\n"));
+}
+
 TEST_F(GeneratorTest, LinesFitIn80Columns) {
   GeneratedCode code = Generate("long/path/to/the/service_definitions.proto",
                                 R"(
@@ -191,7 +278,9 @@ TEST_F(GeneratorTest, LinesFitIn80Columns) {
       // A comment.
       service InventoryReservations {
         rpc ReserveInventoryItems(ReserveInventoryItemsRequest)
-            returns (ReserveInventoryItemsResponse);
+            returns (ReserveInventoryItemsResponse) {
+          option idempotency_level = IDEMPOTENT;
+        }
       })");
   for (const std::string& file : {code.header, code.source}) {
     for (absl::string_view line : absl::StrSplit(file, '\n')) {

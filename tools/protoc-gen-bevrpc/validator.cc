@@ -54,8 +54,9 @@ void CheckMethod(const MethodDescriptor& method, absl::string_view where,
 }
 
 // Checks that the names generated for the methods of `service` (Foo,
-// FooAsync, kFooMethod) differ from each other, from the fixed member names
-// and, for the outer class's members, from the service's own name.
+// FooAsync, kFooMethod, kFooIdempotency) differ from each other, from the
+// fixed member names and, for the outer class's members, from the service's
+// own name.
 void CheckGeneratedNames(const ServiceDescriptor& service,
                          std::vector<std::string>* problems) {
   // Generated name -> what it is, for the error message.
@@ -69,6 +70,7 @@ void CheckGeneratedNames(const ServiceDescriptor& service,
     const std::string where = absl::StrCat("service \"", service.full_name(),
                                            "\", method \"", m, "\": ");
     const std::string constant = MethodConstantName(m);
+    const std::string idempotency = IdempotencyConstantName(m);
     const std::pair<std::string, std::string> names[] = {
         {m, absl::StrCat("method ", m)},
         {AsyncMethodName(m),
@@ -76,10 +78,15 @@ void CheckGeneratedNames(const ServiceDescriptor& service,
                       m, ")")},
         {constant,
          absl::StrCat(constant, " (the name constant of method ", m, ")")},
+        {idempotency, absl::StrCat(idempotency,
+                                   " (the idempotency constant of method ",
+                                   m, ")")},
     };
-    if (constant == service.name()) {
-      problems->push_back(absl::StrCat(where, names[2].second,
-                                       " clashes with the service's class"));
+    for (int j : {2, 3}) {  // The outer class's members.
+      if (names[j].first == service.name()) {
+        problems->push_back(absl::StrCat(where, names[j].second,
+                                         " clashes with the service's class"));
+      }
     }
     for (const auto& [name, description] : names) {
       auto [it, inserted] = taken.emplace(name, description);

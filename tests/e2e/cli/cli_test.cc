@@ -393,25 +393,66 @@ TEST_F(CliTest, DescribeService) {
   EXPECT_EQ(r.out,
             "service Echo {\n"
             "  rpc Echo(.bevrpc.echo.EchoRequest) returns "
-            "(.bevrpc.echo.EchoResponse);\n"
+            "(.bevrpc.echo.EchoResponse) {\n"
+            "    option idempotency_level = NO_SIDE_EFFECTS;\n"
+            "  }\n"
             "  rpc Expand(.bevrpc.echo.ExpandRequest) returns "
-            "(stream .bevrpc.echo.EchoResponse);\n"
+            "(stream .bevrpc.echo.EchoResponse) {\n"
+            "    option idempotency_level = NO_SIDE_EFFECTS;\n"
+            "  }\n"
             "  rpc Collect(stream .bevrpc.echo.EchoRequest) returns "
-            "(.bevrpc.echo.EchoResponse);\n"
+            "(.bevrpc.echo.EchoResponse) {\n"
+            "    option idempotency_level = NO_SIDE_EFFECTS;\n"
+            "  }\n"
             "  rpc Chat(stream .bevrpc.echo.EchoRequest) returns "
-            "(stream .bevrpc.echo.EchoResponse);\n"
+            "(stream .bevrpc.echo.EchoResponse) {\n"
+            "    option idempotency_level = NO_SIDE_EFFECTS;\n"
+            "  }\n"
             "}\n")
       << r;
   EXPECT_EQ(r.err, "") << r;
 }
 
-TEST_F(CliTest, DescribeMethod) {
+// The method's options, idempotency_level included, come through the
+// server's reflection.
+TEST_F(CliTest, DescribeMethodShowsItsIdempotencyLevel) {
   RunResult r = Cli({"describe", Addr(server_), "bevrpc.echo.Echo/Echo"});
   EXPECT_EQ(r.exit_code, 0) << r;
   EXPECT_EQ(r.out,
             "// in service bevrpc.echo.Echo\n"
             "rpc Echo(.bevrpc.echo.EchoRequest) returns "
-            "(.bevrpc.echo.EchoResponse);\n")
+            "(.bevrpc.echo.EchoResponse) {\n"
+            "  option idempotency_level = NO_SIDE_EFFECTS;\n"
+            "}\n")
+      << r;
+  EXPECT_EQ(r.err, "") << r;
+}
+
+// A method without the option prints as one line (interop's
+// grpc.testing.TestService marks none).
+TEST_F(CliTest, DescribeMethodWithoutIdempotencyLevel) {
+  RunResult r =
+      Cli({"describe", Addr(interop_), "grpc.testing.TestService/EmptyCall"});
+  EXPECT_EQ(r.exit_code, 0) << r;
+  EXPECT_EQ(r.out,
+            "// in service grpc.testing.TestService\n"
+            "rpc EmptyCall(.grpc.testing.Empty) returns "
+            "(.grpc.testing.Empty);\n")
+      << r;
+  EXPECT_EQ(r.err, "") << r;
+}
+
+// The same from --proto files, with reflection off.
+TEST_F(CliTest, DescribeMethodFromProtoShowsItsIdempotencyLevel) {
+  RunResult r = Cli({"describe", Addr(no_reflection_), "bevrpc.echo.Echo/Echo",
+                     "--proto", kEchoProto, "-I", RunfilesRoot()});
+  EXPECT_EQ(r.exit_code, 0) << r;
+  EXPECT_EQ(r.out,
+            "// in service bevrpc.echo.Echo\n"
+            "rpc Echo(.bevrpc.echo.EchoRequest) returns "
+            "(.bevrpc.echo.EchoResponse) {\n"
+            "  option idempotency_level = NO_SIDE_EFFECTS;\n"
+            "}\n")
       << r;
   EXPECT_EQ(r.err, "") << r;
 }
