@@ -24,10 +24,11 @@ constexpr int64_t kNever = std::numeric_limits<int64_t>::max();
 
 absl::Status AdaptiveLimit::Validate(const AdaptiveConcurrency& o) {
   auto bad = [](absl::string_view field, auto value, absl::string_view why) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "adaptive_concurrency.", field, " ", value, " ", why));
+    return absl::InvalidArgumentError(
+        absl::StrCat("adaptive_concurrency.", field, " ", value, " ", why));
   };
-  if (o.window < absl::Milliseconds(1) || o.window == absl::InfiniteDuration()) {
+  if (o.window < absl::Milliseconds(1) ||
+      o.window == absl::InfiniteDuration()) {
     return bad("window", absl::FormatDuration(o.window),
                "must be finite and at least 1ms");
   }
@@ -42,9 +43,9 @@ absl::Status AdaptiveLimit::Validate(const AdaptiveConcurrency& o) {
     return bad("min_limit", o.min_limit, "must be at least 1");
   }
   if (o.max_limit != 0 && o.max_limit < o.min_limit) {
-    return bad("max_limit", o.max_limit,
-               absl::StrCat("is below min_limit ", o.min_limit,
-                            " (0 = no ceiling)"));
+    return bad(
+        "max_limit", o.max_limit,
+        absl::StrCat("is below min_limit ", o.min_limit, " (0 = no ceiling)"));
   }
   if (o.initial_limit < o.min_limit ||
       (o.max_limit != 0 && o.initial_limit > o.max_limit)) {
@@ -58,8 +59,8 @@ absl::Status AdaptiveLimit::Validate(const AdaptiveConcurrency& o) {
   return absl::OkStatus();
 }
 
-AdaptiveLimit::AdaptiveLimit(const AdaptiveConcurrency& options,
-                             int64_t now_us, uint64_t seed)
+AdaptiveLimit::AdaptiveLimit(const AdaptiveConcurrency& options, int64_t now_us,
+                             uint64_t seed)
     : options_(options),
       window_us_(absl::ToInt64Microseconds(options.window)),
       limit_(options.initial_limit),
@@ -76,8 +77,7 @@ int64_t AdaptiveLimit::NowUs() {
       .count();
 }
 
-void AdaptiveLimit::Record(int64_t now_us, int64_t latency_us,
-                           bool answered) {
+void AdaptiveLimit::Record(int64_t now_us, int64_t latency_us, bool answered) {
   ended_.fetch_add(1, std::memory_order_relaxed);
   if (answered) answered_.fetch_add(1, std::memory_order_relaxed);
   latency_sum_us_.fetch_add(std::max<int64_t>(latency_us, 0),
@@ -110,8 +110,8 @@ void AdaptiveLimit::CloseWindow(int64_t now_us) {
   const int64_t avg_us = std::max<int64_t>(
       1, std::llround(static_cast<double>(latency_sum) / ended));
   const double qps = static_cast<double>(answered) * 1e6 / elapsed;
-  peak_qps_ = qps >= peak_qps_ ? qps
-                               : peak_qps_ * (1 - kPeakDecay) + qps * kPeakDecay;
+  peak_qps_ =
+      qps >= peak_qps_ ? qps : peak_qps_ * (1 - kPeakDecay) + qps * kPeakDecay;
   if (phase_ == Phase::kMeasuring || no_load_us_ == 0 || avg_us < no_load_us_) {
     no_load_us_ = avg_us;
   }
@@ -149,7 +149,8 @@ int64_t AdaptiveLimit::NextRemeasure(int64_t now_us) {
   z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
   z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
   z ^= z >> 31;
-  return now_us + half + static_cast<int64_t>(z % static_cast<uint64_t>(half + 1));
+  return now_us + half +
+         static_cast<int64_t>(z % static_cast<uint64_t>(half + 1));
 }
 
 double AdaptiveLimit::peak_qps() const {

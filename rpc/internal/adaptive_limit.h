@@ -52,8 +52,8 @@ class AdaptiveLimit {
     int64_t n = in_flight_.load(std::memory_order_relaxed);
     do {
       if (n >= limit_.load(std::memory_order_relaxed)) return false;
-    } while (!in_flight_.compare_exchange_weak(n, n + 1,
-                                               std::memory_order_relaxed));
+    } while (
+        !in_flight_.compare_exchange_weak(n, n + 1, std::memory_order_relaxed));
     return true;
   }
 

@@ -30,8 +30,8 @@ AdaptiveConcurrency Options() {
 class Driver {
  public:
   explicit Driver(const AdaptiveConcurrency& o, uint64_t seed = 1)
-      : limit(o, /*now_us=*/0, seed), window_us_(
-                                          absl::ToInt64Microseconds(o.window)) {}
+      : limit(o, /*now_us=*/0, seed),
+        window_us_(absl::ToInt64Microseconds(o.window)) {}
 
   // `qps` answered calls per second (all answered unless `answered` says
   // how many of them were).
@@ -172,8 +172,7 @@ TEST(AdaptiveLimitTest, RemeasuresTheNoLoadLatency) {
   d.Windows(2, 450, 20'000);
   EXPECT_FALSE(d.limit.remeasuring());
   EXPECT_EQ(d.limit.no_load_latency_us(), 20'000);
-  EXPECT_EQ(d.limit.limit(),
-            Expected(d.limit.peak_qps(), 20'000, 0.5));
+  EXPECT_EQ(d.limit.limit(), Expected(d.limit.peak_qps(), 20'000, 0.5));
   EXPECT_GT(d.limit.limit(), steady);
 }
 

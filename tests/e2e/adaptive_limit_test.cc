@@ -96,8 +96,8 @@ class AdaptiveLimitTest : public ::testing::Test {
     server_ = std::make_unique<Server>(std::move(options));
     Server* server = server_.get();
     std::atomic<size_t>* max_limit = &max_limit_seen_;
-    absl::Status s = server_->RegisterMethod(
-        SyncMethod<EchoRequest, EchoResponse>(
+    absl::Status s =
+        server_->RegisterMethod(SyncMethod<EchoRequest, EchoResponse>(
             kWork, [server, max_limit](ServerContext&, const EchoRequest& req,
                                        EchoResponse* resp) {
               const size_t limit = server->concurrency_limit();
@@ -264,11 +264,10 @@ TEST_F(AdaptiveLimitTest, LimitsUnaryCallsOnly) {
 
   Notification first_done;
   EchoResponse first_resp;
-  channel_->CallAsync(kHold, req, &first_resp, {},
-                      [&](absl::Status s) {
-                        EXPECT_TRUE(s.ok()) << s;
-                        first_done.Notify();
-                      });
+  channel_->CallAsync(kHold, req, &first_resp, {}, [&](absl::Status s) {
+    EXPECT_TRUE(s.ok()) << s;
+    first_done.Notify();
+  });
   ASSERT_TRUE(holder_.WaitHeld(3));
   EchoResponse resp;
   Metadata trailers;
