@@ -162,8 +162,6 @@ class Admission {
   int64_t concurrency_limit() const {
     return adaptive_ != nullptr ? adaptive_->limit() : server_.limit();
   }
-  // Null unless adaptive_concurrency is on.
-  const AdaptiveLimit* adaptive() const { return adaptive_.get(); }
 
   // One line per fault rule, for the startup log: empty when off.
   std::vector<std::string> DescribeFaults() const;
