@@ -46,6 +46,11 @@ class ServerImpl {
                ? 0
                : static_cast<size_t>(shared_.admission->calls_in_flight());
   }
+  size_t concurrency_limit() const {
+    return shared_.admission == nullptr
+               ? 0
+               : static_cast<size_t>(shared_.admission->concurrency_limit());
+  }
   size_t memory_in_use() const {
     return shared_.memory == nullptr ? 0 : shared_.memory->used();
   }
@@ -405,5 +410,8 @@ std::vector<std::string> Server::ServiceNames() const {
 }
 bool Server::draining() const { return impl_->draining(); }
 size_t Server::calls_in_flight() const { return impl_->calls_in_flight(); }
+size_t Server::concurrency_limit() const {
+  return impl_->concurrency_limit();
+}
 
 }  // namespace bevrpc

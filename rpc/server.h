@@ -83,6 +83,12 @@ class Server {
   // closes). Thread-safe; 0 before Start().
   size_t calls_in_flight() const;
 
+  // The server-wide limit on calls in flight right now: with
+  // ServerOptions::adaptive_concurrency on, its current value (which moves
+  // once per window; it limits unary calls); otherwise
+  // max_concurrent_calls (0 = unlimited). Thread-safe; 0 before Start().
+  size_t concurrency_limit() const;
+
  private:
   std::unique_ptr<internal::ServerImpl> impl_;
 };

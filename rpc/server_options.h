@@ -22,6 +22,52 @@
 
 namespace bevrpc {
 
+// The adaptive server-wide concurrency limit (docs/resilience.md,
+// "Adaptive concurrency limit"), after brpc's auto limiter: instead of a
+// number chosen by hand, the limit on unary calls in flight follows Little's
+// law from what the server measures,
+//
+//   limit = peak_qps x no_load_latency x (1 + alpha)
+//
+// recomputed at the end of each window from the calls that ended in it.
+// no_load_latency is the lowest window-average latency seen; every
+// remeasure_interval or so the limit is lowered for a moment so that queues
+// drain and it is measured afresh. Streaming calls are not limited by it (a
+// stream's lifetime is not a service time); max_concurrent_calls and
+// max_concurrent_calls_per_method still apply on top.
+//
+//   options.adaptive_concurrency.enabled = true;
+//   options.adaptive_concurrency.max_limit = 2000;
+struct AdaptiveConcurrency {
+  // Turns the adaptive limit on. Off, nothing is measured. Default: false.
+  bool enabled = false;
+  // How often the limit is recomputed: each window's latency and throughput
+  // give one estimate. Shorter follows changes sooner and is noisier.
+  // Default: 1 s.
+  absl::Duration window = absl::Seconds(1);
+  // A window in which fewer calls ended is discarded (too few to average);
+  // the limit then stays as it is, e.g. while the server is idle.
+  // Default: 100.
+  int min_calls_per_window = 100;
+  // Headroom above the estimated capacity: a small queue that keeps the
+  // handlers busy and lets the limit grow when the server could do more
+  // (with the limit full and latency at its no-load value, each window
+  // raises the limit by this share). Must be in (0, 10]. Default: 0.3.
+  double alpha = 0.3;
+  // The limit until the first window has been measured. Default: 40.
+  int initial_limit = 40;
+  // The floor: the limit never goes below it. At least 1. Default: 4.
+  int min_limit = 4;
+  // The ceiling: the limit never goes above it. 0 = none. Default: 0.
+  int max_limit = 0;
+  // About how often no_load_latency is re-measured (at a random time
+  // between half this and this, so that replicas do not all dip together):
+  // the limit is halved for twice the current latency plus one window,
+  // whose average latency becomes the new no_load_latency. Infinite:
+  // never. Default: 30 s.
+  absl::Duration remeasure_interval = absl::Seconds(30);
+};
+
 struct ServerOptions {
   // "host:port" or "[v6]:port"; port 0 picks a free port. Default:
   // "127.0.0.1:0".
@@ -95,6 +141,11 @@ struct ServerOptions {
   // INVALID_ARGUMENT for a method that is not registered or a limit < 1.
   // Default: none.
   std::map<std::string, int> max_concurrent_calls_per_method;
+  // A server-wide limit on unary calls in flight that adapts to measured
+  // latency and throughput (see AdaptiveConcurrency), instead of or under
+  // max_concurrent_calls. Refusals are answered like max_concurrent_calls'.
+  // Default: off.
+  AdaptiveConcurrency adaptive_concurrency;
   // What a refused call's bevrpc-retry-pushback-ms trailer tells the
   // client: retry on another endpoint after this long (0: at once). A
   // negative duration sends -1: do not retry this call. Default: 0.

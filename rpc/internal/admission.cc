@@ -1,6 +1,7 @@
 #include "rpc/internal/admission.h"
 
 #include <cmath>
+#include <cstdint>
 #include <utility>
 
 #include "absl/functional/function_ref.h"
@@ -71,6 +72,15 @@ absl::StatusOr<std::unique_ptr<Admission>> Admission::Create(
                      " is negative (0 = unlimited)"));
   }
   std::unique_ptr<Admission> a(new Admission(options));
+  if (options.adaptive_concurrency.enabled) {
+    absl::Status valid = AdaptiveLimit::Validate(options.adaptive_concurrency);
+    if (!valid.ok()) return valid;
+    const int64_t now = AdaptiveLimit::NowUs();
+    // Replicas started together re-measure at different times.
+    a->adaptive_ = std::make_unique<AdaptiveLimit>(
+        options.adaptive_concurrency, now,
+        static_cast<uint64_t>(now) ^ reinterpret_cast<uintptr_t>(a.get()));
+  }
   for (const auto& [name, limit] : options.max_concurrent_calls_per_method) {
     auto it = methods.find(name);
     if (it == methods.end()) {
@@ -136,9 +146,23 @@ absl::Status Admission::Admit(const MethodDesc& method,
         " calls in flight, the limit max_concurrent_calls (retry on another "
         "server)"));
   }
+  AdaptiveLimit* adaptive =
+      method.kind == MethodKind::kUnary ? adaptive_.get() : nullptr;
+  if (adaptive != nullptr && !adaptive->TryAcquire()) {
+    server_.Release();
+    if (method_limit != nullptr) method_limit->Release();
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "server overloaded: ", adaptive->in_flight(),
+        " calls in flight, the adaptive limit (adaptive_concurrency) is now ",
+        adaptive->limit(), " (retry on another server)"));
+  }
   slot->Release();
   slot->server_ = &server_;
   slot->method_ = method_limit;
+  if (adaptive != nullptr) {
+    slot->adaptive_ = adaptive;
+    slot->admitted_us_ = AdaptiveLimit::NowUs();
+  }
   return absl::OkStatus();
 }
 

@@ -1,7 +1,8 @@
 // Admission: what a server decides about a call between reading its
 // REQUEST and dispatching it, from ServerOptions: the concurrency limits
-// (max_concurrent_calls, max_concurrent_calls_per_method) and the injected
-// faults (fault_injection). Internal to rpc/.
+// (max_concurrent_calls, max_concurrent_calls_per_method, the adaptive
+// limit adaptive_concurrency) and the injected faults (fault_injection).
+// Internal to rpc/.
 //
 //   absl::StatusOr<std::unique_ptr<Admission>> a =
 //       Admission::Create(options, methods);          // at Start()
@@ -11,9 +12,12 @@
 //   AdmissionSlot slot;
 //   absl::Status s = a->Admit(policy, &slot);   // RESOURCE_EXHAUSTED: refuse
 //   ...                                         // slot.Release() when it ends
+//                                               // (ReleaseAnswered() when
+//                                               // the handler answered)
 //
 // Threading: Create() on the controlling thread before serving; the rest
-// is thread-safe (CallLimit is a lock-free counter). An AdmissionSlot is
+// is thread-safe (CallLimit is a lock-free counter; AdaptiveLimit records
+// into atomic counters and recomputes once per window). An AdmissionSlot is
 // thread-compatible: one owner at a time.
 #ifndef BEVRPC_RPC_INTERNAL_ADMISSION_H_
 #define BEVRPC_RPC_INTERNAL_ADMISSION_H_
@@ -28,6 +32,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "rpc/fault_injection.h"
+#include "rpc/internal/adaptive_limit.h"
 #include "rpc/method.h"
 #include "rpc/server_options.h"
 
@@ -80,23 +85,38 @@ class AdmissionSlot {
       Release();
       server_ = other.server_;
       method_ = other.method_;
+      adaptive_ = other.adaptive_;
+      admitted_us_ = other.admitted_us_;
       other.server_ = other.method_ = nullptr;
+      other.adaptive_ = nullptr;
     }
     return *this;
   }
   ~AdmissionSlot() { Release(); }
 
-  void Release() {
-    if (server_ != nullptr) server_->Release();
-    if (method_ != nullptr) method_->Release();
-    server_ = method_ = nullptr;
-  }
+  // The call ended without its handler's answer (cancelled, timed out,
+  // connection lost, shutdown).
+  void Release() { Release(/*answered=*/false); }
+  // The call ended with its handler's answer, OK or not: the adaptive limit
+  // counts it in the server's throughput.
+  void ReleaseAnswered() { Release(/*answered=*/true); }
   bool held() const { return server_ != nullptr; }
 
  private:
   friend class Admission;
+  void Release(bool answered) {
+    if (server_ != nullptr) server_->Release();
+    if (method_ != nullptr) method_->Release();
+    if (adaptive_ != nullptr) adaptive_->Release(admitted_us_, answered);
+    server_ = method_ = nullptr;
+    adaptive_ = nullptr;
+  }
+
   CallLimit* server_ = nullptr;
   CallLimit* method_ = nullptr;  // Null without a per-method limit.
+  // Null unless the adaptive limit is on and the call is unary.
+  AdaptiveLimit* adaptive_ = nullptr;
+  int64_t admitted_us_ = 0;  // AdaptiveLimit::NowUs() at admission.
 };
 
 // What applies to one method beyond the server-wide limit; resolved at
@@ -125,9 +145,9 @@ class Admission {
     return it == policies_.end() ? nullptr : &it->second;
   }
 
-  // Takes a slot under the server-wide limit and `policy`'s (if any) into
-  // *slot; RESOURCE_EXHAUSTED naming the limit when either is full (then
-  // nothing is held).
+  // Takes a slot under the server-wide limit, `policy`'s (if any) and, for
+  // a unary call, the adaptive limit (if on) into *slot; RESOURCE_EXHAUSTED
+  // naming the limit when one is full (then nothing is held).
   absl::Status Admit(const MethodDesc& method, const MethodPolicy* policy,
                      AdmissionSlot* slot);
 
@@ -137,6 +157,12 @@ class Admission {
 
   int64_t calls_in_flight() const { return server_.in_flight(); }
 
+  // The server-wide limit now: the adaptive limit's current value when it
+  // is on, else max_concurrent_calls (0 = unlimited).
+  int64_t concurrency_limit() const {
+    return adaptive_ != nullptr ? adaptive_->limit() : server_.limit();
+  }
+
   // One line per fault rule, for the startup log: empty when off.
   std::vector<std::string> DescribeFaults() const;
 
@@ -145,6 +171,7 @@ class Admission {
 
   const ServerOptions& options_;
   CallLimit server_;
+  std::unique_ptr<AdaptiveLimit> adaptive_;  // Null when off.
   std::string pushback_ms_;
   absl::flat_hash_map<const MethodDesc*, MethodPolicy> policies_;
 };

@@ -286,7 +286,7 @@ void ServerCall::SendFinal(const absl::Status& status) {
   SendHeadersOnce();
   if (ended_) return;  // Headers over the limit ended the call.
   ended_ = true;
-  admission_.Release();  // Free before the client can see the answer.
+  admission_.ReleaseAnswered();  // Free before the client can see it.
   if (session_ != nullptr) {
     session_->SendResponse(this, status, /*handler_result=*/true);
   }

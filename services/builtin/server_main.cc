@@ -42,11 +42,13 @@ ABSL_FLAG(std::string, advertise, "",
           "HOST:PORT to register (--register); default: the listening "
           "address");
 
-ABSL_FLAG(int, max_concurrent_calls, 0,
+ABSL_FLAG(std::string, max_concurrent_calls, "0",
           "most calls (unary and streaming) in flight at once across the "
           "server; more are refused at once with RESOURCE_EXHAUSTED and the "
           "trailer bevrpc-retry-pushback-ms: 0 (ServerOptions::"
-          "max_concurrent_calls). 0 = unlimited");
+          "max_concurrent_calls). 0 = unlimited. auto: a limit on unary "
+          "calls that adapts to measured throughput and latency "
+          "(ServerOptions::adaptive_concurrency, with its defaults)");
 ABSL_FLAG(std::vector<std::string>, fault_abort, {},
           "fault injection, for testing clients: abort a share of calls "
           "before their handler runs. Comma-separated rules "
@@ -90,13 +92,21 @@ absl::Status SplitFaultRule(absl::string_view flag, absl::string_view form,
 
 // --fault_abort, --fault_delay and --max_concurrent_calls into `options`.
 absl::Status OverloadFlags(ServerOptions* options) {
-  const int limit = absl::GetFlag(FLAGS_max_concurrent_calls);
-  if (limit < 0) {
+  const std::string limit_flag = absl::GetFlag(FLAGS_max_concurrent_calls);
+  int limit = 0;
+  if (limit_flag == "auto") {
+    options->adaptive_concurrency.enabled = true;
+  } else if (!absl::SimpleAtoi(limit_flag, &limit)) {
     return absl::InvalidArgumentError(
-        absl::StrCat("--max_concurrent_calls=", limit,
-                     ": must be >= 0 (0 = unlimited)"));
+        absl::StrCat("--max_concurrent_calls=", limit_flag,
+                     ": expected a number of calls (0 = unlimited) or auto"));
+  } else if (limit < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--max_concurrent_calls=", limit_flag,
+                     ": must be >= 0 (0 = unlimited) or auto"));
+  } else {
+    options->max_concurrent_calls = limit;
   }
-  options->max_concurrent_calls = limit;
   for (const std::string& rule : absl::GetFlag(FLAGS_fault_abort)) {
     FaultAbort abort;
     std::string code;
@@ -181,7 +191,7 @@ int ServerMain(int argc, char** argv, absl::string_view name,
       " [--port=P] [--host=ADDR] [--threads=N] [--grace_ms=MS]"
       " [--reflection=false] [--register=etcd://H:P/PREFIX"
       " [--register_ttl=10s] [--advertise=HOST:PORT]]"
-      " [--max_concurrent_calls=N] [--fault_abort=METHOD_OR_*:PERCENT:CODE]"
+      " [--max_concurrent_calls=N|auto] [--fault_abort=METHOD_OR_*:PERCENT:CODE]"
       " [--fault_delay=METHOD_OR_*:PERCENT:DURATION]\n"
       "(--helpfull describes every flag)"));
   absl::ParseCommandLine(argc, argv);
@@ -232,6 +242,12 @@ int ServerMain(int argc, char** argv, absl::string_view name,
   if (!s.ok()) {
     std::cerr << name << ": " << s << "\n";
     return 1;
+  }
+  if (options.adaptive_concurrency.enabled) {
+    std::cerr << name
+              << ": --max_concurrent_calls=auto: adaptive limit on unary "
+                 "calls, starting at "
+              << server.concurrency_limit() << "\n";
   }
   std::string listening = absl::StrCat(
       v6 ? absl::StrCat("[", host, "]") : host, ":", server.port());

@@ -15,7 +15,8 @@
 // --grace_ms, --reflection; --register=etcd://H:P[,H:P...]/PREFIX,
 // --register_ttl (default 10s) and --advertise (default: the listening
 // address) register the server in etcd under PREFIX/ADVERTISE with a lease
-// (rpc/naming/registrar.h). --max_concurrent_calls=N limits calls in flight;
+// (rpc/naming/registrar.h). --max_concurrent_calls=N limits calls in flight
+// (=auto: an adaptive limit, ServerOptions::adaptive_concurrency);
 // --fault_abort=METHOD_OR_*:PERCENT:CODE[,...] and
 // --fault_delay=METHOD_OR_*:PERCENT:DURATION[,...] inject faults
 // (docs/resilience.md). Prints "listening on HOST:PORT" (flushed) when

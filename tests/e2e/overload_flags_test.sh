@@ -14,6 +14,9 @@ fail() { echo "FAIL: $*"; exit 1; }
 # Bad flags: exit status 2 and a message with WANT in it (server.sh).
 expect_bad() { expect_bad_flags "$echo_server" "$@"; }
 expect_bad "--max_concurrent_calls=-1" --max_concurrent_calls=-1
+expect_bad "--max_concurrent_calls=banana: expected a number of calls (0 = unlimited) or auto" \
+  --max_concurrent_calls=banana
+expect_bad "--max_concurrent_calls=12x" --max_concurrent_calls=12x
 expect_bad "METHOD_OR_*:PERCENT:CODE" --fault_abort=bevrpc.echo.Echo/Echo:10
 expect_bad "--fault_abort=*:10:NOPE" --fault_abort='*:10:NOPE'
 expect_bad "is not an error code" --fault_abort='*:10:OK'
@@ -41,6 +44,15 @@ case "$err" in
 esac
 "$cli" health "$addr" >/dev/null || fail "health failed"
 stop_server echo
+
+# The adaptive limit: starts, says so, and serves.
+start_server auto "$echo_server" --port=0 --max_concurrent_calls=auto
+grep -qF "adaptive limit on unary calls, starting at 40" "$TEST_TMPDIR/auto.err" ||
+  fail "no adaptive limit line in: $(cat "$TEST_TMPDIR/auto.err")"
+out=$("$cli" call "$addr" bevrpc.echo.Echo/Echo '{"message":"auto"}') ||
+  fail "call under --max_concurrent_calls=auto failed: $out"
+case "$out" in *auto*) ;; *) fail "call under auto said: $out" ;; esac
+stop_server auto
 
 start_server echo2 "$echo_server" --port=0 --fault_abort='*:100:9'
 rc=0
