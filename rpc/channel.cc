@@ -11,6 +11,7 @@
 #include "rpc/naming/resolvers.h"
 #include "rpc/naming/target.h"
 #include "rpc/internal/metadata_limits.h"
+#include "rpc/internal/propagation.h"
 
 namespace bevrpc {
 
@@ -92,6 +93,13 @@ CallHandle Channel::CallAsync(absl::string_view method,
                               const CallOptions& options,
                               absl::AnyInvocable<void(absl::Status)> done,
                               Metadata* trailers, Metadata* headers) {
+  if (options.parent != nullptr) {
+    // Inherits an incoming call's deadline and cancellation; comes back
+    // here without a parent (rpc/internal/propagation.h).
+    return internal::CallWithParent(*this, set_->control_loop(), method,
+                                    request, response, options,
+                                    std::move(done), trailers, headers);
+  }
   absl::Status pick_error;
   const uint64_t hash = set_->KeyHash(options);
   std::shared_ptr<internal::ClientSlot> keep;  // Off the loops only.
