@@ -28,6 +28,7 @@ namespace {
 
 using echo::EchoRequest;
 using echo::EchoResponse;
+using Stream = ClientStream<EchoRequest, EchoResponse>;
 
 constexpr absl::Duration kWait = absl::Seconds(30);  // Hang guard only.
 
@@ -53,8 +54,7 @@ struct Upstream {
   // parent->size() right after the outgoing call started.
   size_t registrations_while_open ABSL_GUARDED_BY(mu) = 0;
   // The stream A opened to B (destroyed before A's channel to B).
-  std::unique_ptr<ClientStream<EchoRequest, EchoResponse>> stream
-      ABSL_GUARDED_BY(mu);
+  std::unique_ptr<Stream> stream ABSL_GUARDED_BY(mu);
 
   void Ended(absl::Status s) {
     {
@@ -222,11 +222,12 @@ class PropagationTest : public ::testing::Test {
                                         d = std::make_shared<Completion>(
                                             std::move(done))] {
                             if (stream) {
-                              auto s = ClientStream<EchoRequest, EchoResponse>::
-                                  Open(*to_b, "test.B/Chat",
-                                       MethodKind::kBidiStreaming, nullptr,
-                                       CallOptions::From(ctx));
-                              s->OnDone([up](absl::Status st) { up->Ended(st); });
+                              auto s = Stream::Open(
+                                  *to_b, "test.B/Chat",
+                                  MethodKind::kBidiStreaming, nullptr,
+                                  CallOptions::From(ctx));
+                              s->OnDone(
+                                  [up](absl::Status st) { up->Ended(st); });
                               MutexLock lock(&up->mu);
                               up->stream = std::move(s);
                               return;
@@ -272,7 +273,7 @@ class PropagationTest : public ::testing::Test {
                         "test.A/StreamRelay",
                         [up, to_b](ServerContext& ctx, const EchoRequest&,
                                    EchoResponse*, Completion done) {
-                          auto s = ClientStream<EchoRequest, EchoResponse>::Open(
+                          auto s = Stream::Open(
                               *to_b, "test.B/Chat", MethodKind::kBidiStreaming,
                               nullptr, CallOptions::From(ctx));
                           s->OnDone([up, done = std::move(done)](
@@ -482,9 +483,9 @@ TEST_F(PropagationTest, OutgoingCallMayOutliveTheIncomingOne) {
     ASSERT_TRUE(client_->Call("test.A/RelayAndFinish", req, &resp).ok());
   }
   MutexLock lock(&up_.mu);
-  ASSERT_TRUE(up_.cv.WaitUntil(&up_.mu, kWait, [this]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
-    return up_.ended == kCalls;
-  }));
+  ASSERT_TRUE(up_.cv.WaitUntil(
+      &up_.mu, kWait,
+      [this]() ABSL_NO_THREAD_SAFETY_ANALYSIS { return up_.ended == kCalls; }));
   EXPECT_EQ(up_.ended_ok, kCalls) << up_.outgoing;
 }
 
