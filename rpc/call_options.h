@@ -5,16 +5,34 @@
 //   options.metadata["x-request-id"] = "42";
 //   channel->Call("bevrpc.echo.Echo/Echo", request, &response, options);
 //
-// Plain values; thread-compatible.
+// Inside a handler, outgoing calls made on the incoming call's behalf
+// inherit its deadline and cancellation with one line (docs/resilience.md,
+// "Deadlines and cancellation across hops"):
+//
+//   void Lookup(ServerContext& ctx, const LookupRequest& req,
+//               LookupResponse* resp, Completion done) {
+//     CallOptions options = CallOptions::From(ctx);   // the one line
+//     options.timeout = absl::Milliseconds(50);       // may only shorten
+//     backend->CallAsync(kGet, get_req, get_resp, options,
+//                        [...](absl::Status s) { ... });
+//   }
+//
+// Plain values; thread-compatible. Copies share `parent`.
 #ifndef BEVRPC_RPC_CALL_OPTIONS_H_
 #define BEVRPC_RPC_CALL_OPTIONS_H_
 
 #include <map>
+#include <memory>
 #include <string>
 
 #include "absl/time/time.h"
 
 namespace bevrpc {
+
+class ServerContext;
+namespace internal {
+class Cancellation;
+}  // namespace internal
 
 // Request headers, a stream's initial response headers, or response
 // trailers (docs/protocol.md, "Metadata"):
@@ -45,6 +63,29 @@ struct CallOptions {
   // deadline, for endpoints to appear. Before the target's first list
   // every call waits. Default: false (gRPC's default).
   bool wait_for_ready = false;
+  // The incoming call this call is made for; set by From(ctx), copied with
+  // the options. Then (Channel::CallAsync()/Call() and ClientStream alike):
+  //  - the deadline is the earlier of `timeout` and the incoming call's
+  //    deadline (the downstream server is told what is left of it);
+  //  - when the incoming call ends without answering (its client cancelled,
+  //    its deadline passed, its connection closed, the server shut down),
+  //    this call is cancelled: the downstream server is told to stop and
+  //    `done` gets CANCELLED, or DEADLINE_EXCEEDED when the deadline was
+  //    the cause;
+  //  - a call started after that fails at once, never sent, with the same
+  //    code (CANCELLED, or DEADLINE_EXCEEDED once the deadline has passed).
+  // The incoming call finishing normally cancels nothing: a handler may
+  // answer and leave calls running, which still end by the inherited
+  // deadline. These options (and the incoming call's state they share) stay
+  // valid after the handler finished; only From(ctx) needs the live
+  // context. Calls without a parent pay nothing for the feature.
+  // Default: null (no parent).
+  std::shared_ptr<internal::Cancellation> parent;
+
+  // Options whose `parent` is `ctx`'s incoming call, every other field at
+  // its default. Call while the handler still holds the call (before its
+  // Completion finishes); thread-safe.
+  static CallOptions From(const ServerContext& ctx);
 };
 
 }  // namespace bevrpc

@@ -13,6 +13,7 @@
 #include "rpc/naming/resolvers.h"
 #include "rpc/naming/target.h"
 #include "rpc/internal/metadata_limits.h"
+#include "rpc/internal/propagation.h"
 
 namespace bevrpc {
 
@@ -98,6 +99,13 @@ CallHandle Channel::CallAsync(absl::string_view method,
                               const CallOptions& options,
                               absl::AnyInvocable<void(absl::Status)> done,
                               Metadata* trailers, Metadata* headers) {
+  if (options.parent != nullptr) {
+    // Inherits an incoming call's deadline and cancellation; comes back
+    // here without a parent (rpc/internal/propagation.h).
+    return internal::CallWithParent(*this, set_->control_loop(), method,
+                                    request, response, options,
+                                    std::move(done), trailers, headers);
+  }
   const internal::CallPolicy* policy = policies_->Find(method);
   if (policy != nullptr && policy->hedge != nullptr) {
     return internal::HedgedCall::Start(this, set_, *policy->hedge,

@@ -11,6 +11,7 @@
 #include "rpc/internal/client_stream_state.h"
 #include "rpc/internal/endpoint_set.h"
 #include "rpc/internal/metadata_limits.h"
+#include "rpc/internal/propagation.h"
 #include "rpc/status.h"
 #include "rpc/wire_format.h"
 
@@ -366,6 +367,10 @@ std::shared_ptr<internal::ClientStreamState> ClientStreamBase::Start(
         options.metadata, copts.limits.max_metadata_bytes, "request headers",
         absl::StatusCode::kInvalidArgument);
   }
+  // Inherited deadline and cancellation (rpc/internal/propagation.h).
+  std::shared_ptr<internal::ChildCall> child = internal::AdoptParent(
+      options, &call->timeout, &call->deadline, &call->done, &invalid);
+  const bool link = child != nullptr && invalid.ok();
   if (invalid.ok() && request != nullptr) {
     request->SerializeToString(&call->request);
   }
@@ -385,6 +390,7 @@ std::shared_ptr<internal::ClientStreamState> ClientStreamBase::Start(
     state->ticket = channel.set_->Park(std::move(call), options.wait_for_ready,
                                        hash);
   }
+  if (link) internal::LinkStream(*child, state);
   return state;
 }
 

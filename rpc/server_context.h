@@ -33,6 +33,8 @@ class ServerCall;
 class ServerContext {
  public:
   // When the caller stops waiting; absl::InfiniteFuture() if never.
+  // Outgoing calls inherit it, and the call's cancellation, with
+  // `CallOptions::From(ctx)` (rpc/call_options.h).
   absl::Time deadline() const;
   // Request headers.
   const Metadata& metadata() const;
@@ -64,7 +66,10 @@ class ServerContext {
   bool IsCancelled() const;
   // Runs `callback` once on the call's I/O loop when the call is cancelled
   // (at once, from the loop, if it already is). Not run if the call finishes
-  // normally first. Replaces an earlier callback.
+  // normally first. Replaces an earlier callback: there is one, for the
+  // handler. Outgoing calls made with CallOptions::From(*this) are
+  // cancelled with the call through a registry of their own
+  // (rpc/call_options.h), which neither uses nor replaces this callback.
   void OnCancel(absl::AnyInvocable<void()> callback);
 
   // Runs `fn` on the call's I/O loop after `delay`, unless the call ends
@@ -81,6 +86,7 @@ class ServerContext {
  private:
   friend class internal::ServerCall;
   friend class ServerStream;
+  friend struct CallOptions;  // From(ctx) reaches the call's ChildScope().
   explicit ServerContext(internal::ServerCall* call) : call_(call) {}
   internal::ServerCall* call_;
 };

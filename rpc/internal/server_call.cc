@@ -68,6 +68,9 @@ size_t ServerCall::Scrub(size_t room) {
     trailers_.clear();
     trailers_added_.store(false, std::memory_order_relaxed);
     on_cancel_ = nullptr;
+    // Outgoing calls still open keep their own reference.
+    child_scope_ = nullptr;
+    cancel_reason_ = absl::OkStatus();
   }
   if (deadline_timer_ != nullptr) deadline_timer_->Cancel();
   timers_.clear();
@@ -305,7 +308,7 @@ void ServerCall::Abort(absl::Status status, bool send_response) {
     session_->SendResponse(this, status, /*handler_result=*/false);
   }
   end_status_ = status;
-  Cancel();
+  Cancel(status);
   EndCall();
 }
 
@@ -335,14 +338,42 @@ void ServerCall::EndCall() {
   timers.clear();
 }
 
-void ServerCall::Cancel() {
+void ServerCall::Cancel(const absl::Status& why) {
   cancelled_.store(true, std::memory_order_release);
+  // Outgoing calls end with CANCELLED, or DEADLINE_EXCEEDED when that is
+  // what ended this one (not UNAVAILABLE, RESOURCE_EXHAUSTED...: nothing
+  // is wrong with the downstream server).
+  const absl::Status reason =
+      why.code() == absl::StatusCode::kDeadlineExceeded
+          ? absl::DeadlineExceededError(absl::StrCat(
+                "the incoming call ", method_->full_name,
+                " ran out of time: ", why.message()))
+          : absl::CancelledError(absl::StrCat("the incoming call ",
+                                              method_->full_name,
+                                              " was cancelled: ",
+                                              why.message()));
   absl::AnyInvocable<void()> cb;
+  std::shared_ptr<Cancellation> children;
   {
     MutexLock lock(&mu_);
     cb = std::move(on_cancel_);
+    children = child_scope_;
+    cancel_reason_ = reason;
   }
+  // Outgoing calls first: an OnCancel callback that starts one then finds
+  // the scope cancelled, and the call fails unsent.
+  if (children != nullptr) children->Cancel(reason);
   if (cb) cb();
+}
+
+std::shared_ptr<Cancellation> ServerCall::ChildScope() {
+  MutexLock lock(&mu_);
+  if (child_scope_ == nullptr) {
+    child_scope_ = std::make_shared<Cancellation>(deadline_);
+    // Cancelled before anyone asked: Cancel() found no scope to cancel.
+    if (!cancel_reason_.ok()) child_scope_->Cancel(cancel_reason_);
+  }
+  return child_scope_;
 }
 
 void ServerCall::SetOnCancel(absl::AnyInvocable<void()> cb) {

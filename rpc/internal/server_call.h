@@ -23,6 +23,7 @@
 #include "google/protobuf/message.h"
 #include "rpc/call_options.h"
 #include "rpc/internal/admission.h"
+#include "rpc/internal/cancellation.h"
 #include "rpc/internal/ref_ptr.h"
 #include "rpc/method.h"
 #include "rpc/server_context.h"
@@ -119,6 +120,10 @@ class ServerCall {
   const std::string& peer() const { return peer_; }
   bool cancelled() const { return cancelled_.load(std::memory_order_acquire); }
   void SetOnCancel(absl::AnyInvocable<void()> cb);
+  // What outgoing calls made for this one share (CallOptions::From): made
+  // on first use, so calls that propagate nothing allocate nothing; already
+  // cancelled if the call is. Any thread.
+  std::shared_ptr<Cancellation> ChildScope();
   void RunAfter(absl::Duration delay, absl::AnyInvocable<void()> fn);
   void RunOnWorkerPool(absl::AnyInvocable<void()> fn);
   // Initial response headers of a stream; any thread, before the first
@@ -183,7 +188,10 @@ class ServerCall {
   // connection's concurrency limit.
   void HandlerDone();
   void EndCall();
-  void Cancel();
+  // Marks the call cancelled, cancels the outgoing calls made for it
+  // (CANCELLED, or DEADLINE_EXCEEDED if `why` is), then runs OnCancel's
+  // callback (loop).
+  void Cancel(const absl::Status& why);
 
   // Streaming internals (loop unless noted).
   // Sends queued messages while credit and the connection allow; sends the
@@ -283,6 +291,10 @@ class ServerCall {
   std::atomic<bool> trailers_added_{false};
   Mutex mu_;
   absl::AnyInvocable<void()> on_cancel_ ABSL_GUARDED_BY(mu_);
+  // Outgoing calls made for this one (null until ChildScope()), and why the
+  // call was cancelled (OK until it is).
+  std::shared_ptr<Cancellation> child_scope_ ABSL_GUARDED_BY(mu_);
+  absl::Status cancel_reason_ ABSL_GUARDED_BY(mu_);
 
   // Streaming state. Queues hold serialized outbound messages (waiting for
   // credit or the connection) and parsed inbound ones (waiting to be read).
