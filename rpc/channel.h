@@ -20,7 +20,8 @@
 // Connections are opened on first use and reopened after they close; an
 // endpoint whose connect failed is skipped (while others are usable) and
 // reconnected in the background with backoff. A call on a connection that
-// closes or is refused fails with UNAVAILABLE.
+// closes or is refused fails with UNAVAILABLE. An endpoint whose calls
+// keep failing is ejected for a while (ChannelOptions::outlier_detection).
 //
 // Threading: thread-safe. Callbacks run on the channel's I/O threads and
 // must not block; never inline from CallAsync(). Destroying the channel
@@ -42,6 +43,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "google/protobuf/message.h"
+#include "rpc/balancing/outlier_detector.h"
 #include "rpc/call_options.h"
 #include "rpc/frame_codec.h"
 #include "rpc/naming/resolver.h"
@@ -82,6 +84,12 @@ struct ChannelOptions {
   // Reconnecting after a failed connect. Default: 1 s, x1.6, +-20 %,
   // at most 120 s.
   ConnectBackoff connect_backoff;
+  // Outlier ejection: an endpoint whose calls fail (5 UNAVAILABLE in a
+  // row, or a high error rate) gets no calls for a while, 100 ms doubling
+  // up to 30 s, never more than half the endpoints at once
+  // (rpc/balancing/outlier_detector.h). `enabled = false` turns it off.
+  // Default: on, see balancing::OutlierDetection.
+  balancing::OutlierDetection outlier_detection;
   // Calls waiting for the target's first endpoint list (or, with
   // CallOptions::wait_for_ready, for a non-empty one): more fail at once
   // with RESOURCE_EXHAUSTED. Default: 10,000.
@@ -150,13 +158,16 @@ struct CallHandle {
 // One endpoint of a channel's target, as Channel::endpoints() reports it.
 struct ChannelEndpoint {
   std::string address;  // "IP:PORT" / "[V6]:PORT"
-  // "IDLE", "CONNECTING", "READY", "TRANSIENT_FAILURE".
+  // "IDLE", "CONNECTING", "READY", "TRANSIENT_FAILURE", "EJECTED".
   std::string state;
   uint32_t weight = 1;
   std::string zone;
   std::string id;
   std::string version;
   uint64_t calls_started = 0;  // Calls this channel sent it so far.
+  // Outlier ejection: times ejected so far, and (EJECTED) the time left.
+  uint32_t ejections = 0;
+  absl::Duration ejection_left = absl::ZeroDuration();
 };
 
 class ClientStreamBase;

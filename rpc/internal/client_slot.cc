@@ -274,7 +274,8 @@ ClientSlot::ClientSlot(transport::EventLoop* loop,
                        const ChannelOptions* options, ByteBudget* unsent_budget,
                        std::shared_ptr<balancing::EndpointHealth> health,
                        std::weak_ptr<EndpointSet> set, bool track_load,
-                       bool hold_calls)
+                       bool hold_calls,
+                       std::shared_ptr<balancing::OutlierDetector> outlier)
     : loop_(loop),
       address_(std::move(address)),
       options_(options),
@@ -285,7 +286,8 @@ ClientSlot::ClientSlot(transport::EventLoop* loop,
       hold_calls_(hold_calls),
       backoff_(options->connect_backoff.initial, options->connect_backoff.max,
                options->connect_backoff.multiplier,
-               options->connect_backoff.jitter) {}
+               options->connect_backoff.jitter),
+      outlier_(std::move(outlier)) {}
 
 ClientSlot::~ClientSlot() = default;
 
@@ -714,6 +716,9 @@ void ClientSlot::Finish(uint64_t call_id, absl::Status status) {
   if (track_load_ && call->started != absl::InfinitePast()) {
     health_->CallEnded(absl::ToInt64Microseconds(absl::Now() - call->started));
   }
+  // Outlier ejection: how the server or connection ended the call
+  // (CANCELLED, as a client's cancellation ends it, counts for nothing).
+  if (outlier_ != nullptr) outlier_->OnCallEnded(outlier_window_, status.code());
   absl::AnyInvocable<void(absl::Status)> done = std::move(call->done);
   // Recycled before `done` runs, so a call it starts can reuse the record.
   Recycle(std::move(call));
