@@ -110,6 +110,11 @@ class BalancingTest : public ::testing::Test {
     for (auto& r : replicas_) {
       if (r != nullptr && !r->release.HasBeenNotified()) r->release.Notify();
     }
+    // Handlers still running (blocked calls the client gave up on) finish
+    // before the Replica members they use are destroyed.
+    for (auto& r : replicas_) {
+      if (r != nullptr) r->server->Shutdown(absl::ZeroDuration());
+    }
   }
   std::string ListTarget() {
     std::vector<std::string> parts;
