@@ -54,22 +54,6 @@ absl::Status ValidateOutlierDetection(const OutlierDetection& o) {
   return absl::OkStatus();
 }
 
-CallOutcome ClassifyCall(absl::StatusCode code) {
-  switch (code) {
-    case absl::StatusCode::kUnavailable:
-    case absl::StatusCode::kDeadlineExceeded:
-    case absl::StatusCode::kInternal:
-    case absl::StatusCode::kUnknown:
-    case absl::StatusCode::kDataLoss:
-      return CallOutcome::kFailure;
-    case absl::StatusCode::kCancelled:
-    case absl::StatusCode::kResourceExhausted:
-      return CallOutcome::kIgnored;
-    default:
-      return CallOutcome::kSuccess;
-  }
-}
-
 // ---------------------------------------------------------------------------
 // EjectionBudget
 

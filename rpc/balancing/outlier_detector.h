@@ -102,8 +102,23 @@ struct OutlierDetection {
 absl::Status ValidateOutlierDetection(const OutlierDetection& options);
 
 enum class CallOutcome { kSuccess, kFailure, kIgnored };
-// How a call that ended with `code` counts (see above).
-CallOutcome ClassifyCall(absl::StatusCode code);
+// How a call that ended with `code` counts (see above). Inline: it runs
+// for every call.
+inline CallOutcome ClassifyCall(absl::StatusCode code) {
+  auto bit = [](absl::StatusCode c) { return 1u << static_cast<int>(c); };
+  const uint32_t failures =
+      bit(absl::StatusCode::kUnavailable) |
+      bit(absl::StatusCode::kDeadlineExceeded) |
+      bit(absl::StatusCode::kInternal) | bit(absl::StatusCode::kUnknown) |
+      bit(absl::StatusCode::kDataLoss);
+  const uint32_t ignored = bit(absl::StatusCode::kCancelled) |
+                           bit(absl::StatusCode::kResourceExhausted);
+  const int c = static_cast<int>(code);
+  if (c == 0 || c > 31) return CallOutcome::kSuccess;
+  if ((failures >> c) & 1) return CallOutcome::kFailure;
+  if ((ignored >> c) & 1) return CallOutcome::kIgnored;
+  return CallOutcome::kSuccess;
+}
 
 class OutlierDetector;
 
