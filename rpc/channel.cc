@@ -25,6 +25,9 @@ absl::StatusOr<std::unique_ptr<Channel>> Channel::Create(
   }
   absl::Status limits_ok = ValidateFrameLimits(options.limits);
   if (!limits_ok.ok()) return limits_ok;
+  absl::Status outlier_ok =
+      balancing::ValidateOutlierDetection(options.outlier_detection);
+  if (!outlier_ok.ok()) return outlier_ok;
   absl::StatusOr<naming::Target> parsed = naming::ParseTarget(target);
   if (!parsed.ok()) return parsed.status();
   absl::StatusOr<balancing::Policy> policy =
@@ -255,6 +258,8 @@ std::vector<ChannelEndpoint> Channel::endpoints() const {
     c.id = e.info.id;
     c.version = e.info.version;
     c.calls_started = e.calls_started;
+    c.ejections = static_cast<uint32_t>(e.ejections);
+    c.ejection_left = e.ejection_left;
     out.push_back(std::move(c));
   }
   return out;

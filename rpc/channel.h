@@ -28,7 +28,9 @@
 // NO_SIDE_EFFECTS or IDEMPOTENT in their .proto are retried on
 // UNAVAILABLE (3 attempts, jittered backoff, preferring another endpoint);
 // ChannelOptions::service_config sets timeouts, retry and hedging policies
-// per method, and a retry throttle bounds the extra load.
+// per method, and a retry throttle bounds the extra load. An endpoint
+// whose calls keep failing is ejected for a while
+// (ChannelOptions::outlier_detection).
 //
 // Threading: thread-safe. Callbacks run on the channel's I/O threads and
 // must not block; never inline from CallAsync(). Destroying the channel
@@ -50,6 +52,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "google/protobuf/message.h"
+#include "rpc/balancing/outlier_detector.h"
 #include "rpc/call_options.h"
 #include "rpc/frame_codec.h"
 #include "rpc/naming/resolver.h"
@@ -108,6 +111,12 @@ struct ChannelOptions {
   // 100 ms initial backoff, x2, at most 1 s, on UNAVAILABLE.
   RetryPolicy idempotent_retry = {3, absl::Milliseconds(100), absl::Seconds(1),
                                   2.0, {absl::StatusCode::kUnavailable}};
+  // Outlier ejection: an endpoint whose calls fail (5 UNAVAILABLE in a
+  // row, or a high error rate) gets no calls for a while, 100 ms doubling
+  // up to 30 s, never more than half the endpoints at once
+  // (rpc/balancing/outlier_detector.h). `enabled = false` turns it off.
+  // Default: on, see balancing::OutlierDetection.
+  balancing::OutlierDetection outlier_detection;
   // Calls waiting for the target's first endpoint list (or, with
   // CallOptions::wait_for_ready, for a non-empty one): more fail at once
   // with RESOURCE_EXHAUSTED. Default: 10,000.
@@ -175,13 +184,16 @@ struct CallHandle {
 // One endpoint of a channel's target, as Channel::endpoints() reports it.
 struct ChannelEndpoint {
   std::string address;  // "IP:PORT" / "[V6]:PORT"
-  // "IDLE", "CONNECTING", "READY", "TRANSIENT_FAILURE".
+  // "IDLE", "CONNECTING", "READY", "TRANSIENT_FAILURE", "EJECTED".
   std::string state;
   uint32_t weight = 1;
   std::string zone;
   std::string id;
   std::string version;
   uint64_t calls_started = 0;  // Calls this channel sent it so far.
+  // Outlier ejection: times ejected so far, and (EJECTED) the time left.
+  uint32_t ejections = 0;
+  absl::Duration ejection_left = absl::ZeroDuration();
 };
 
 class ClientStreamBase;

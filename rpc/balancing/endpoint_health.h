@@ -9,8 +9,11 @@
 //   READY              at least one connection is ready
 //   TRANSIENT_FAILURE  every slot's last attempt failed; slots retry in the
 //                      background after their backoff
+//   EJECTED            the outlier detector (outlier_detector.h) took it out
+//                      of rotation for a while, whatever its connections'
+//                      state
 // A picker prefers READY, IDLE and CONNECTING endpoints; TRANSIENT_FAILURE
-// ones get calls only when no endpoint is in another state.
+// and EJECTED ones get calls only when no endpoint is in another state.
 //
 // least_loaded reads in_flight() and latency_ewma_us(), recorded per call
 // by the channel while that balancer is in use.
@@ -27,18 +30,33 @@
 
 namespace bevrpc::balancing {
 
-enum class EndpointState { kIdle, kConnecting, kReady, kTransientFailure };
+enum class EndpointState {
+  kIdle,
+  kConnecting,
+  kReady,
+  kTransientFailure,
+  kEjected,
+};
 
-// "IDLE", "CONNECTING", "READY", "TRANSIENT_FAILURE".
+// "IDLE", "CONNECTING", "READY", "TRANSIENT_FAILURE", "EJECTED".
 absl::string_view EndpointStateName(EndpointState state);
+
+// Nanoseconds of a monotonic clock (CLOCK_MONOTONIC); tests inject their
+// own.
+using MonotonicClock = int64_t (*)();
+int64_t MonotonicNanos();
 
 class EndpointHealth {
  public:
-  explicit EndpointHealth(int slots) : slots_(slots) {}
+  explicit EndpointHealth(int slots, MonotonicClock clock = &MonotonicNanos)
+      : slots_(slots), clock_(clock) {}
   EndpointHealth(const EndpointHealth&) = delete;
   EndpointHealth& operator=(const EndpointHealth&) = delete;
 
   EndpointState state() const {
+    // The clock is read only while an ejection is recorded (rare).
+    const int64_t until = ejected_until_.load(std::memory_order_relaxed);
+    if (until != 0 && until > clock_()) return EndpointState::kEjected;
     if (ready_.load(std::memory_order_relaxed) > 0) {
       return EndpointState::kReady;
     }
@@ -50,7 +68,27 @@ class EndpointHealth {
     }
     return EndpointState::kIdle;
   }
-  bool usable() const { return state() != EndpointState::kTransientFailure; }
+  bool usable() const {
+    const EndpointState s = state();
+    return s != EndpointState::kTransientFailure &&
+           s != EndpointState::kEjected;
+  }
+
+  // Outlier ejection, written by the OutlierDetector: the endpoint is
+  // EJECTED until this clock() time; once it has passed, a non-zero value
+  // means "on probation" until the detector clears it. 0: neither.
+  int64_t ejected_until() const {
+    return ejected_until_.load(std::memory_order_relaxed);
+  }
+  void set_ejected_until(int64_t until) {
+    ejected_until_.store(until, std::memory_order_relaxed);
+  }
+  // Clears `seen` (probation over); false if another ejection replaced it.
+  bool ClearEjection(int64_t seen) {
+    return ejected_until_.compare_exchange_strong(seen, 0,
+                                                  std::memory_order_relaxed);
+  }
+  int64_t now() const { return clock_(); }
 
   // Slot transitions. Each slot is in at most one of connecting / ready /
   // failing at a time and reports each change once.
@@ -76,6 +114,8 @@ class EndpointHealth {
 
  private:
   const int slots_;
+  const MonotonicClock clock_;
+  std::atomic<int64_t> ejected_until_{0};
   std::atomic<int> connecting_{0};
   std::atomic<int> ready_{0};
   std::atomic<int> failing_{0};

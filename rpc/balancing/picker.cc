@@ -1,6 +1,7 @@
 #include "rpc/balancing/picker.h"
 
 #include <algorithm>
+#include <chrono>
 #include <numeric>
 #include <utility>
 
@@ -42,8 +43,16 @@ absl::string_view EndpointStateName(EndpointState state) {
       return "READY";
     case EndpointState::kTransientFailure:
       return "TRANSIENT_FAILURE";
+    case EndpointState::kEjected:
+      return "EJECTED";
   }
   return "UNKNOWN";
+}
+
+int64_t MonotonicNanos() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
 }
 
 absl::StatusOr<Policy> ParsePolicy(absl::string_view name) {

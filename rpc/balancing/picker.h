@@ -31,8 +31,9 @@
 //                         null: an identity that left and may come back);
 //                         Pick() then returns the absent owner's index and
 //                         the caller makes the call wait for it.
-// "Usable" is EndpointHealth::usable(); when no endpoint is usable, the
-// policy picks among all of them (the call then tries to connect).
+// "Usable" is EndpointHealth::usable() (neither TRANSIENT_FAILURE nor
+// EJECTED); when no endpoint is usable, the policy picks among all of them
+// (the call then tries to connect), so ejection never fails a call.
 //
 // Threading: Build() anywhere; Pick() on any thread with that thread's own
 // PickState; the endpoints' health objects must outlive the picker.

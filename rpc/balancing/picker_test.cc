@@ -59,6 +59,30 @@ TEST(PickerTest, RoundRobinSkipsFailedEndpoints) {
   EXPECT_EQ(Count(*p, 300), (std::map<int, int>{{0, 150}, {2, 150}}));
 }
 
+TEST(PickerTest, EjectedEndpointsAreSkippedLikeFailedOnes) {
+  Fleet fleet(3);
+  for (auto& h : fleet.health) h->AddReady(1);
+  // Ejected for an hour from now (a READY connection does not matter).
+  fleet.health[1]->set_ejected_until(MonotonicNanos() + 3600'000'000'000);
+  EXPECT_EQ(fleet.health[1]->state(), EndpointState::kEjected);
+  EXPECT_EQ(EndpointStateName(fleet.health[1]->state()), "EJECTED");
+  for (Policy policy : {Policy::kRoundRobin, Policy::kPickFirst,
+                        Policy::kLeastLoaded, Policy::kRingHash}) {
+    auto p = Picker::Build(policy, fleet.Endpoints(), {});
+    std::map<int, int> count = Count(*p, 300, /*hash=*/12345);
+    EXPECT_EQ(count.count(1), 0u) << PolicyName(policy);
+  }
+  // Every endpoint ejected or failing: calls still go somewhere.
+  fleet.health[0]->set_ejected_until(MonotonicNanos() + 3600'000'000'000);
+  fleet.health[2]->AddReady(-1);
+  fleet.Fail(2);
+  auto p = Picker::Build(Policy::kRoundRobin, fleet.Endpoints(), {});
+  EXPECT_EQ(Count(*p, 300), (std::map<int, int>{{0, 100}, {1, 100}, {2, 100}}));
+  // Its time over (and the probation mark still set), it is usable again.
+  fleet.health[1]->set_ejected_until(MonotonicNanos() - 1);
+  EXPECT_EQ(fleet.health[1]->state(), EndpointState::kReady);
+}
+
 TEST(PickerTest, WhenNothingIsUsableEveryEndpointStillGetsCalls) {
   Fleet fleet(2);
   fleet.Fail(0);

@@ -281,7 +281,8 @@ ClientSlot::ClientSlot(transport::EventLoop* loop,
                        const ChannelOptions* options, ByteBudget* unsent_budget,
                        std::shared_ptr<balancing::EndpointHealth> health,
                        std::weak_ptr<EndpointSet> set, bool track_load,
-                       bool hold_calls)
+                       bool hold_calls,
+                       std::shared_ptr<balancing::OutlierDetector> outlier)
     : loop_(loop),
       serial_(NextSlotSerial()),
       retry_rng_(serial_ * 0x9e3779b97f4a7c15ULL ^
@@ -295,7 +296,8 @@ ClientSlot::ClientSlot(transport::EventLoop* loop,
       hold_calls_(hold_calls),
       backoff_(options->connect_backoff.initial, options->connect_backoff.max,
                options->connect_backoff.multiplier,
-               options->connect_backoff.jitter) {}
+               options->connect_backoff.jitter),
+      outlier_(std::move(outlier)) {}
 
 ClientSlot::~ClientSlot() = default;
 
@@ -644,6 +646,8 @@ bool ClientSlot::MaybeRetry(uint64_t call_id, const absl::Status& status,
   }
   std::shared_ptr<EndpointSet> set = set_.lock();
   if (set == nullptr) return false;
+  // The failed attempt counts for outlier ejection like any ended call.
+  if (outlier_ != nullptr) outlier_->OnCallEnded(outlier_window_, status.code());
   std::unique_ptr<ClientCall> moving = Detach(call_id);
   ++moving->attempts;
   // Servers may tell retries apart (gRPC's grpc-previous-rpc-attempts).
@@ -794,6 +798,9 @@ void ClientSlot::Finish(uint64_t call_id, absl::Status status) {
     health_->CallEnded(absl::ToInt64Microseconds(absl::Now() - call->started));
   }
   if (call->throttle != nullptr && status.ok()) call->throttle->OnSuccess();
+  // Outlier ejection: how the server or connection ended the call
+  // (CANCELLED, as a client's cancellation ends it, counts for nothing).
+  if (outlier_ != nullptr) outlier_->OnCallEnded(outlier_window_, status.code());
   absl::AnyInvocable<void(absl::Status)> done = std::move(call->done);
   // Recycled before `done` runs, so a call it starts can reuse the record.
   Recycle(std::move(call));

@@ -25,6 +25,7 @@
 #include "absl/time/time.h"
 #include "google/protobuf/message.h"
 #include "rpc/balancing/endpoint_health.h"
+#include "rpc/balancing/outlier_detector.h"
 #include "rpc/call_options.h"
 #include "rpc/channel.h"
 #include "rpc/frame_codec.h"
@@ -170,6 +171,9 @@ class ClientConnection : public transport::ConnectionHandler,
 // jittered exponential backoff (ChannelOptions::connect_backoff); a call
 // that still lands on it (every endpoint failing) connects at once.
 //
+// Outlier ejection: each call that ends here is counted by the endpoint's
+// OutlierDetector (if any), in this slot's own window.
+//
 // Calls whose connect failed move to another endpoint (EndpointSet::
 // Reroute). With `hold_calls` (ring_hash_strict: only this endpoint has
 // their data) they stay instead, waiting for a reconnect within their
@@ -177,12 +181,14 @@ class ClientConnection : public transport::ConnectionHandler,
 class ClientSlot : public std::enable_shared_from_this<ClientSlot> {
  public:
   // `options` and `unsent_budget` are the channel's: used only until
-  // Shutdown(). `set` hears of connect failures (may be empty).
+  // Shutdown(). `set` hears of connect failures (may be empty). `outlier`
+  // is the endpoint's detector (null: outlier detection off).
   ClientSlot(transport::EventLoop* loop, transport::SocketAddress address,
              const ChannelOptions* options, ByteBudget* unsent_budget,
              std::shared_ptr<balancing::EndpointHealth> health,
              std::weak_ptr<EndpointSet> set, bool track_load,
-             bool hold_calls);
+             bool hold_calls,
+             std::shared_ptr<balancing::OutlierDetector> outlier = nullptr);
   ~ClientSlot();
 
   const balancing::EndpointHealth* health() const { return health_.get(); }
@@ -321,6 +327,9 @@ class ClientSlot : public std::enable_shared_from_this<ClientSlot> {
   naming::internal::Backoff backoff_;
   std::unique_ptr<transport::Timer> reconnect_timer_;
   std::atomic<uint64_t> calls_started_{0};
+  // Outlier ejection: the endpoint's detector and this slot's counts.
+  const std::shared_ptr<balancing::OutlierDetector> outlier_;
+  balancing::OutlierDetector::Window outlier_window_;
   bool retiring_ = false;
   // Keeps a retired slot alive until its calls have finished.
   std::shared_ptr<ClientSlot> self_;

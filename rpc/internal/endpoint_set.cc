@@ -19,7 +19,12 @@ EndpointSet::EndpointSet(std::string target,
       options_(options),
       budget_(budget),
       policy_(policy),
-      strict_(policy == balancing::Policy::kRingHashStrict) {
+      strict_(policy == balancing::Policy::kRingHashStrict),
+      ejection_budget_(
+          options->outlier_detection.enabled && !strict_
+              ? std::make_shared<balancing::EjectionBudget>(
+                    options->outlier_detection)
+              : nullptr) {
   loop_states_.resize(loops_.size());
   for (size_t i = 0; i < loops_.size(); ++i) {
     loop_states_[i].loop = loops_[i];
@@ -140,6 +145,10 @@ std::shared_ptr<Endpoint> EndpointSet::NewEndpoint(
   e->info = info;
   e->health =
       std::make_shared<balancing::EndpointHealth>(options_->num_connections);
+  if (ejection_budget_ != nullptr) {
+    e->outlier = std::make_shared<balancing::OutlierDetector>(
+        options_->outlier_detection, e->health, ejection_budget_);
+  }
   const bool track_load = policy_ == balancing::Policy::kLeastLoaded;
   // Spread the endpoint's connections over the loops, starting at a
   // different loop for each endpoint.
@@ -148,7 +157,7 @@ std::shared_ptr<Endpoint> EndpointSet::NewEndpoint(
     transport::EventLoop* loop = loops_[(first + i) % loops_.size()];
     e->slots.push_back(std::make_shared<ClientSlot>(
         loop, *addr, options_, budget_, e->health, weak_from_this(),
-        track_load, /*hold_calls=*/strict_));
+        track_load, /*hold_calls=*/strict_, e->outlier));
   }
   return e;
 }
@@ -806,6 +815,10 @@ std::vector<EndpointSet::EndpointStatus> EndpointSet::Endpoints() {
     st.info = snapshot->infos[i];
     st.state = e->health->state();
     st.in_flight = e->health->in_flight();
+    if (e->outlier != nullptr) {
+      st.ejections = e->outlier->ejections();
+      st.ejection_left = e->outlier->ejection_left();
+    }
     for (const auto& s : e->slots) st.calls_started += s->calls_started();
     out.push_back(std::move(st));
   }

@@ -38,6 +38,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "rpc/balancing/endpoint_health.h"
+#include "rpc/balancing/outlier_detector.h"
 #include "rpc/balancing/picker.h"
 #include "rpc/call_options.h"
 #include "rpc/channel.h"
@@ -54,6 +55,8 @@ struct ClientCall;
 struct Endpoint {
   naming::EndpointInfo info;  // As first seen; immutable (see snapshots).
   std::shared_ptr<balancing::EndpointHealth> health;
+  // Null when outlier detection is off (or under ring_hash_strict).
+  std::shared_ptr<balancing::OutlierDetector> outlier;
   std::vector<std::shared_ptr<ClientSlot>> slots;
 };
 
@@ -154,6 +157,8 @@ class EndpointSet : public std::enable_shared_from_this<EndpointSet> {
     balancing::EndpointState state;
     uint64_t calls_started = 0;
     int in_flight = 0;
+    int ejections = 0;
+    absl::Duration ejection_left = absl::ZeroDuration();
   };
   std::vector<EndpointStatus> Endpoints();
   // Waits for the first list or a resolver error: OK, the error, or
@@ -242,6 +247,8 @@ class EndpointSet : public std::enable_shared_from_this<EndpointSet> {
   balancing::PickState control_pick_;
   bool shut_down_ = false;
   const bool strict_;  // ring_hash_strict.
+  // The channel's endpoints' share of ejections (null: detection off).
+  const std::shared_ptr<balancing::EjectionBudget> ejection_budget_;
   struct Absent {
     absl::Time until;
     uint32_t weight;

@@ -62,8 +62,9 @@ Run 'bevrpc COMMAND --help' for a command's flags and examples.
 constexpr char kResolveHelp[] = R"(usage: bevrpc resolve TARGET [--watch] [--timeout D]
 
 Prints the endpoints TARGET names, one per line: HOST:PORT, then the state
-of a connection to it (READY, CONNECTING, TRANSIENT_FAILURE, IDLE), then
-its metadata (weight=, zone=, id=, version=) when set. Each endpoint is
+of a connection to it (READY, CONNECTING, TRANSIENT_FAILURE, IDLE, or
+EJECTED: out of rotation after failed calls), then its metadata (weight=,
+zone=, id=, version=) when set, and ejections=N once it was ejected. Each endpoint is
 probed with a health check first, so the state is real, not IDLE.
 --watch keeps printing the list (a blank line between lists) whenever it
 or a state changes, until interrupted. Exit 0 if the target resolved, 78
@@ -870,7 +871,7 @@ int Health(const Env& env, const std::vector<std::string>& argv) {
 }
 
 // One line per endpoint: "HOST:PORT STATE [weight=N] [zone=Z] [id=I]
-// [version=V]".
+// [version=V] [ejections=N]".
 std::string FormatEndpoints(const std::vector<ChannelEndpoint>& endpoints) {
   std::vector<ChannelEndpoint> sorted = endpoints;
   std::sort(sorted.begin(), sorted.end(),
@@ -884,6 +885,7 @@ std::string FormatEndpoints(const std::vector<ChannelEndpoint>& endpoints) {
     if (!e.zone.empty()) absl::StrAppend(&out, " zone=", e.zone);
     if (!e.id.empty()) absl::StrAppend(&out, " id=", e.id);
     if (!e.version.empty()) absl::StrAppend(&out, " version=", e.version);
+    if (e.ejections > 0) absl::StrAppend(&out, " ejections=", e.ejections);
     absl::StrAppend(&out, "\n");
   }
   return out;

@@ -34,12 +34,14 @@ using echo::EchoResponse;
 
 constexpr char kWho[] = "test.Who/Who";
 
-// One replica: answers test.Who/Who with its index (after `delay`), and
-// has the echo service; test.Who/Block waits for `release`.
+// One replica: answers test.Who/Who with its index (after `delay`), or
+// fails it with `fail_code` when that is set, and has the echo service;
+// test.Who/Block waits for `release`.
 struct Replica {
   std::unique_ptr<Server> server;
   int index = 0;
   absl::Duration delay = absl::ZeroDuration();
+  std::atomic<int> fail_code{0};
   std::atomic<int> served{0};
   Notification block_started;
   Notification release;
@@ -69,6 +71,12 @@ std::unique_ptr<Replica> StartReplica(int index,
                             EchoResponse* resp) {
                         if (raw->delay > absl::ZeroDuration()) {
                           absl::SleepFor(raw->delay);
+                        }
+                        if (int code = raw->fail_code.load()) {
+                          return absl::Status(
+                              static_cast<absl::StatusCode>(code),
+                              absl::StrCat("replica ", raw->index,
+                                           " fails on purpose"));
                         }
                         raw->served++;
                         resp->set_message(absl::StrCat(raw->index));
@@ -101,6 +109,11 @@ class BalancingTest : public ::testing::Test {
   void TearDown() override {
     for (auto& r : replicas_) {
       if (r != nullptr && !r->release.HasBeenNotified()) r->release.Notify();
+    }
+    // Handlers still running (blocked calls the client gave up on) finish
+    // before the Replica members they use are destroyed.
+    for (auto& r : replicas_) {
+      if (r != nullptr) r->server->Shutdown(absl::ZeroDuration());
     }
   }
   std::string ListTarget() {
@@ -624,6 +637,209 @@ TEST_F(BalancingTest, BadTargetsAndBalancersAreClearErrors) {
   ASSERT_FALSE(lb.ok());
   EXPECT_NE(lb.status().message().find("round_robin"), std::string::npos)
       << lb.status();
+}
+
+// Outlier ejection (ChannelOptions::outlier_detection,
+// rpc/balancing/outlier_detector.h).
+class EjectionTest : public BalancingTest {
+ protected:
+  // One call of test.Who/Who: its status, and (OK) the replica's index.
+  static absl::Status Call(Channel& channel, int* who = nullptr) {
+    EchoRequest req;
+    EchoResponse resp;
+    CallOptions options;
+    options.timeout = absl::Seconds(10);
+    absl::Status s = channel.Call(kWho, req, &resp, options);
+    if (s.ok() && who != nullptr) *who = std::stoi(resp.message());
+    return s;
+  }
+  static ChannelEndpoint Endpoint(Channel& channel, const std::string& address) {
+    for (const ChannelEndpoint& e : channel.endpoints()) {
+      if (e.address == address) return e;
+    }
+    ADD_FAILURE() << "no endpoint " << address;
+    return {};
+  }
+  static int CountEjected(Channel& channel) {
+    int n = 0;
+    for (const ChannelEndpoint& e : channel.endpoints()) n += e.state == "EJECTED";
+    return n;
+  }
+  // Waits (bounded) until `address` is in `state`.
+  static bool WaitForState(Channel& channel, const std::string& address,
+                           const std::string& state) {
+    absl::Time deadline = absl::Now() + absl::Seconds(30);
+    while (absl::Now() < deadline) {
+      if (Endpoint(channel, address).state == state) return true;
+      absl::SleepFor(absl::Milliseconds(10));  // No event to wait on.
+    }
+    return false;
+  }
+};
+
+TEST_F(EjectionTest, AFailingEndpointIsEjectedAndComesBackWhenHealthy) {
+  StartReplicas(3);
+  replicas_[2]->fail_code = static_cast<int>(absl::StatusCode::kUnavailable);
+  const std::string sick = replicas_[2]->address();
+  ChannelOptions options;
+  // Long enough that the calls below all fall within the ejection, even
+  // under a sanitizer.
+  options.outlier_detection.base_ejection_time = absl::Seconds(3);
+  auto channel = Open(ListTarget(), "round_robin", options);
+  // Round robin: every third call fails, until the fifth failure in a row
+  // on that endpoint ejects it.
+  int failures = 0;
+  int calls = 0;
+  while (failures < 5 && calls < 100) {
+    absl::Status s = Call(*channel);
+    ++calls;
+    if (!s.ok()) {
+      EXPECT_EQ(s.code(), absl::StatusCode::kUnavailable) << s;
+      EXPECT_NE(s.message().find("fails on purpose"), std::string::npos) << s;
+      ++failures;
+      EXPECT_EQ(Endpoint(*channel, sick).state,
+                failures < 5 ? "READY" : "EJECTED");
+    }
+  }
+  EXPECT_EQ(failures, 5);
+  EXPECT_EQ(calls, 15);
+  ChannelEndpoint ejected = Endpoint(*channel, sick);
+  EXPECT_EQ(ejected.state, "EJECTED");
+  EXPECT_EQ(ejected.ejections, 1u);
+  EXPECT_GT(ejected.ejection_left, absl::ZeroDuration());
+  EXPECT_LE(ejected.ejection_left, absl::Seconds(3));
+  EXPECT_EQ(ejected.calls_started, 5u);
+  // Meanwhile every call goes to the two healthy replicas.
+  std::map<int, int> spread;
+  for (int i = 0; i < 30; ++i) {
+    int who = -1;
+    absl::Status s = Call(*channel, &who);
+    EXPECT_TRUE(s.ok()) << s;
+    ++spread[who];
+  }
+  EXPECT_EQ(spread, (std::map<int, int>{{0, 15}, {1, 15}}));
+  EXPECT_EQ(Endpoint(*channel, sick).calls_started, 5u);
+  EXPECT_EQ(Endpoint(*channel, sick).state, "EJECTED");
+  // Healthy again: it is back after its ejection time, and serves.
+  replicas_[2]->fail_code = 0;
+  ASSERT_TRUE(WaitForState(*channel, sick, "READY"));
+  spread.clear();
+  for (int i = 0; i < 30; ++i) {
+    int who = -1;
+    absl::Status s = Call(*channel, &who);
+    EXPECT_TRUE(s.ok()) << s;
+    ++spread[who];
+  }
+  EXPECT_EQ(spread, (std::map<int, int>{{0, 10}, {1, 10}, {2, 10}}));
+  EXPECT_EQ(replicas_[2]->served, 10);
+  ChannelEndpoint back = Endpoint(*channel, sick);
+  EXPECT_EQ(back.state, "READY");
+  EXPECT_EQ(back.ejections, 1u);
+  EXPECT_EQ(back.ejection_left, absl::ZeroDuration());
+}
+
+TEST_F(EjectionTest, AtMostTheAllowedShareIsEjectedAndCallsStillFlow) {
+  StartReplicas(3);
+  for (auto& r : replicas_) {
+    r->fail_code = static_cast<int>(absl::StatusCode::kUnavailable);
+  }
+  auto channel = Open(ListTarget());  // Default: 50 %, so one of three.
+  int most_ejected = 0;
+  for (int i = 0; i < 90; ++i) {
+    absl::Status s = Call(*channel);
+    // Every call reached a server: its answer, never a local refusal.
+    EXPECT_EQ(s.code(), absl::StatusCode::kUnavailable) << s;
+    EXPECT_NE(s.message().find("fails on purpose"), std::string::npos) << s;
+    most_ejected = std::max(most_ejected, CountEjected(*channel));
+  }
+  EXPECT_EQ(most_ejected, 1);
+  uint64_t started = 0;
+  uint64_t ejections = 0;
+  for (const ChannelEndpoint& e : channel->endpoints()) {
+    started += e.calls_started;
+    ejections += e.ejections;
+  }
+  EXPECT_EQ(started, 90u);
+  EXPECT_GE(ejections, 1u);
+}
+
+TEST_F(EjectionTest, WithEveryEndpointEjectedCallsStillGoSomewhere) {
+  StartReplicas(3);
+  for (auto& r : replicas_) {
+    r->fail_code = static_cast<int>(absl::StatusCode::kUnavailable);
+  }
+  ChannelOptions options;
+  options.outlier_detection.max_ejection_percent = 100;
+  options.outlier_detection.base_ejection_time = absl::Seconds(60);
+  options.outlier_detection.max_ejection_time = absl::Seconds(60);
+  auto channel = Open(ListTarget(), "round_robin", options);
+  for (int i = 0; i < 15; ++i) {
+    EXPECT_EQ(Call(*channel).code(), absl::StatusCode::kUnavailable);
+  }
+  EXPECT_EQ(CountEjected(*channel), 3);
+  // Nothing usable: the balancer picks among all of them, and the servers
+  // answer.
+  replicas_[1]->fail_code = 0;
+  std::map<int, int> spread;
+  for (int i = 0; i < 30; ++i) {
+    int who = -1;
+    absl::Status s = Call(*channel, &who);
+    if (s.ok()) {
+      ++spread[who];
+    } else {
+      EXPECT_NE(s.message().find("fails on purpose"), std::string::npos) << s;
+    }
+  }
+  EXPECT_EQ(spread, (std::map<int, int>{{1, 10}}));
+}
+
+TEST_F(EjectionTest, DisabledNeverEjects) {
+  StartReplicas(3);
+  replicas_[2]->fail_code = static_cast<int>(absl::StatusCode::kUnavailable);
+  ChannelOptions options;
+  options.outlier_detection.enabled = false;
+  auto channel = Open(ListTarget(), "round_robin", options);
+  int failures = 0;
+  for (int i = 0; i < 60; ++i) failures += !Call(*channel).ok();
+  EXPECT_EQ(failures, 20);
+  EXPECT_EQ(Endpoint(*channel, replicas_[2]->address()).state, "READY");
+  EXPECT_EQ(Endpoint(*channel, replicas_[2]->address()).ejections, 0u);
+}
+
+TEST_F(EjectionTest, ClientErrorsAndCancellationsDoNotEject) {
+  StartReplicas(3);
+  replicas_[2]->fail_code = static_cast<int>(absl::StatusCode::kInvalidArgument);
+  auto channel = Open(ListTarget());
+  int failures = 0;
+  for (int i = 0; i < 60; ++i) {
+    absl::Status s = Call(*channel);
+    if (!s.ok()) {
+      EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << s;
+      ++failures;
+    }
+  }
+  EXPECT_EQ(failures, 20);
+  // Calls the client cancels (six or seven per replica, on the blocking
+  // method, so they are open when cancelled).
+  replicas_[2]->fail_code = 0;
+  for (int i = 0; i < 20; ++i) {
+    EchoRequest req;
+    EchoResponse resp;
+    Notification done;
+    absl::Status status;
+    CallHandle h = channel->CallAsync("test.Who/Block", req, &resp, {},
+                                      [&](absl::Status s) {
+                                        status = s;
+                                        done.Notify();
+                                      });
+    channel->Cancel(h);
+    ASSERT_TRUE(done.WaitForNotificationWithTimeout(absl::Seconds(30)));
+    EXPECT_EQ(status.code(), absl::StatusCode::kCancelled) << status;
+  }
+  EXPECT_EQ(CountEjected(*channel), 0);
+  for (const ChannelEndpoint& e : channel->endpoints()) {
+    EXPECT_EQ(e.ejections, 0u) << e.address;
+  }
 }
 
 }  // namespace
