@@ -65,6 +65,11 @@ void RegisterIdempotencies(absl::Span<const IdempotencyEntry> entries) {
   AllTables().push_back(std::move(next));
 }
 
+const void* IdempotencyTableVersion() {
+  // Tables are never freed, so a pointer is never reused for another one.
+  return current_table.load(std::memory_order_acquire);
+}
+
 Idempotency LookupIdempotency(absl::string_view full_name) {
   const Table* table = current_table.load(std::memory_order_acquire);
   if (table == nullptr) return Idempotency::kUnknown;

@@ -60,6 +60,10 @@ void RegisterIdempotencies(absl::Span<const IdempotencyEntry> entries);
 // The level registered for `full_name`; kUnknown when none was.
 Idempotency LookupIdempotency(absl::string_view full_name);
 
+// Changes whenever the table does (never reused): lets callers cache
+// lookups. Lock-free.
+const void* IdempotencyTableVersion();
+
 // True for kNoSideEffects and kIdempotent.
 inline bool IsRepeatable(Idempotency level) {
   return level != Idempotency::kUnknown;

@@ -1,7 +1,9 @@
 #include "rpc/internal/call_policy.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
+#include <cstring>
 
 #include "rpc/idempotency.h"
 
@@ -47,6 +49,13 @@ absl::Duration RetryRule::Backoff(int next, uint64_t* rng) const {
   const double unit = static_cast<double>(SplitMix(rng) >> 11) * 0x1.0p-53;
   return absl::Seconds(cap * unit);
 }
+
+CallPolicies::CallPolicies(const RetryThrottling& throttling)
+    : serial_([] {
+        static std::atomic<uint64_t> next{1};
+        return next.fetch_add(1, std::memory_order_relaxed);
+      }()),
+      throttle_(throttling) {}
 
 absl::StatusOr<std::unique_ptr<CallPolicies>> CallPolicies::Create(
     const ServiceConfig& config, const RetryPolicy& idempotent_retry) {
@@ -110,6 +119,34 @@ const CallPolicies::Entry* CallPolicies::Lookup(
 }
 
 const CallPolicy* CallPolicies::Find(absl::string_view method) const {
+  struct LastLookup {
+    uint64_t owner = 0;
+    const void* table = nullptr;
+    size_t size = 0;
+    char name[120];
+    const CallPolicy* result = nullptr;
+  };
+  thread_local LastLookup last;
+  // Read before the lookup: a registration meanwhile makes the next call
+  // miss, never hit a stale answer.
+  const void* table = IdempotencyTableVersion();
+  if (last.owner == serial_ && last.table == table &&
+      last.size == method.size() &&
+      std::memcmp(last.name, method.data(), method.size()) == 0) {
+    return last.result;
+  }
+  const CallPolicy* result = FindUncached(method);
+  if (method.size() <= sizeof(last.name)) {
+    last.owner = serial_;
+    last.table = table;
+    last.size = method.size();
+    std::memcpy(last.name, method.data(), method.size());
+    last.result = result;
+  }
+  return result;
+}
+
+const CallPolicy* CallPolicies::FindUncached(absl::string_view method) const {
   const Entry* entry = any_entry_ ? Lookup(method) : nullptr;
   const bool repeatable = IsRepeatable(LookupIdempotency(method));
   if (entry != nullptr) {

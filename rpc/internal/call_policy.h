@@ -97,7 +97,9 @@ class CallPolicies {
       const ServiceConfig& config, const RetryPolicy& idempotent_retry);
 
   // What applies to `method` ("pkg.Service/Method"); null when nothing
-  // does (no config entry, not marked idempotent, or retries off).
+  // does (no config entry, not marked idempotent, or retries off). The
+  // last answer is cached per thread (a thread calling one method over and
+  // over compares the name instead of hashing it twice).
   const CallPolicy* Find(absl::string_view method) const;
 
   RetryThrottle* throttle() { return &throttle_; }
@@ -109,9 +111,9 @@ class CallPolicies {
     CallPolicy plain;
     CallPolicy idempotent;
   };
-  explicit CallPolicies(const RetryThrottling& throttling)
-      : throttle_(throttling) {}
+  explicit CallPolicies(const RetryThrottling& throttling);
   const Entry* Lookup(absl::string_view method) const;
+  const CallPolicy* FindUncached(absl::string_view method) const;
 
   std::vector<std::unique_ptr<RetryRule>> retry_rules_;
   std::vector<std::unique_ptr<HedgeRule>> hedge_rules_;
@@ -119,6 +121,9 @@ class CallPolicies {
   std::shared_ptr<const Entry> default_;  // The entry naming "" (or null).
   CallPolicy idempotent_only_;  // Idempotent, no entry applies.
   bool any_entry_ = false;
+  // Unique per instance (never reused, unlike an address): keys the
+  // per-thread cache of the last lookup.
+  const uint64_t serial_;
   RetryThrottle throttle_;
 };
 
