@@ -652,13 +652,8 @@ void EndpointSet::Reroute(std::unique_ptr<ClientCall> call, absl::Status why,
     const uint64_t hash = call->hash;
     std::shared_ptr<ClientSlot> slot =
         PickHashed(hash, /*wait_for_ready=*/false, &error);
-    absl::Status cancelled;
-    const uint64_t id = slot != nullptr ? slot->NextCallId() : 0;
-    if (slot != nullptr && !Placing(call.get(), slot, id, &cancelled)) {
-      call->done(std::move(cancelled));
-    } else if (slot != nullptr) {
-      call->id = id;
-      StartOn(slot, std::move(call));
+    if (slot != nullptr) {
+      PlaceOn(slot, std::move(call));
     } else if (error.ok()) {
       Park(std::move(call), /*wait_for_ready=*/false, hash);
     } else {
@@ -678,6 +673,11 @@ void EndpointSet::Reroute(std::unique_ptr<ClientCall> call, absl::Status why,
     return;
   }
   ++call->reroutes;
+  PlaceOn(slot, std::move(call));
+}
+
+void EndpointSet::PlaceOn(const std::shared_ptr<ClientSlot>& slot,
+                          std::unique_ptr<ClientCall> call) {
   const uint64_t id = slot->NextCallId();
   absl::Status cancelled;
   if (!Placing(call.get(), slot, id, &cancelled)) {
@@ -690,17 +690,8 @@ void EndpointSet::Reroute(std::unique_ptr<ClientCall> call, absl::Status why,
 
 std::shared_ptr<ClientSlot> EndpointSet::PickAvoiding(
     uint64_t hash, const balancing::EndpointHealth* avoid) {
-  std::shared_ptr<ClientSlot> slot;
-  // A few picks, to get past `avoid` (the endpoint that failed the call).
-  for (int i = 0; i < 4; ++i) {
-    absl::Status unused;
-    slot = PickHashed(hash, /*wait_for_ready=*/false, &unused);
-    if (slot == nullptr || slot->health() != avoid) return slot;
-  }
-  // The balancer insists (pick_first, ring_hash): the first other usable
-  // endpoint, if any.
-  std::shared_ptr<ClientSlot> other = FirstUsableBut(avoid);
-  return other != nullptr ? other : slot;
+  absl::Status unused;
+  return PickExcept(hash, {avoid}, &unused);
 }
 
 std::shared_ptr<ClientSlot> EndpointSet::PickExcept(
@@ -774,14 +765,7 @@ void EndpointSet::PlaceRetry(std::unique_ptr<ClientCall> call,
     call->done(std::move(why));  // No endpoints now: the last failure.
     return;
   }
-  const uint64_t id = slot->NextCallId();
-  absl::Status cancelled;
-  if (!Placing(call.get(), slot, id, &cancelled)) {
-    call->done(std::move(cancelled));
-    return;
-  }
-  call->id = id;
-  StartOn(slot, std::move(call));
+  PlaceOn(slot, std::move(call));
 }
 
 void EndpointSet::FailRetrying(uint64_t ticket, absl::Status why) {

@@ -197,6 +197,10 @@ class EndpointSet : public std::enable_shared_from_this<EndpointSet> {
   // balancer's pick (possibly `avoid`). Null when the list is empty.
   std::shared_ptr<ClientSlot> PickAvoiding(
       uint64_t hash, const balancing::EndpointHealth* avoid);
+  // Starts `call` on `slot` under a new id, unless it was cancelled on the
+  // way (then it fails).
+  void PlaceOn(const std::shared_ptr<ClientSlot>& slot,
+               std::unique_ptr<ClientCall> call);
   // Places a call after its backoff (any loop of the set).
   void PlaceRetry(std::unique_ptr<ClientCall> call, absl::Status why,
                   const balancing::EndpointHealth* avoid);
