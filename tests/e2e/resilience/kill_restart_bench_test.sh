@@ -24,10 +24,10 @@ echo "target: $target"
 
 out="$TEST_TMPDIR/bench.json"
 "$bevrpc" bench "$target" bevrpc.echo.Echo/Echo '{"message":"x","delay_ms":2}' \
-  -c 16 -z 12s --warmup 0s --timeout 2s --json >"$out" &
+  -c 16 -z 12s --timeout 2s --json >"$out" &
 bench_pid=$!
 
-sleep 3
+sleep 4  # 1 s of warm-up, then 3 s measured
 echo "SIGKILL echo1 ($addr1)"
 kill -KILL "${_server_pids[echo1]}"
 wait "${_server_pids[echo1]}" 2>/dev/null || true
