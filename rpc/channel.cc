@@ -125,7 +125,7 @@ CallHandle Channel::StartCall(
     absl::string_view method, const google::protobuf::Message* request,
     const std::string* request_bytes, google::protobuf::Message* response,
     const CallOptions& options, const internal::CallPolicy* policy,
-    bool retry, absl::AnyInvocable<void(absl::Status)> done,
+    bool retry, absl::AnyInvocable<void(absl::Status)>&& done,
     Metadata* trailers, Metadata* headers,
     const std::vector<const balancing::EndpointHealth*>* avoid) {
   absl::Status pick_error;
