@@ -1,6 +1,7 @@
 // Retries, hedging and the retry throttle, end to end: in-process replicas
 // that fail, hang or answer as each test sets them, behind one channel.
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -105,6 +106,30 @@ std::unique_ptr<Replica> StartReplica(int index) {
   EXPECT_TRUE(started.ok()) << started;
   return r;
 }
+
+// Polls `done` (a counter the test cannot wait on) for up to 20 s.
+void WaitUntil(const std::function<bool()>& done) {
+  absl::Time deadline = absl::Now() + absl::Seconds(20);
+  while (!done() && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(1));  // No event to wait on.
+  }
+}
+
+// One CallAsync() whose outcome the test waits for.
+struct AsyncCall {
+  EchoRequest req;
+  EchoResponse resp;
+  Notification finished;
+  absl::StatusCode code = absl::StatusCode::kOk;
+  CallHandle handle;
+
+  void Start(Channel& channel, absl::string_view method) {
+    handle = channel.CallAsync(method, req, &resp, {}, [this](absl::Status s) {
+      code = s.code();
+      finished.Notify();
+    });
+  }
+};
 
 class RetryTest : public ::testing::Test {
  protected:
@@ -267,24 +292,14 @@ TEST_F(RetryTest, CancelReachesACallWaitingForItsRetry) {
   auto channel = Open();
   ASSERT_NE(channel, nullptr);
   const int64_t full = channel->retry_milli_tokens();
-  EchoRequest req;
-  EchoResponse resp;
-  Notification finished;
-  absl::StatusCode code = absl::StatusCode::kOk;
-  CallHandle handle = channel->CallAsync(kRead, req, &resp, {},
-                                         [&](absl::Status s) {
-                                           code = s.code();
-                                           finished.Notify();
-                                         });
+  AsyncCall call;
+  call.Start(*channel, kRead);
   // The failed attempt took a token: the call now waits out its pushback.
-  absl::Time deadline = absl::Now() + absl::Seconds(20);
-  while (channel->retry_milli_tokens() == full && absl::Now() < deadline) {
-    absl::SleepFor(absl::Milliseconds(1));  // No event to wait on.
-  }
+  WaitUntil([&] { return channel->retry_milli_tokens() < full; });
   ASSERT_LT(channel->retry_milli_tokens(), full);
-  channel->Cancel(handle);
-  ASSERT_TRUE(finished.WaitForNotificationWithTimeout(absl::Seconds(20)));
-  EXPECT_EQ(code, absl::StatusCode::kCancelled);
+  channel->Cancel(call.handle);
+  ASSERT_TRUE(call.finished.WaitForNotificationWithTimeout(absl::Seconds(20)));
+  EXPECT_EQ(call.code, absl::StatusCode::kCancelled);
   EXPECT_EQ(replicas_[0]->calls, 1);
 }
 
@@ -331,10 +346,7 @@ TEST_F(RetryTest, HedgingAnswersDespiteABlackHole) {
   // Every attempt left hanging was cancelled once another answered.
   const int hung = replicas_[0]->calls;
   EXPECT_GT(hung, 0);
-  absl::Time deadline = absl::Now() + absl::Seconds(20);
-  while (replicas_[0]->cancelled < hung && absl::Now() < deadline) {
-    absl::SleepFor(absl::Milliseconds(1));  // No event to wait on.
-  }
+  WaitUntil([&] { return replicas_[0]->cancelled >= hung; });
   EXPECT_EQ(replicas_[0]->cancelled, hung);
 }
 
@@ -347,27 +359,16 @@ TEST_F(RetryTest, CancellingAHedgedCallCancelsEveryAttempt) {
       "hedgingPolicy": {"maxAttempts": 2, "hedgingDelay": "0s"}}]})");
   auto channel = Open(options);
   ASSERT_NE(channel, nullptr);
-  EchoRequest req;
-  EchoResponse resp;
-  Notification finished;
-  absl::StatusCode code = absl::StatusCode::kOk;
-  CallHandle handle = channel->CallAsync(kWrite, req, &resp, {},
-                                         [&](absl::Status s) {
-                                           code = s.code();
-                                           finished.Notify();
-                                         });
-  absl::Time deadline = absl::Now() + absl::Seconds(20);
-  while (TotalCalls() < 2 && absl::Now() < deadline) {
-    absl::SleepFor(absl::Milliseconds(1));  // No event to wait on.
-  }
+  AsyncCall call;
+  call.Start(*channel, kWrite);
+  WaitUntil([&] { return TotalCalls() >= 2; });
   ASSERT_EQ(TotalCalls(), 2);
-  channel->Cancel(handle);
-  ASSERT_TRUE(finished.WaitForNotificationWithTimeout(absl::Seconds(20)));
-  EXPECT_EQ(code, absl::StatusCode::kCancelled);
-  while (replicas_[0]->cancelled + replicas_[1]->cancelled < 2 &&
-         absl::Now() < deadline) {
-    absl::SleepFor(absl::Milliseconds(1));  // No event to wait on.
-  }
+  channel->Cancel(call.handle);
+  ASSERT_TRUE(call.finished.WaitForNotificationWithTimeout(absl::Seconds(20)));
+  EXPECT_EQ(call.code, absl::StatusCode::kCancelled);
+  WaitUntil([&] {
+    return replicas_[0]->cancelled + replicas_[1]->cancelled >= 2;
+  });
   EXPECT_EQ(replicas_[0]->cancelled + replicas_[1]->cancelled, 2);
 }
 
