@@ -372,6 +372,33 @@ TEST_F(RetryTest, CancellingAHedgedCallCancelsEveryAttempt) {
   EXPECT_EQ(replicas_[0]->cancelled + replicas_[1]->cancelled, 2);
 }
 
+TEST_F(RetryTest, DestroyingTheChannelEndsHedgedAndBackingOffCalls) {
+  StartReplicas(2);
+  replicas_[0]->hang = true;
+  replicas_[1]->fail_always = true;
+  replicas_[1]->pushback = "60000";  // A retry would wait a minute.
+  ChannelOptions options;
+  options.service_config = Config(R"({"methodConfig": [
+      {"name": [{"service": "test.Flaky", "method": "Write"}],
+       "hedgingPolicy": {"maxAttempts": 3, "hedgingDelay": "0.01s",
+                         "nonFatalStatusCodes": ["UNAVAILABLE"]}}]})");
+  auto channel = Open(options);
+  ASSERT_NE(channel, nullptr);
+  // An attempt on replica 1 fails (non-fatal), the next goes to 0 and
+  // hangs: the call stays open.
+  AsyncCall hedged;
+  hedged.Start(*channel, kWrite);
+  AsyncCall backing_off;
+  backing_off.Start(*channel, kRead);  // Retried after 60 s, or on 0.
+  WaitUntil([&] { return TotalCalls() >= 3; });
+  channel.reset();
+  ASSERT_TRUE(hedged.finished.WaitForNotificationWithTimeout(absl::Seconds(20)));
+  ASSERT_TRUE(
+      backing_off.finished.WaitForNotificationWithTimeout(absl::Seconds(20)));
+  EXPECT_EQ(hedged.code, absl::StatusCode::kCancelled);
+  EXPECT_EQ(backing_off.code, absl::StatusCode::kCancelled);
+}
+
 TEST_F(RetryTest, ServiceConfigTimeoutBoundsCalls) {
   StartReplicas(1);
   replicas_[0]->hang = true;
