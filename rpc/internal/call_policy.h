@@ -12,6 +12,7 @@
 #ifndef BEVRPC_RPC_INTERNAL_CALL_POLICY_H_
 #define BEVRPC_RPC_INTERNAL_CALL_POLICY_H_
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <memory>

@@ -623,7 +623,7 @@ void EndpointSet::CancelTicket(uint64_t ticket, absl::Status why) {
 }
 
 std::shared_ptr<ClientSlot> EndpointSet::FirstUsableBut(
-    const balancing::EndpointHealth* avoid) {
+    const std::vector<const balancing::EndpointHealth*>& avoid) {
   std::shared_ptr<const EndpointSnapshot> snapshot;
   {
     MutexLock lock(&mu_);
@@ -631,7 +631,9 @@ std::shared_ptr<ClientSlot> EndpointSet::FirstUsableBut(
   }
   if (snapshot == nullptr) return nullptr;
   for (const auto& e : snapshot->endpoints) {
-    if (e != nullptr && e->health.get() != avoid && e->health->usable()) {
+    if (e != nullptr && e->health->usable() &&
+        std::find(avoid.begin(), avoid.end(), e->health.get()) ==
+            avoid.end()) {
       return e->slots.front();
     }
   }
@@ -639,7 +641,7 @@ std::shared_ptr<ClientSlot> EndpointSet::FirstUsableBut(
 }
 
 bool EndpointSet::AnyUsableBut(const balancing::EndpointHealth* avoid) {
-  return FirstUsableBut(avoid) != nullptr;
+  return FirstUsableBut({avoid}) != nullptr;
 }
 
 void EndpointSet::Reroute(std::unique_ptr<ClientCall> call, absl::Status why,
@@ -697,27 +699,18 @@ std::shared_ptr<ClientSlot> EndpointSet::PickAvoiding(
 std::shared_ptr<ClientSlot> EndpointSet::PickExcept(
     uint64_t hash, const std::vector<const balancing::EndpointHealth*>& avoid,
     absl::Status* error) {
-  auto avoided = [&avoid](const balancing::EndpointHealth* h) {
-    return std::find(avoid.begin(), avoid.end(), h) != avoid.end();
-  };
   std::shared_ptr<ClientSlot> slot;
   for (int i = 0; i < 4; ++i) {
     slot = PickHashed(hash, /*wait_for_ready=*/false, error);
-    if (slot == nullptr || !avoided(slot->health())) return slot;
-  }
-  std::shared_ptr<const EndpointSnapshot> snapshot;
-  {
-    MutexLock lock(&mu_);
-    snapshot = current_;
-  }
-  if (snapshot != nullptr) {
-    for (const auto& e : snapshot->endpoints) {
-      if (e != nullptr && !avoided(e->health.get()) && e->health->usable()) {
-        return e->slots.front();
-      }
+    if (slot == nullptr || std::find(avoid.begin(), avoid.end(),
+                                     slot->health()) == avoid.end()) {
+      return slot;
     }
   }
-  return slot;
+  // The balancer insists (pick_first, ring_hash): the first other usable
+  // endpoint, if any.
+  std::shared_ptr<ClientSlot> other = FirstUsableBut(avoid);
+  return other != nullptr ? other : slot;
 }
 
 void EndpointSet::Retry(std::unique_ptr<ClientCall> call, absl::Status why,

@@ -148,8 +148,9 @@ class EndpointSet : public std::enable_shared_from_this<EndpointSet> {
   bool shut_down_on_control_loop() const { return shut_down_; }
   // True if an endpoint other than `avoid` is usable now. Any thread.
   bool AnyUsableBut(const balancing::EndpointHealth* avoid);
+  // The first slot of a usable endpoint not in `avoid`, or null.
   std::shared_ptr<ClientSlot> FirstUsableBut(
-      const balancing::EndpointHealth* avoid);
+      const std::vector<const balancing::EndpointHealth*>& avoid);
 
   // What `bevrpc resolve` and tests see. Any thread.
   struct EndpointStatus {
