@@ -209,13 +209,15 @@ std::string FamilyCore::ExportedName() const {
   return type_ == MetricType::kCounter ? spec_.name + "_total" : spec_.name;
 }
 
-std::unique_ptr<SeriesBase> FamilyCore::MakeSeries(bool* owns) const {
+std::unique_ptr<SeriesBase> FamilyCore::MakeSeries(bool use_sink,
+                                                   bool* owns) const {
   SlotShape shape{1, 0};
   if (type_ == MetricType::kGauge) shape = SlotShape{0, 1};
   if (type_ == MetricType::kHistogram) {
     shape = SlotShape{static_cast<uint32_t>(layout_->num_buckets()), 1};
   }
-  std::optional<uint32_t> base = AllocateSlots(shape);
+  std::optional<uint32_t> base;
+  if (!use_sink) base = AllocateSlots(shape);
   *owns = base.has_value();
   const uint32_t slot = base.value_or(kSinkSlot);
   switch (type_) {
@@ -237,6 +239,13 @@ absl::StatusOr<SeriesBase*> FamilyCore::TryGet(
         " label values (", absl::StrJoin(spec_.label_names, ", "), "), got ",
         labels.size()));
   }
+  if (!labels.empty() &&
+      std::all_of(labels.begin(), labels.end(),
+                  [](absl::string_view v) { return v == kOverflowLabel; })) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "metric '", spec_.name, "': label values ", kOverflowLabel,
+        " are reserved for the overflow series"));
+  }
   MutexLock lock(&mu_);
   auto it = series_.find(labels);
   if (it != series_.end()) {
@@ -251,7 +260,7 @@ absl::StatusOr<SeriesBase*> FamilyCore::TryGet(
                      spec_.max_series, " series"));
   }
   bool owns = false;
-  std::unique_ptr<SeriesBase> series = MakeSeries(&owns);
+  std::unique_ptr<SeriesBase> series = MakeSeries(false, &owns);
   if (!owns) {
     return absl::ResourceExhaustedError(absl::StrCat(
         "metric '", spec_.name, "': the process's metric cells (",
@@ -272,7 +281,13 @@ SeriesBase* FamilyCore::Get(absl::Span<const absl::string_view> labels) {
 }
 
 SeriesBase* FamilyCore::OverflowSeries() {
-  if (overflow_ == nullptr) overflow_ = MakeSeries(&overflow_owns_slots_);
+  // A family without labels has nowhere to show an overflow series (it
+  // would repeat the sample name): its writes go to the sink, and only the
+  // overflow count shows.
+  if (overflow_ == nullptr) {
+    overflow_ =
+        MakeSeries(spec_.label_names.empty(), &overflow_owns_slots_);
+  }
   return overflow_.get();
 }
 

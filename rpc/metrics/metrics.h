@@ -47,10 +47,14 @@
 // Bounds: a family holds at most `max_series` series (MetricSpec). At the
 // bound, and for a label count that does not match, Get() returns the
 // family's overflow series (every label value "__overflow__") and counts
-// the lookup in bevrpc_metrics_series_overflow_total{family="NAME"};
-// TryGet() returns the error instead. Memory: a thread that writes to a
-// series holds 8 bytes per counter or gauge and 8 bytes per bucket
-// (default 218) plus 8 for a histogram, allocated in 8 KiB blocks.
+// the lookup in bevrpc_metrics_series_overflow_total{family="NAME"}
+// (a family without labels has no overflow series to show; only the count
+// shows). TryGet() returns the error instead. The process holds at most
+// 4M cells in all (kMaxBlocks * kBlockSlots); past that, new series are
+// refused the same way. Memory: a thread that writes to any series holds a
+// 32 KiB index, and 8 bytes per counter or gauge and 8 bytes per bucket
+// (default 218) plus 8 for a histogram it writes to, allocated in 8 KiB
+// blocks of 1024 cells.
 //
 // Callback series are computed when read (open connections, queue sizes,
 // RSS): AddCallback() returns a CallbackHandle that removes the series when
@@ -268,9 +272,10 @@ class FamilyCore {
     uint64_t callback_id = 0;
   };
 
-  // A new series with its own slots, or one writing to the sink when the
-  // process-wide slot space is used up (`owns` false).
-  std::unique_ptr<SeriesBase> MakeSeries(bool* owns) const;
+  // A new series with its own slots, or one writing to the sink when
+  // `use_sink` or when the process-wide slot space is used up (`owns`
+  // false).
+  std::unique_ptr<SeriesBase> MakeSeries(bool use_sink, bool* owns) const;
   SeriesBase* OverflowSeries() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const MetricType type_;

@@ -146,6 +146,26 @@ TEST(MetricsRegistryTest, WrongLabelCount) {
             2);
 }
 
+TEST(MetricsRegistryTest, OverflowOfAFamilyWithoutLabelsIsOnlyCounted) {
+  MetricsRegistry r;
+  CounterFamily* f = *r.RegisterCounterFamily(Spec("plain"));
+  f->Get({})->Add(2);
+  f->Get({"unexpected"})->Add(100);
+  RegistrySnapshot snap = r.Collect();
+  ASSERT_EQ(snap.Find("plain_total")->series.size(), 1u);
+  EXPECT_EQ(snap.Find("plain_total")->series[0].value, 2);
+  EXPECT_EQ(snap.Find("bevrpc_metrics_series_overflow_total")->series[0].value,
+            1);
+}
+
+TEST(MetricsRegistryTest, OverflowLabelValuesAreReserved) {
+  MetricsRegistry r;
+  CounterFamily* f = *r.RegisterCounterFamily(Spec("calls", {"a", "b"}));
+  EXPECT_EQ(f->TryGet({"__overflow__", "__overflow__"}).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(f->TryGet({"__overflow__", "x"}).ok());
+}
+
 TEST(MetricsRegistryTest, CountsExactlyAcrossThreadsThatExit) {
   MetricsRegistry r;
   CounterFamily* f = *r.RegisterCounterFamily(Spec("calls", {"method"}));

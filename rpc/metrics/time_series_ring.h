@@ -3,11 +3,16 @@
 // numbers, per second) and to diff the newest sample against one N seconds
 // older.
 //
-//   TimeSeriesRing<RegistrySnapshot> ring(/*capacity=*/300);  // 5 min at 1/s
-//   ring.Push(now, registry.Collect());             // drops the oldest at 300
-//   const auto* then = ring.AtOrBefore(now - absl::Seconds(10));
+//   TimeSeriesRing<HistogramSnapshot> ring(/*capacity=*/300);  // 5 min at 1/s
+//   ring.Push(absl::Now(), latency->Snapshot());   // each second; drops the
+//                                                  // oldest beyond 300
+//   const auto* newest = ring.Newest();
+//   const auto* then = ring.AtOrBefore(newest->time - absl::Seconds(10));
 //   if (then != nullptr) {
-//     HistogramSnapshot last_10s = newest_h.Minus(old_h);  // via then->value
+//     HistogramSnapshot last_10s = newest->value.Minus(then->value);
+//     double p99 = last_10s.Quantile(0.99);
+//     double qps = last_10s.count / absl::ToDoubleSeconds(newest->time -
+//                                                         then->time);
 //   }
 //
 // Memory is bounded by `capacity` samples. Not thread-safe: the owner
