@@ -310,7 +310,7 @@ absl::Status KeyValueService::Replay(bool repair) {
 }
 
 KeyValueService::~KeyValueService() {
-  if (!persistent_) return;
+  if (!writer_.joinable()) return;  // In memory, or Open() failed.
   {
     MutexLock lock(&mu_);
     stop_ = true;
