@@ -2,7 +2,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "rpc/naming/target.h"
+#include "absl/strings/numbers.h"
 
 namespace bevrpc::launch {
 namespace {
@@ -10,11 +10,14 @@ namespace {
 absl::Status SetFlag(const std::string& name, const std::string& value,
                      LaunchFlags* flags) {
   if (name == "control") {
-    absl::StatusOr<naming::HostPort> hp = naming::ParseHostPort(value);
-    if (!hp.ok()) {
+    size_t colon = value.rfind(':');
+    int port = -1;
+    if (colon == std::string::npos || colon == 0 ||
+        !absl::SimpleAtoi(value.substr(colon + 1), &port) || port < 0 ||
+        port > 65535) {
       return absl::InvalidArgumentError(absl::StrCat(
-          "--control=", value, ": ", hp.status().message(),
-          "; expected HOST:PORT (port 0 picks one)"));
+          "--control=", value,
+          ": expected HOST:PORT with PORT 0 (a free one) to 65535"));
     }
     flags->control = value;
   } else if (name == "bin_dir") {
