@@ -138,12 +138,11 @@ absl::Status Supervisor::PrepareReplica(int service, int index) {
   if (s.base_port != 0) {
     r->port = s.base_port + index;
   } else {
-    static std::set<int> taken;  // Distinct even if the kernel repeats one.
-    do {
+    do {  // Distinct even if the kernel offers one twice.
       absl::StatusOr<int> port = PickFreePort(plan_.host);
       if (!port.ok()) return port.status();
       r->port = *port;
-    } while (!taken.insert(r->port).second);
+    } while (!picked_ports_.insert(r->port).second);
   }
   r->address = HostPort(plan_.host, r->port);
   r->dir = absl::StrCat(options_.state_dir, "/run/", s.name, ".", index);

@@ -29,6 +29,7 @@
 #include <deque>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -152,6 +153,7 @@ class Supervisor {
   // One per replica, services in plan order; the vector never changes
   // size after Create(), its elements' fields are guarded by mu_.
   std::vector<std::unique_ptr<Replica>> replicas_;
+  std::set<int> picked_ports_;  // Create() only.
   // Per service, the endpoints file text last written (file mode).
   std::vector<std::string> written_ ABSL_GUARDED_BY(mu_);
   std::deque<int> rolling_queue_ ABSL_GUARDED_BY(mu_);
