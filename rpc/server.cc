@@ -30,6 +30,8 @@ class ServerImpl {
   absl::Status RegisterMethods(std::vector<MethodDesc> methods);
   absl::Status Start();
   void Shutdown(absl::Duration grace);
+  // Blocks until no call is held by a handler (see the definition).
+  void WaitForHeldCalls();
   int port() const { return port_.load(std::memory_order_acquire); }
   size_t num_connections() const {
     return connections_.load(std::memory_order_relaxed);
@@ -337,6 +339,26 @@ bool ServerImpl::WaitForConnections(absl::Time deadline) {
   return true;
 }
 
+void ServerImpl::WaitForHeldCalls() {
+  // With every connection gone, a pool still alive belongs to a call an
+  // async handler has not finished: its Completion will post to a loop, so
+  // the loops run until it does (gRPC's server waits for its callbacks the
+  // same way). A handler that never finishes its call is a bug; say which.
+  if (connections_.load(std::memory_order_relaxed) != 0) return;
+  absl::Time next_log = absl::Now() + absl::Seconds(5);
+  while (shared_.live_call_pools.load(std::memory_order_acquire) != 0) {
+    if (absl::Now() >= next_log) {
+      std::cerr << "bevrpc server: shutdown is waiting for calls that "
+                   "handlers still hold (a Completion not yet finished or "
+                   "destroyed), from "
+                << shared_.live_call_pools.load(std::memory_order_relaxed)
+                << " connection(s)\n";
+      next_log = absl::Now() + absl::Seconds(5);
+    }
+    absl::SleepFor(absl::Milliseconds(2));
+  }
+}
+
 void ServerImpl::Shutdown(absl::Duration grace) {
   if (!started_ || stopped_) return;
   stopped_ = true;
@@ -363,6 +385,7 @@ void ServerImpl::Shutdown(absl::Duration grace) {
   // Sync handlers still running finish (their results go nowhere).
   shared_.workers->Shutdown();
   shared_.stream_workers->Shutdown();
+  WaitForHeldCalls();
   if (owned_loops_ != nullptr) {
     owned_loops_->Stop();
     // Loops are stopped: what remains is destroyed on this thread.

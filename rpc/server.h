@@ -57,7 +57,10 @@ class Server {
   // Graceful shutdown: stop accepting, send GOAWAY on every connection,
   // refuse new calls with UNAVAILABLE, let open calls finish for up to
   // `grace`, then fail the rest with UNAVAILABLE and close. Blocks until
-  // done. Idempotent.
+  // done, which includes every call an async handler still holds: its
+  // Completion must be finished or destroyed (the result of a call that
+  // ended meanwhile goes nowhere), since that runs on the server's loops.
+  // A wait over 5 s is logged. Idempotent.
   void Shutdown(absl::Duration grace);
 
   // Open connections right now (thread-safe).

@@ -99,6 +99,8 @@ ServerCall::~ServerCall() = default;
 
 CallPool::~CallPool() {
   for (ServerCall* call : idle_) delete call;
+  // Last: the server may destroy its loops once every pool is gone.
+  live_->fetch_sub(1, std::memory_order_release);
 }
 
 RefPtr<ServerCall> CallPool::Acquire(ServerSession* session,

@@ -343,11 +343,15 @@ class ServerCall {
 // the last reference returns a call here when it drops on the loop thread
 // (the common case: inline handlers), and deletes it otherwise. Create(), Acquire() and Close() on the loop thread. The pool
 // counts its owner and every call it handed out, and frees itself when the
-// last of them is gone, so calls may outlive the connection.
+// last of them is gone, so calls may outlive the connection. `live` (the
+// server's count of pools not yet freed, borrowed) is incremented here and
+// decremented as the pool's last act: a server that sees it at 0 knows no
+// call can touch its loops any more.
 class CallPool {
  public:
-  static CallPool* Create(transport::EventLoop* loop) {
-    return new CallPool(loop);
+  static CallPool* Create(transport::EventLoop* loop,
+                          std::atomic<int64_t>* live) {
+    return new CallPool(loop, live);
   }
   CallPool(const CallPool&) = delete;
   CallPool& operator=(const CallPool&) = delete;
@@ -374,7 +378,10 @@ class CallPool {
   // gets near it; a burst of large calls pins at most this much.
   static constexpr size_t kMaxRetainedBytes = 1024 * 1024;
 
-  explicit CallPool(transport::EventLoop* loop) : loop_(loop) {}
+  CallPool(transport::EventLoop* loop, std::atomic<int64_t>* live)
+      : loop_(loop), live_(live) {
+    live_->fetch_add(1, std::memory_order_relaxed);
+  }
   ~CallPool();
   friend class ServerCall;
   // The last reference to `call` dropped (any thread).
@@ -382,6 +389,7 @@ class CallPool {
   void Release();
 
   transport::EventLoop* const loop_;
+  std::atomic<int64_t>* const live_;
   std::vector<ServerCall*> idle_;  // loop
   size_t retained_bytes_ = 0;      // loop: buffers kept by idle_ calls
   size_t ended_running_ = 0;       // loop

@@ -31,7 +31,7 @@ ServerSession::ServerSession(const ServerShared* shared,
       fault_rng_(reinterpret_cast<uintptr_t>(this) ^
                  static_cast<uint64_t>(absl::ToInt64Nanoseconds(
                      MonotonicNow()))),
-      call_pool_(CallPool::Create(conn_->loop())) {
+      call_pool_(CallPool::Create(conn_->loop(), &shared->live_call_pools)) {
   const ServerOptions& options = shared->options;
   if (options.keepalive_time != absl::InfiniteDuration()) {
     keepalive_ = std::make_unique<Keepalive>(

@@ -45,6 +45,10 @@ struct ServerShared {
   std::unique_ptr<ByteBudget> memory;
   // Concurrency limits and fault injection, resolved at Start().
   std::unique_ptr<Admission> admission;
+  // Call pools not yet freed: a pool outlives its connection while a
+  // handler still holds one of its calls (an unfinished Completion).
+  // Shutdown waits for 0 before it stops the loops those calls post to.
+  mutable std::atomic<int64_t> live_call_pools{0};
 };
 
 class ServerSession : public transport::ConnectionHandler, public FrameSink {

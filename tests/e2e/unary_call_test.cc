@@ -601,6 +601,58 @@ TEST_F(UnaryCallTest, ShutdownGraceRunsOutAndFailsTheRest) {
   EXPECT_EQ(probe_.cancelled.load(), 1);
 }
 
+// An async handler hands its Completion to a thread of its own that
+// finishes it only after the server's grace ran out. Shutdown() waits for
+// it (the Completion posts to the server's loops), so finishing late is
+// safe; under ASan a loop destroyed too early would be a use after free.
+TEST_F(UnaryCallTest, ShutdownWaitsForACallItsHandlerStillHolds) {
+  auto server = std::make_unique<Server>(ServerOptions());
+  Notification handed_over;
+  Notification finish;
+  std::atomic<bool> finished{false};
+  std::thread holder;
+  ASSERT_TRUE(server
+                  ->RegisterMethod(CallbackMethod<EchoRequest, EchoResponse>(
+                      "test.Late/Hold",
+                      [&](ServerContext&, const EchoRequest&, EchoResponse*,
+                          Completion done) {
+                        holder = std::thread([&, d = std::move(done)]() mutable {
+                          handed_over.Notify();
+                          finish.WaitForNotificationWithTimeout(
+                              absl::Minutes(1));
+                          std::move(d).Finish(absl::OkStatus());
+                          finished = true;
+                        });
+                      }))
+                  .ok());
+  ASSERT_TRUE(server->Start().ok());
+  auto channel =
+      Channel::Create(absl::StrCat("127.0.0.1:", server->port())).value();
+  EchoResponse resp;
+  Notification done;
+  absl::Status result;
+  channel->CallAsync("test.Late/Hold", EchoRequest(), &resp, CallOptions(),
+                     [&](absl::Status s) {
+                       result = s;
+                       done.Notify();
+                     });
+  ASSERT_TRUE(handed_over.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  std::atomic<bool> shut_down{false};
+  std::thread stopper([&] {
+    server->Shutdown(absl::Milliseconds(50));
+    shut_down = true;
+  });
+  ASSERT_TRUE(done.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  EXPECT_EQ(result, absl::UnavailableError(
+                        "server shut down before the call finished"));
+  EXPECT_FALSE(shut_down.load());  // It cannot end before the call does.
+  finish.Notify();
+  stopper.join();
+  EXPECT_TRUE(finished.load());
+  holder.join();
+  server.reset();
+}
+
 TEST_F(UnaryCallTest, ManyThreadsShareOneChannel) {
   ChannelOptions options;
   options.num_connections = 2;
