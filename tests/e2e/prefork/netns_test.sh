@@ -2,7 +2,7 @@
 # Runs prefork_test's SIGHUP test inside a new network namespace where
 # net.ipv4.tcp_migrate_req=1, the setting docs recommend for prefork: there,
 # connections queued at a stopping worker move to another one, and the test
-# requires that not one fresh connection fails during the rolling restart.
+# requires that not one fresh connection is reset during the rolling restart.
 # Needs root or unprivileged user namespaces (unshare -rn); without either
 # it says SKIPPED and passes.
 set -euo pipefail

@@ -5,8 +5,11 @@
 // Load uses fresh connections with no client retries (RawClient), so each
 // connect refused, connection reset or GOAWAY before dispatch is counted;
 // and a bevrpc Channel (with its transparent retries) whose every failure
-// is counted too. With net.ipv4.tcp_migrate_req=1 (run in a fresh network
-// namespace by prefork_netns_test) the raw counts must be zero as well.
+// is counted too. No connect may be refused (a listener always exists);
+// with net.ipv4.tcp_migrate_req=1 (prefork_netns_test runs the test in a
+// fresh network namespace so) no connection may be reset either. Calls
+// refused unprocessed by a draining worker's GOAWAY are counted and
+// printed, not failed.
 #include <dirent.h>
 #include <signal.h>
 #include <unistd.h>
@@ -218,7 +221,7 @@ int MigrateReq() {
   return v;
 }
 
-TEST(PreforkTest, SighupReplacesEveryWorkerWithoutFailedCalls) {
+TEST(PreforkTest, SighupReplacesEveryWorkerWithoutRefusedConnections) {
   auto server = StartPrefork({});
   ASSERT_NE(server, nullptr);
   const int port = server->port();
@@ -289,7 +292,11 @@ TEST(PreforkTest, SighupReplacesEveryWorkerWithoutFailedCalls) {
   EXPECT_EQ(raw.refused, 0);
   if (MigrateReq() == 1) {
     // Queued connections move to another worker instead of being reset.
-    EXPECT_EQ(raw.failed(), 0) << raw.ToString();
+    // (A connection the old worker accepted just before it stopped
+    // listening may still get GOAWAY before its first call: refused
+    // unprocessed, counted as goaway, which a client may resend.)
+    EXPECT_EQ(raw.reset, 0) << raw.ToString();
+    EXPECT_EQ(raw.other, 0) << raw.ToString();
   }
   EXPECT_TRUE(server->Stop().ok());
 }
