@@ -277,8 +277,14 @@ void Master::BecomeWorker(int slot, int ready_fd) {
   std::exit(worker_(ctx));
 }
 
+// ThreadSanitizer runs a thread of its own (and is fork-aware): not one of
+// the program's. Detected at run time: the tsan build undefines
+// __SANITIZE_THREAD__ (.bazelrc).
+extern "C" void __tsan_init() __attribute__((weak));
+int RuntimeThreads() { return &__tsan_init != nullptr ? 1 : 0; }
+
 int Master::Run() {
-  if (int threads = CountThreads(); threads != 1) {
+  if (int threads = CountThreads(); threads > 1 + RuntimeThreads()) {
     Log(absl::StrCat("--workers: the master must be single-threaded to fork "
                      "safely, but has ",
                      threads, " threads"));

@@ -265,15 +265,10 @@ TEST(RunPreforkTest, SupervisesRestartsRollsAndStops) {
   ASSERT_TRUE(line.has_value());
   EXPECT_TRUE(absl::StartsWith(*line, "listening on 127.0.0.1:")) << *line;
 
-  // kill -9 of worker 0: replaced, with the same index.
-  kill(std::stoi(pids[0]), SIGKILL);
-  std::vector<std::string> e = master.NextEvent();
-  ASSERT_EQ(e, (std::vector<std::string>{"start", "0", e.back()}));
-  EXPECT_NE(e[2], pids[0]);
-  pids[0] = e[2];
-
-  // SIGHUP: one at a time, each replacement ready before the old stops.
+  // SIGHUP: one at a time, each replacement ready before the old stops
+  // (so once the last old one stopped, the master saw every worker ready).
   kill(master.pid(), SIGHUP);
+  std::vector<std::string> e;
   for (int i = 0; i < 2; ++i) {
     std::string index = absl::StrCat(i);
     e = master.NextEvent();
@@ -283,6 +278,13 @@ TEST(RunPreforkTest, SupervisesRestartsRollsAndStops) {
     ASSERT_EQ(e, (std::vector<std::string>{"stop", index, pids[i]}));
     pids[i] = fresh;
   }
+
+  // kill -9 of worker 0: replaced, with the same index.
+  kill(std::stoi(pids[0]), SIGKILL);
+  e = master.NextEvent();
+  ASSERT_EQ(e, (std::vector<std::string>{"start", "0", e.back()}));
+  EXPECT_NE(e[2], pids[0]);
+  pids[0] = e[2];
 
   // SIGTERM: both drain, the master exits 0 and leaves no worker.
   kill(master.pid(), SIGTERM);
