@@ -3,6 +3,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include <iostream>
 #include <string>
@@ -11,13 +12,16 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "absl/status/statusor.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
 #include "rpc/naming/target.h"
 #include "rpc/status.h"
+#include "services/builtin/prefork.h"
 #include "services/builtin/reflection_service.h"
+#include "services/builtin/server_info_service.h"
 
 ABSL_FLAG(int, port, 0, "TCP port to listen on; 0 picks a free port");
 ABSL_FLAG(std::string, host, "127.0.0.1", "address to listen on");
@@ -38,6 +42,20 @@ ABSL_FLAG(std::string, register, "",
           "draining). Empty: no registration");
 ABSL_FLAG(absl::Duration, register_ttl, absl::Seconds(10),
           "lease TTL of the --register key: how long it outlives a crash");
+ABSL_FLAG(std::string, id, "",
+          "stable replica identity, e.g. kv/0: registered (--register) as "
+          "the etcd value's \"id\", so ring_hash keeps this replica's place "
+          "(its keys) across restarts and address changes; reported by "
+          "bevrpc.server.v1.ServerInfo/Get. Default: none");
+ABSL_FLAG(std::string, workers, "1",
+          "prefork: N > 1 runs a master process that listens on nothing "
+          "itself and supervises N worker processes serving the same port "
+          "(SO_REUSEPORT); it restarts a worker that dies, drains them all "
+          "on SIGTERM/SIGINT and restarts them one at a time on SIGHUP. 1: "
+          "one process, no master");
+ABSL_FLAG(bool, server_info, true,
+          "serve bevrpc.server.v1.ServerInfo (which process answered: pid, "
+          "prefork worker, --id)");
 ABSL_FLAG(std::string, advertise, "",
           "HOST:PORT to register (--register); default: the listening "
           "address");
@@ -182,38 +200,42 @@ absl::Status CheckRegistrationFlags() {
   return absl::OkStatus();
 }
 
-}  // namespace
-
-int ServerMain(int argc, char** argv, absl::string_view name,
-               RegisterFn register_services) {
-  absl::SetProgramUsageMessage(absl::StrCat(
-      "Usage: ", name,
-      " [--port=P] [--host=ADDR] [--threads=N] [--grace_ms=MS]"
-      " [--reflection=false] [--register=etcd://H:P/PREFIX"
-      " [--register_ttl=10s] [--advertise=HOST:PORT]]"
-      " [--max_concurrent_calls=N|auto] [--fault_abort=METHOD_OR_*:PERCENT:CODE]"
-      " [--fault_delay=METHOD_OR_*:PERCENT:DURATION]\n"
-      "(--helpfull describes every flag)"));
-  absl::ParseCommandLine(argc, argv);
-  if (absl::Status s = CheckRegistrationFlags(); !s.ok()) {
-    std::cerr << name << ": " << s.message() << "\n";
-    return 2;
-  }
-  RaiseOpenFilesLimit();
-
-  // Block the stop signals in every thread; this one waits for them below.
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGTERM);
-  sigaddset(&stop_signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
-
+// Everything a server process needs, built from the flags before any fork.
+struct MainConfig {
+  std::string name;
+  std::string host;
   ServerOptions options;
-  std::string host = absl::GetFlag(FLAGS_host);
-  bool v6 = host.find(':') != std::string::npos;
+  bool reflection = true;
+  bool server_info = true;
+  std::string id;
+};
+
+// --workers and the flags it changes: PreforkOptions, or 1 (no master).
+absl::StatusOr<int> WorkersFlag() {
+  absl::StatusOr<int> workers = ParseWorkers(absl::GetFlag(FLAGS_workers));
+  if (!workers.ok()) return workers.status();
+  if (*workers > 1) {
+    if (absl::StatusOr<ReservedPort> probe =
+            ReservePort(absl::GetFlag(FLAGS_host), 0);
+        !probe.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--workers=", *workers, " with --host=", absl::GetFlag(FLAGS_host),
+          ": ", probe.status().message()));
+    } else {
+      close(probe->fd);
+    }
+  }
+  return workers;
+}
+
+// Parses and checks every flag into `config`; an error names the flag.
+absl::Status ParseFlags(absl::string_view name, MainConfig* config) {
+  if (absl::Status s = CheckRegistrationFlags(); !s.ok()) return s;
+  config->name = std::string(name);
+  config->host = absl::GetFlag(FLAGS_host);
+  ServerOptions& options = config->options;
   options.listen_address =
-      v6 ? absl::StrCat("[", host, "]:", absl::GetFlag(FLAGS_port))
-         : absl::StrCat(host, ":", absl::GetFlag(FLAGS_port));
+      JoinHostPort(config->host, absl::GetFlag(FLAGS_port));
   options.io_threads = absl::GetFlag(FLAGS_threads);
   options.worker_threads = absl::GetFlag(FLAGS_worker_threads);
   options.max_stream_threads = absl::GetFlag(FLAGS_max_stream_threads);
@@ -221,46 +243,134 @@ int ServerMain(int argc, char** argv, absl::string_view name,
   options.register_target = absl::GetFlag(FLAGS_register);
   options.advertise = absl::GetFlag(FLAGS_advertise);
   options.registration.ttl = absl::GetFlag(FLAGS_register_ttl);
-  if (absl::Status fs = OverloadFlags(&options); !fs.ok()) {
-    std::cerr << name << ": " << fs.message() << "\n";
-    return 2;
+  config->id = absl::GetFlag(FLAGS_id);
+  options.registration.id = config->id;
+  config->reflection = absl::GetFlag(FLAGS_reflection);
+  config->server_info = absl::GetFlag(FLAGS_server_info);
+  return OverloadFlags(&options);
+}
+
+// Adds the binary's services and the builtin ones, and starts `server`.
+absl::Status StartServer(const MainConfig& config, RegisterFn register_services,
+                         Server& server, HealthService& health,
+                         ServerInfoService& info) {
+  absl::Status s = register_services(server, health);
+  if (s.ok() && config.reflection) s = AddReflection(server);
+  if (s.ok() && config.server_info) s = server.RegisterService(&info);
+  if (s.ok()) s = health.Register();
+  if (s.ok()) s = server.Start();
+  return s;
+}
+
+// One server process: the whole program without --workers, or one prefork
+// worker (`worker` not null). Serves until SIGTERM/SIGINT, then drains.
+int Serve(MainConfig config, RegisterFn register_services,
+          const WorkerContext* worker) {
+  // Block the stop signals in every thread; this one waits for them below.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
+  ServerOptions& options = config.options;
+  ServerInfoFacts facts;
+  facts.name = config.name;
+  facts.id = config.id;
+  if (worker != nullptr) {
+    facts.worker = worker->index;
+    facts.master_pid = worker->master_pid;
+    options.reuse_port = true;
+    options.listen_address = JoinHostPort(config.host, worker->port);
+    // One registration for the port, not one per worker: a worker that
+    // stops would revoke the key the others share (see server_main.h).
+    if (worker->index != 0) options.register_target.clear();
   }
   Server server(options);
   HealthService health(&server);
-  absl::Status s = register_services(server, health);
-  if (s.ok() && absl::GetFlag(FLAGS_reflection)) s = AddReflection(server);
-  if (s.ok()) s = health.Register();
-  if (s.ok()) s = server.Start();
+  ServerInfoService info(facts);
+  absl::Status s =
+      StartServer(config, register_services, server, health, info);
   if (!s.ok() && s.code() == absl::StatusCode::kInvalidArgument &&
       options.fault_injection.enabled()) {
     // A rule naming a method this binary does not serve.
-    std::cerr << name << ": --fault_abort / --fault_delay: " << s.message()
-              << "; expected " << kFaultAbortForm << " / " << kFaultDelayForm
-              << " (comma-separated)\n";
+    std::cerr << config.name << ": --fault_abort / --fault_delay: "
+              << s.message() << "; expected " << kFaultAbortForm << " / "
+              << kFaultDelayForm << " (comma-separated)\n";
     return 2;
   }
   if (!s.ok()) {
-    std::cerr << name << ": " << s << "\n";
+    std::cerr << config.name << ": " << s << "\n";
     return 1;
   }
-  if (options.adaptive_concurrency.enabled) {
-    std::cerr << name
+  if (options.adaptive_concurrency.enabled && worker == nullptr) {
+    std::cerr << config.name
               << ": --max_concurrent_calls=auto: adaptive limit on unary "
                  "calls, starting at "
               << server.concurrency_limit() << "\n";
   }
-  std::string listening = absl::StrCat(
-      v6 ? absl::StrCat("[", host, "]") : host, ":", server.port());
-  std::cout << "listening on " << listening << std::endl;
+  std::string listening = JoinHostPort(config.host, server.port());
+  info.SetListenAddress(listening);
+  if (worker != nullptr) {
+    ReportReady(*worker);  // The master prints the line once all are.
+  } else {
+    std::cout << "listening on " << listening << std::endl;
+  }
 
   int sig = 0;
   sigwait(&stop_signals, &sig);
-  std::cerr << name << ": got " << (sig == SIGTERM ? "SIGTERM" : "SIGINT")
-            << ", draining\n";
+  // One write: workers share the terminal.
+  std::cerr << absl::StrCat(
+      config.name,
+      worker != nullptr ? absl::StrCat(" worker ", worker->index) : "",
+      ": got ", sig == SIGTERM ? "SIGTERM" : "SIGINT", ", draining\n");
   // Deregisters first (--register), so clients stop picking this server
   // before it drains.
   server.Shutdown(absl::Milliseconds(absl::GetFlag(FLAGS_grace_ms)));
   return 0;
+}
+
+}  // namespace
+
+int ServerMain(int argc, char** argv, absl::string_view name,
+               RegisterFn register_services) {
+  absl::SetProgramUsageMessage(absl::StrCat(
+      "Usage: ", name,
+      " [--port=P] [--host=ADDR] [--threads=N] [--grace_ms=MS]"
+      " [--workers=N] [--id=ID] [--reflection=false] [--server_info=false]"
+      " [--register=etcd://H:P/PREFIX"
+      " [--register_ttl=10s] [--advertise=HOST:PORT]]"
+      " [--max_concurrent_calls=N|auto] [--fault_abort=METHOD_OR_*:PERCENT:CODE]"
+      " [--fault_delay=METHOD_OR_*:PERCENT:DURATION]\n"
+      "(--helpfull describes every flag)"));
+  absl::ParseCommandLine(argc, argv);
+  MainConfig config;
+  absl::StatusOr<int> workers = WorkersFlag();
+  absl::Status s = workers.ok() ? ParseFlags(name, &config) : workers.status();
+  if (!s.ok()) {
+    std::cerr << name << ": " << s.message() << "\n";
+    return 2;
+  }
+  RaiseOpenFilesLimit();
+  if (*workers == 1) return Serve(std::move(config), register_services, nullptr);
+
+  // Prefork: this process stays single-threaded and only supervises.
+  absl::StatusOr<ReservedPort> port =
+      ReservePort(config.host, absl::GetFlag(FLAGS_port));
+  if (!port.ok()) {
+    std::cerr << name << ": --port=" << absl::GetFlag(FLAGS_port) << ": "
+              << port.status().message() << "\n";
+    return 1;
+  }
+  PreforkOptions prefork;
+  prefork.workers = *workers;
+  prefork.name = std::string(name);
+  prefork.listen_host = config.host;
+  prefork.stop_timeout =
+      absl::Milliseconds(absl::GetFlag(FLAGS_grace_ms)) + absl::Seconds(5);
+  return RunPrefork(prefork, *port, [&](const WorkerContext& worker) {
+    return Serve(config, register_services, &worker);
+  });
 }
 
 }  // namespace bevrpc::builtin

@@ -12,7 +12,7 @@
 //   }
 //
 // Flags: --port (0 = a free port), --host, --threads (I/O threads),
-// --grace_ms, --reflection; --register=etcd://H:P[,H:P...]/PREFIX,
+// --grace_ms, --reflection, --server_info, --id, --workers; --register=etcd://H:P[,H:P...]/PREFIX,
 // --register_ttl (default 10s) and --advertise (default: the listening
 // address) register the server in etcd under PREFIX/ADVERTISE with a lease
 // (rpc/naming/registrar.h). --max_concurrent_calls=N limits calls in flight
@@ -24,6 +24,30 @@
 // revokes the registration (so clients stop picking it at once), then
 // drains and returns 0. A bad flag exits with status 2 and a message naming
 // the flag. Call once, from main().
+//
+// --id=ID is the stable replica identity (e.g. kv/0): with --register it is
+// the etcd value's "id", so ring_hash (and its strict shard mode) keeps the
+// replica's place, and its keys, across restarts and address changes; it
+// is also what ServerInfo reports. --server_info (default true) serves
+// bevrpc.server.v1.ServerInfo/Get (services/builtin/server_info.proto):
+// pid, prefork worker index, --id, name, listening address, start time.
+//
+// --workers=N (default 1: one process, as above) runs a prefork master
+// (services/builtin/prefork.h) that listens on nothing itself, reserves the
+// port, and forks N workers that each serve it with SO_REUSEPORT. The
+// master prints the "listening on" line once all N are ready, restarts a
+// worker that dies (backoff; gives up and exits 1 after repeated fast
+// failures), forwards SIGTERM/SIGINT (each worker drains; exit 0), and on
+// SIGHUP replaces the workers one at a time, each replacement listening
+// before the old one drains. Set net.ipv4.tcp_migrate_req=1 (Linux >=
+// 5.14) so that connections queued at a stopping worker are handed to
+// another instead of reset; the master warns when it is not. With
+// --register only worker 0 registers, for the whole port: the workers
+// share one address and identity, and a key per worker would be revoked
+// by the first worker that stops while the others still serve. A
+// replacement of worker 0 puts the key with its own lease before the old
+// one revokes its lease, so the key stays (unless the old revoke reaches
+// etcd first, which leaves it out until the new put lands).
 #ifndef BEVRPC_SERVICES_BUILTIN_SERVER_MAIN_H_
 #define BEVRPC_SERVICES_BUILTIN_SERVER_MAIN_H_
 
