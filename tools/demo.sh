@@ -1,11 +1,23 @@
 #!/usr/bin/env bash
-# The README's first command: installs what is missing, builds, starts the
-# echo server on a free port, calls it with the CLI, prints the answer, and
-# stops the server it started.
+# The README's demo commands. Both install what is missing and build first.
 #
-# Usage: bash tools/demo.sh
+#   bash tools/demo.sh             starts the echo server on a free port,
+#                                  calls it with the CLI, prints the answer,
+#                                  and stops the server it started.
+#   bash tools/demo.sh --topology  starts the URL shortener's topology with
+#                                  the launcher (kv x3 + shortener x2, as
+#                                  services/shortener/topology.textproto
+#                                  says), shortens a URL through the
+#                                  shortener's target, looks it up, prints
+#                                  the launcher's status, and stops it all.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+case "${1:-}" in
+  "") ;;
+  --topology) exec bash tools/demo_topology.sh ;;
+  *) echo "usage: bash tools/demo.sh [--topology]" >&2; exit 2 ;;
+esac
 
 bash tools/setup.sh
 bazel build //services/echo:echo_server //tools:bevrpc >&2
