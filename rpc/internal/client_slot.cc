@@ -675,7 +675,20 @@ void ClientSlot::OnRefusedByGoAway(ClientConnection* conn,
   for (uint64_t id : ids) {
     auto it = calls_.find(id);
     if (it == calls_.end() || it->second->conn != conn) continue;
-    if (!MoveRefused(id, why)) Finish(id, absl::Status(why.code(), why.message()));
+    if (MoveRefused(id, why)) continue;
+    ClientCall* call = it->second.get();
+    // No other endpoint: the server never saw the call, so it goes again on
+    // this endpoint's next connection (OnDraining opens it) — a prefork
+    // port whose other workers serve, or a single replica restarting. As
+    // bounded as moves to other endpoints.
+    if (call->stream == nullptr && !shut_down_ && !retiring_ &&
+        call->reroutes < kMaxGoAwayResends) {
+      ++call->reroutes;
+      call->conn = nullptr;
+      waiting_.push_back(id);
+      continue;
+    }
+    Finish(id, absl::Status(why.code(), why.message()));
   }
 }
 
@@ -783,6 +796,8 @@ void ClientSlot::OnDraining(ClientConnection* conn) {
   // The draining connection closes once its remaining calls finish; the
   // server closes it too.
   UpdateHealth();
+  // Calls it refused unprocessed, kept here: a new connection takes them.
+  if (!waiting_.empty() && !shut_down_ && !retiring_) OpenConnection();
 }
 
 void ClientSlot::Finish(uint64_t call_id, absl::Status status) {

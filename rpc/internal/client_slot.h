@@ -321,6 +321,9 @@ class ClientSlot : public std::enable_shared_from_this<ClientSlot> {
   // another usable endpoint, without counting as an attempt. False (the
   // call untouched) when there is none.
   bool MoveRefused(uint64_t call_id, const absl::Status& why);
+  // How often one call refused by GOAWAY goes again on this endpoint's
+  // next connection when no other endpoint is usable.
+  static constexpr int kMaxGoAwayResends = 4;
   enum class Health { kIdle, kConnecting, kReady, kFailing };
   Health reported_ = Health::kIdle;
   bool failing_ = false;  // The last connect failed and none succeeded since.

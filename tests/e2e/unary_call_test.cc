@@ -369,6 +369,70 @@ TEST_F(UnaryCallTest, LateResponseAfterTheDeadlineIsDropped) {
   close(listener);
 }
 
+// A test playing the only server refuses the second of two calls with
+// GOAWAY (last_call_id = the first): it was never processed, and no other
+// endpoint exists, so the channel sends it again on a new connection to
+// the same address (a prefork port, a restarting single replica) instead
+// of failing it.
+TEST_F(UnaryCallTest, CallRefusedByGoAwayGoesAgainOnANewConnection) {
+  int port = 0;
+  const int listener = BindLoopback(/*listen_too=*/true, &port);
+  ASSERT_GE(listener, 0);
+  auto channel = Channel::Create(absl::StrCat("127.0.0.1:", port));
+  ASSERT_TRUE(channel.ok());
+  EchoRequest req[2];
+  EchoResponse resp[2];
+  Notification done[2];
+  absl::Status result[2];
+  for (int i = 0; i < 2; ++i) {
+    req[i].set_message(absl::StrCat("call ", i));
+    (*channel)->CallAsync(kEcho, req[i], &resp[i], CallOptions(),
+                          [&, i](absl::Status s) {
+                            result[i] = s;
+                            done[i].Notify();
+                          });
+  }
+  auto accept_one = [&]() -> std::unique_ptr<testing::RawClient> {
+    pollfd pfd{listener, POLLIN, 0};
+    if (poll(&pfd, 1, /*timeout_ms=*/10000) != 1) return nullptr;
+    const int fd = accept(listener, nullptr, nullptr);
+    return fd < 0 ? nullptr : testing::RawClient::Adopt(fd);
+  };
+  auto answer = [](testing::RawClient& peer, const testing::Frame& request) {
+    EchoRequest got;
+    EXPECT_TRUE(got.ParseFromString(request.payload));
+    EchoResponse out;
+    out.set_message(got.message());
+    wire::FrameMeta meta;
+    meta.set_call_id(request.meta.call_id());
+    meta.set_kind(wire::RESPONSE);
+    return peer.Write(testing::EncodeFrame(meta, out.SerializeAsString()));
+  };
+  std::unique_ptr<testing::RawClient> first = accept_one();
+  ASSERT_NE(first, nullptr);
+  absl::StatusOr<testing::Frame> a = NextFrameOfKind(*first, wire::REQUEST);
+  absl::StatusOr<testing::Frame> b = NextFrameOfKind(*first, wire::REQUEST);
+  ASSERT_TRUE(a.ok() && b.ok()) << a.status() << " " << b.status();
+  wire::FrameMeta goaway;
+  goaway.set_kind(wire::GOAWAY);
+  goaway.set_last_call_id(a->meta.call_id());
+  ASSERT_TRUE(first->Write(testing::EncodeFrame(goaway, "")).ok());
+  ASSERT_TRUE(answer(*first, *a).ok());
+
+  std::unique_ptr<testing::RawClient> second = accept_one();
+  ASSERT_NE(second, nullptr) << "no new connection for the refused call";
+  absl::StatusOr<testing::Frame> again = NextFrameOfKind(*second, wire::REQUEST);
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(again->payload, b->payload);
+  ASSERT_TRUE(answer(*second, *again).ok());
+  for (int i = 0; i < 2; ++i) {
+    ASSERT_TRUE(done[i].WaitForNotificationWithTimeout(absl::Seconds(10)));
+    EXPECT_TRUE(result[i].ok()) << i << ": " << result[i];
+    EXPECT_EQ(resp[i].message(), req[i].message());
+  }
+  close(listener);
+}
+
 TEST_F(UnaryCallTest, ClientDeadlineFiresEvenIfTheServerNeverAnswers) {
   // A socket that listens but never accepts or answers: only the
   // channel's own timer can end the call.

@@ -603,6 +603,7 @@ TEST_F(CliTest, ServicesOnlyProtoIsListedDescribedAndCalledThroughReflection) {
   EXPECT_EQ(list.out,
             "bevrpc.health.v1.Health\n"
             "bevrpc.reflection.v1.ServerReflection\n"
+            "bevrpc.server.v1.ServerInfo\n"
             "grpc.testing.TestService\n")
       << list;
   EXPECT_EQ(list.err, "") << list;
