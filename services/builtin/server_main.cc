@@ -250,12 +250,11 @@ absl::Status ParseFlags(absl::string_view name, MainConfig* config) {
   return OverloadFlags(&options);
 }
 
-// Adds the binary's services and the builtin ones, and starts `server`.
-absl::Status StartServer(const MainConfig& config, RegisterFn register_services,
-                         Server& server, HealthService& health,
-                         ServerInfoService& info) {
-  absl::Status s = register_services(server, health);
-  if (s.ok() && config.reflection) s = AddReflection(server);
+// Adds the builtin services (the binary's are in) and starts `server`.
+absl::Status StartServer(const MainConfig& config, Server& server,
+                         HealthService& health, ServerInfoService& info) {
+  absl::Status s;
+  if (config.reflection) s = AddReflection(server);
   if (s.ok() && config.server_info) s = server.RegisterService(&info);
   if (s.ok()) s = health.Register();
   if (s.ok()) s = server.Start();
@@ -289,8 +288,13 @@ int Serve(MainConfig config, RegisterFn register_services,
   Server server(options);
   HealthService health(&server);
   ServerInfoService info(facts);
-  absl::Status s =
-      StartServer(config, register_services, server, health, info);
+  absl::Status s = register_services(server, health);
+  if (s.code() == absl::StatusCode::kInvalidArgument) {
+    // The binary's own flags (checked in its callback): a usage error.
+    std::cerr << config.name << ": " << s.message() << "\n";
+    return 2;
+  }
+  if (s.ok()) s = StartServer(config, server, health, info);
   if (!s.ok() && s.code() == absl::StatusCode::kInvalidArgument &&
       options.fault_injection.enabled()) {
     // A rule naming a method this binary does not serve.

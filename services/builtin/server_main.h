@@ -60,7 +60,11 @@
 namespace bevrpc::builtin {
 
 // `register_services` adds the binary's services; `health` may be used to
-// set per-service statuses there.
+// set per-service statuses there. It runs after the flags are parsed (in
+// each worker with --workers), so it may read the binary's own flags: an
+// INVALID_ARGUMENT it returns is a usage error (the message is printed and
+// the process exits 2, as for a bad flag of ServerMain's own); any other
+// error exits 1.
 using RegisterFn = absl::FunctionRef<absl::Status(Server&, HealthService&)>;
 
 int ServerMain(int argc, char** argv, absl::string_view name,

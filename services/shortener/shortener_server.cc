@@ -13,8 +13,6 @@
 // --max_code_attempts are ShortenerOptions. A missing or bad flag exits
 // with status 2 and a message naming it. Everything else is the shared
 // server main (services/builtin/server_main.h).
-#include <cstdlib>
-#include <iostream>
 #include <memory>
 #include <string>
 
@@ -93,14 +91,9 @@ int main(int argc, char** argv) {
   return bevrpc::builtin::ServerMain(
       argc, argv, "shortener_server",
       [&](bevrpc::Server& server, bevrpc::builtin::HealthService&) {
-        // Flags are parsed by now. ServerMain exits 1 on a registration
-        // error; a bad flag of ours exits 2 like its own, before any
-        // thread of ours exists.
-        if (absl::Status s = Setup(&kv, &shortener); !s.ok()) {
-          std::cerr << "shortener_server: " << s.message() << std::endl;
-          kv.reset();
-          std::_Exit(2);
-        }
+        // Flags are parsed by now; a bad one of ours is INVALID_ARGUMENT,
+        // which ServerMain turns into exit 2 like a bad flag of its own.
+        if (absl::Status s = Setup(&kv, &shortener); !s.ok()) return s;
         return server.RegisterService(shortener.get());
       });
 }
