@@ -20,6 +20,12 @@ pkgs=(
   # tools/fuzz.sh: clang 14 and its runtimes (libclang_rt.fuzzer, asan,
   # ubsan); libFuzzer itself ships in libclang-rt-14-dev on Debian 12.
   clang libclang-rt-14-dev
+  # Observability (docs/observability.md): a real Prometheus scrapes a
+  # server's port in tests/e2e/observability:prometheus_test; headless
+  # Chromium renders /status in tests/e2e/observability:status_page_test;
+  # Chart.js (/usr/share/javascript/chart.js) is embedded into the binary at
+  # build time (@chart_js in WORKSPACE) so /status draws charts air-gapped.
+  prometheus chromium libjs-chart.js
 )
 
 missing=()
