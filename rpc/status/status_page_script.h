@@ -53,6 +53,11 @@ inline constexpr char kStatusPageScript[] = R"js(
     if (m > 0) return m + 'm ' + r + 's';
     return r + 's';
   }
+  function two(n) { return (n < 10 ? '0' : '') + n; }
+  function clock(t) {  // local hh:mm:ss, short enough for six ticks
+    var d = new Date(t * 1000);
+    return two(d.getHours()) + ':' + two(d.getMinutes()) + ':' + two(d.getSeconds());
+  }
   function scaled(values, k) {
     return values.map(function (v) { return v === null ? null : v * k; });
   }
@@ -117,7 +122,7 @@ inline constexpr char kStatusPageScript[] = R"js(
         charts[id] = pair;
       }
       var h = m.history;
-      var labels = h.t.map(function (t) { return new Date(t * 1000).toLocaleTimeString(); });
+      var labels = h.t.map(clock);
       var c = charts[id];
       c.traffic.data.labels = labels;
       c.traffic.data.datasets[0].data = h.qps;
