@@ -17,21 +17,21 @@ for i in 1 2 3; do
   "$cli" call "$addr" bevrpc.echo.Echo/Echo "{\"message\":\"m$i\"}" >/dev/null
 done
 
-# The page samples once a second: wait (up to 30 s) until it has a chart
-# point for Echo, so the charts have data to draw.
+# The page samples once a second: wait (up to 30 s) until a chart point
+# shows the Echo calls, so the charts have data to draw.
 has_point() {
   http_get "http://$addr/status?format=json" | python3 -c '
 import json, sys
 d = json.load(sys.stdin)
 m = [m for m in d["methods"] if m["service"] == "bevrpc.echo.Echo" and m["method"] == "Echo"]
-sys.exit(0 if m and m[0]["calls"] == 3 and m[0]["history"]["qps"] else 1)'
+sys.exit(0 if m and any(m[0]["history"]["qps"]) else 1)'
 }
 ok=""
 for _ in $(seq 1 300); do
   if has_point 2>/dev/null; then ok=1; break; fi
   sleep 0.1
 done
-[ -n "$ok" ] || { echo "FAIL: /status shows no 3 Echo calls within 30 s:"; http_get "http://$addr/status?format=json"; exit 1; }
+[ -n "$ok" ] || { echo "FAIL: /status charts no Echo calls within 30 s:"; http_get "http://$addr/status?format=json"; exit 1; }
 
 # chromium_run NAME ARGS...: headless Chromium with a fresh profile, in the
 # foreground (killed at exit if the test is); fails unless it exits 0
