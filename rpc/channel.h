@@ -55,6 +55,7 @@
 #include "rpc/balancing/outlier_detector.h"
 #include "rpc/call_options.h"
 #include "rpc/frame_codec.h"
+#include "rpc/metrics/metrics.h"
 #include "rpc/naming/resolver.h"
 #include "rpc/service_config.h"
 #include "transport/address.h"
@@ -170,6 +171,15 @@ struct ChannelOptions {
   // ("keepalive timeout ...") and new calls open a new connection.
   // Default: 20 s.
   absl::Duration keepalive_timeout = absl::Seconds(20);
+  // Where the channel's metrics go (rpc/internal/client_metrics.h: per
+  // method bevrpc_client_started, _handled{code}, _in_flight,
+  // _handling_seconds, bytes, stream messages, retries, hedges; per
+  // endpoint {target, endpoint} in flight, errors, ejections, state).
+  // Borrowed: must outlive the channel. Default: MetricsRegistry::Default().
+  metrics::MetricsRegistry* metrics_registry =
+      &metrics::MetricsRegistry::Default();
+  // Records those metrics. Off, calls record nothing at all. Default: true.
+  bool enable_metrics = true;
 };
 
 // Identifies a call started with CallAsync(), for Cancel(), wherever the

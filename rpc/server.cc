@@ -18,12 +18,16 @@
 namespace bevrpc {
 namespace internal {
 
-class ServerImpl {
+class ServerImpl : public ServerLevels {
  public:
   explicit ServerImpl(ServerOptions options) {
     shared_.options = std::move(options);
   }
-  ~ServerImpl() { Shutdown(absl::ZeroDuration()); }
+  ~ServerImpl() override {
+    Shutdown(absl::ZeroDuration());
+    // Not read any more once this returns (Start() may have failed).
+    if (shared_.metrics != nullptr) shared_.metrics->RemoveLevels();
+  }
 
   absl::Status RegisterMethod(MethodDesc method);
   // Registers all or none.
@@ -60,6 +64,34 @@ class ServerImpl {
     return shared_.memory == nullptr ? 0 : shared_.memory->peak();
   }
 
+  // ServerLevels (metrics; read while registered, from Start() until the
+  // end of Shutdown()).
+  uint64_t connections() const override { return num_connections(); }
+  uint64_t calls_queued() const override {
+    return shared_.workers->queued() + shared_.stream_workers->queued();
+  }
+  uint64_t memory_bytes() const override { return memory_in_use(); }
+  uint64_t memory_limit_bytes() const override {
+    return shared_.options.max_server_memory_bytes;
+  }
+  uint64_t workers_busy() const override {
+    return Busy(*shared_.workers) + Busy(*shared_.stream_workers);
+  }
+  uint64_t workers_idle() const override {
+    return shared_.workers->idle_threads() +
+           shared_.stream_workers->idle_threads();
+  }
+  uint64_t rate_limited_read_bytes() const override {
+    uint64_t read = 0, written = 0;
+    if (group_ != nullptr) group_->Totals(&read, &written);
+    return read;
+  }
+  uint64_t rate_limited_written_bytes() const override {
+    uint64_t read = 0, written = 0;
+    if (group_ != nullptr) group_->Totals(&read, &written);
+    return written;
+  }
+
  private:
   // Sessions of one loop, touched only on that loop's thread.
   struct LoopSessions {
@@ -67,6 +99,10 @@ class ServerImpl {
     absl::flat_hash_map<ServerSession*, std::unique_ptr<ServerSession>> sessions;
   };
 
+  static uint64_t Busy(const WorkerPool& pool) {
+    const int busy = pool.num_threads() - pool.idle_threads();
+    return busy > 0 ? static_cast<uint64_t>(busy) : 0;
+  }
   absl::Status CheckMethod(const MethodDesc& method) const;
   void OnAccept(int fd);
   void AdoptOnLoop(LoopSessions* ls, int fd);
@@ -161,6 +197,16 @@ absl::Status ServerImpl::Start() {
   absl::StatusOr<transport::SocketAddress> addr =
       transport::SocketAddress::Parse(o.listen_address);
   if (!addr.ok()) return addr.status();
+  if (o.enable_metrics) {
+    if (o.metrics_registry == nullptr) {
+      return absl::InvalidArgumentError(
+          "enable_metrics is on but metrics_registry is null");
+    }
+    absl::StatusOr<std::unique_ptr<ServerMetrics>> metrics =
+        ServerMetrics::Create(o.metrics_registry, shared_.methods);
+    if (!metrics.ok()) return metrics.status();
+    shared_.metrics = *std::move(metrics);
+  }
   if (o.loops != nullptr) {
     loops_ = o.loops;
   } else {
@@ -213,6 +259,9 @@ absl::Status ServerImpl::Start() {
   });
   created.WaitForNotification();
   started_ = true;
+  if (status.ok() && shared_.metrics != nullptr) {
+    status = shared_.metrics->AddLevels(this);
+  }
   if (status.ok()) status = StartRegistration();
   if (!status.ok()) {
     Shutdown(absl::ZeroDuration());
@@ -404,6 +453,8 @@ void ServerImpl::Shutdown(absl::Duration grace) {
     }
     loop_sessions_.clear();
   }
+  // Before what the levels read goes away.
+  if (shared_.metrics != nullptr) shared_.metrics->RemoveLevels();
   group_.reset();
   owned_loops_.reset();
   loops_ = nullptr;

@@ -17,6 +17,7 @@
 #include "rpc/frame_codec.h"
 #include "transport/connection.h"
 #include "transport/loop_pool.h"
+#include "rpc/metrics/metrics.h"
 #include "rpc/naming/registrar.h"
 #include "transport/rate_limit.h"
 
@@ -237,6 +238,15 @@ struct ServerOptions {
   // Lease TTL (default 10 s), metadata (weight, zone, id, version) and
   // retry timing of the registration.
   naming::RegistrarOptions registration;
+  // Where the server's metrics go (rpc/internal/server_metrics.h: per
+  // method bevrpc_server_started, _handled{code}, _in_flight,
+  // _handling_seconds, bytes and stream messages; server-wide connections,
+  // queue, memory budget, workers, rate limits; process metrics). Borrowed:
+  // must outlive the server. Default: MetricsRegistry::Default().
+  metrics::MetricsRegistry* metrics_registry =
+      &metrics::MetricsRegistry::Default();
+  // Records those metrics. Off, calls record nothing at all. Default: true.
+  bool enable_metrics = true;
 };
 
 }  // namespace bevrpc

@@ -64,6 +64,16 @@ int WorkerPool::num_threads() const {
   return alive_;
 }
 
+int WorkerPool::idle_threads() const {
+  MutexLock lock(&mu_);
+  return idle_;
+}
+
+size_t WorkerPool::queued() const {
+  MutexLock lock(&mu_);
+  return queue_.size();
+}
+
 absl::Status WorkerPool::Submit(absl::AnyInvocable<void()> task) {
   JoinExited();
   absl::Status refused;

@@ -65,8 +65,11 @@ class WorkerPool {
   // Must not be called from a worker.
   void Shutdown();
 
-  // Threads alive right now.
+  // Threads alive right now, those of them waiting for a task, and the
+  // tasks waiting for a thread.
   int num_threads() const;
+  int idle_threads() const;
+  size_t queued() const;
 
  private:
   void StartThreadLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

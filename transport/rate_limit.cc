@@ -63,6 +63,14 @@ absl::StatusOr<std::unique_ptr<RateLimitGroup>> RateLimitGroup::Create(
   return group;
 }
 
+void RateLimitGroup::Totals(uint64_t* read, uint64_t* written) const {
+  ev_uint64_t r = 0, w = 0;
+  // Takes the group's lock (libevent is built with threading on).
+  bufferevent_rate_limit_group_get_totals(group_, &r, &w);
+  *read = r;
+  *written = w;
+}
+
 RateLimitGroup::~RateLimitGroup() {
   if (group_ != nullptr) bufferevent_rate_limit_group_free(group_);
 }

@@ -59,6 +59,9 @@ class RateLimitGroup {
   ~RateLimitGroup();
 
   bufferevent_rate_limit_group* get() const { return group_; }
+  // Bytes read and written by the group's connections so far (libevent's
+  // group totals). Thread-safe.
+  void Totals(uint64_t* read, uint64_t* written) const;
 
  private:
   RateLimitGroup() = default;

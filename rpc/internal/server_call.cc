@@ -31,6 +31,8 @@ void ServerCall::Reset(ServerSession* session, uint64_t call_id,
   handler_running_ = false;
   counted_ended_running_ = false;
   end_status_ = absl::OkStatus();
+  metrics_ = nullptr;
+  final_code_ = absl::StatusCode::kOk;
   cancelled_.store(false, std::memory_order_relaxed);
 }
 
@@ -292,8 +294,9 @@ void ServerCall::SendFinal(const absl::Status& status) {
   if (ended_) return;  // Headers over the limit ended the call.
   ended_ = true;
   admission_.ReleaseAnswered();  // Free before the client can see it.
+  final_code_ = status.code();
   if (session_ != nullptr) {
-    session_->SendResponse(this, status, /*handler_result=*/true);
+    final_code_ = session_->SendResponse(this, status, /*handler_result=*/true);
   }
   end_status_ = absl::OkStatus();
   EndCall();
@@ -305,9 +308,11 @@ void ServerCall::Abort(absl::Status status, bool send_response) {
   ended_ = true;
   // Free before the client sees the answer or the handler the cancel.
   admission_.Release();
+  final_code_ = status.code();
   if (send_response && session_ != nullptr) {
     SendHeadersOnce();
-    session_->SendResponse(this, status, /*handler_result=*/false);
+    final_code_ =
+        session_->SendResponse(this, status, /*handler_result=*/false);
   }
   end_status_ = status;
   Cancel(status);
@@ -322,6 +327,10 @@ void ServerCall::Detach() {
 
 void ServerCall::EndCall() {
   admission_.Release();  // Normally done already (SendFinal, Abort).
+  if (metrics_ != nullptr) {
+    metrics_->Ended(final_code_, MonotonicNow() - metrics_start_);
+    metrics_ = nullptr;
+  }
   if (session_ != nullptr) {
     session_->RemoveCall(call_id_);
     session_ = nullptr;

@@ -23,6 +23,7 @@
 #include "google/protobuf/message.h"
 #include "rpc/call_options.h"
 #include "rpc/internal/admission.h"
+#include "rpc/internal/call_metrics.h"
 #include "rpc/internal/cancellation.h"
 #include "rpc/internal/ref_ptr.h"
 #include "rpc/method.h"
@@ -84,6 +85,18 @@ class ServerCall {
   // cancel-storm defence; set only while that defence is on.
   void set_opened_at(absl::Duration t) { opened_at_ = t; }
   absl::Duration opened_at() const { return opened_at_; }
+
+  // Metrics (loop): the call's method series (null: metrics off), counted
+  // as started now; `start` is when its REQUEST was read (MonotonicNow()).
+  // EndCall() records its end: latency from `start` to the RESPONSE
+  // queued on the connection (or the call's end without one), and the
+  // status code the client was sent (or the reason it ended unanswered).
+  void StartMetrics(CallMetrics* metrics, absl::Duration start) {
+    metrics_ = metrics;
+    metrics_start_ = start;
+    metrics->Started();
+  }
+  CallMetrics* metrics() const { return metrics_; }
 
   // Runs the handler (inline or on the pool); on the loop thread.
   // `pool` runs sync unary handlers and RunOnWorkerPool() work;
@@ -275,6 +288,9 @@ class ServerCall {
   bool counted_ended_running_ = false;  // loop: in pool_->ended_running_
   absl::Duration opened_at_;  // loop
   absl::Status end_status_;  // loop: why it ended, if not finished normally
+  CallMetrics* metrics_ = nullptr;  // loop; see StartMetrics()
+  absl::Duration metrics_start_;    // loop
+  absl::StatusCode final_code_ = absl::StatusCode::kOk;  // loop
   std::unique_ptr<transport::Timer> deadline_timer_;       // loop
   // RunAfter() timers, by id; each erases itself when it fires (loop).
   absl::flat_hash_map<uint64_t, std::unique_ptr<transport::Timer>> timers_;

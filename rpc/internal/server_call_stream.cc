@@ -133,6 +133,10 @@ bool ServerCall::StreamWrite(const google::protobuf::Message& message) {
       SendHeadersOnce();
       if (ended_) return false;  // The headers were over the limit.
       session_->SendStreamMessage(call_id_, &message, absl::string_view());
+      // Sized just above (ByteSizeLong() caches it).
+      if (metrics_ != nullptr) {
+        metrics_->StreamMessageSent(message.GetCachedSize());
+      }
       break;
     case Then::kPump:
       Pump();
@@ -382,6 +386,7 @@ void ServerCall::Pump() {
     SendHeadersOnce();
     if (ended_) return;  // The headers were over the limit.
     session_->SendStreamMessage(call_id_, nullptr, bytes);
+    if (metrics_ != nullptr) metrics_->StreamMessageSent(bytes.size());
   }
   absl::Status final_status;
   bool finish = false;
@@ -463,6 +468,7 @@ absl::Status ServerCall::OnStreamMessage(transport::Buffer& input,
   // Held against the memory budget until the handler reads it.
   held_bytes_ += cost;
   NotePayload(payload_size);
+  if (metrics_ != nullptr) metrics_->StreamMessageReceived(payload_size);
   if (session_ != nullptr) session_->Charge(static_cast<int64_t>(cost));
   WakeStream(/*writable=*/false, /*readable=*/true);
   return absl::OkStatus();

@@ -294,6 +294,17 @@ void ServerSession::OnOversizedFrame(const wire::FrameMeta& meta,
                 "request payload of ", payload_size,
                 " bytes exceeds max_message_bytes ",
                 shared_->options.limits.max_message_bytes)));
+  CountRefused(nullptr, meta.method(), absl::StatusCode::kResourceExhausted);
+}
+
+void ServerSession::CountRefused(const MethodDesc* method,
+                                 absl::string_view name,
+                                 absl::StatusCode code) {
+  const ServerMetrics* metrics = shared_->metrics.get();
+  if (metrics == nullptr) return;
+  CallMetrics* m =
+      method != nullptr ? metrics->For(method) : metrics->ForName(name);
+  m->Refused(code, MonotonicNow() - ReadTime());
 }
 
 absl::Status ServerSession::CheckRequest(const wire::FrameMeta& meta,
@@ -343,6 +354,9 @@ absl::Status ServerSession::CheckRequest(const wire::FrameMeta& meta,
   }
   last_method_ = &it->second;
   last_policy_ = shared_->admission->PolicyFor(last_method_);
+  if (shared_->metrics != nullptr) {
+    last_metrics_ = shared_->metrics->For(last_method_);
+  }
   return CheckConcurrency(method, last_method_);
 }
 
@@ -378,6 +392,7 @@ void ServerSession::HandleRequest(wire::FrameMeta& meta,
   absl::Status s = CheckRequest(meta, &method);
   if (!s.ok()) {
     SendError(call_id, s);
+    CountRefused(nullptr, meta.method(), s.code());
     return;
   }
   AdmissionSlot slot;
@@ -392,6 +407,7 @@ void ServerSession::HandleRequest(wire::FrameMeta& meta,
                              "REQUEST of a ", method->full_name,
                              " call carries a payload: a client-streaming "
                              "call sends its messages in MESSAGE frames")));
+      CountRefused(method, {}, absl::StatusCode::kInvalidArgument);
       return;
     }
   } else if (!ParsePayload(input, payload_size, call->request())) {
@@ -399,7 +415,14 @@ void ServerSession::HandleRequest(wire::FrameMeta& meta,
                            "request payload (", payload_size,
                            " bytes) does not parse as ",
                            method->request_prototype->GetTypeName())));
+    CountRefused(method, {}, absl::StatusCode::kInvalidArgument);
     return;
+  }
+  // Counted from here on: the call is dispatched, and EndCall() records
+  // its end whichever way it ends.
+  if (last_metrics_ != nullptr) {
+    call->StartMetrics(last_metrics_, ReadTime());
+    if (!call->client_streams()) last_metrics_->AddReceivedBytes(payload_size);
   }
   call->NotePayload(payload_size);
   if (!call->client_streams()) {
@@ -452,11 +475,13 @@ bool ServerSession::Admit(uint64_t call_id, const MethodDesc* method,
                                : absl::StrCat("fault injected: ", rule.percent,
                                               "% of calls to ", rule.method,
                                               " are aborted")));
+    CountRefused(method, {}, rule.code);
     return false;
   }
   absl::Status s = shared_->admission->Admit(*method, policy, slot);
   if (!s.ok()) {
     SendOverloaded(call_id, s);
+    CountRefused(method, {}, s.code());
     return false;
   }
   if (policy != nullptr && policy->delay != nullptr &&
@@ -477,8 +502,9 @@ void ServerSession::SendOverloaded(uint64_t call_id,
   out_.Send();
 }
 
-void ServerSession::SendResponse(ServerCall* call, const absl::Status& status,
-                                 bool handler_result) {
+absl::StatusCode ServerSession::SendResponse(ServerCall* call,
+                                             const absl::Status& status,
+                                             bool handler_result) {
   ResetPingStrikes();
   if (handler_result) CreditCompletedCall();
   wire::FrameMeta& meta = out_.Begin(wire::RESPONSE, call->call_id());
@@ -505,6 +531,11 @@ void ServerSession::SendResponse(ServerCall* call, const absl::Status& status,
     meta.set_status_message(std::string(effective.message()));
   }
   out_.Send(payload);
+  if (payload != nullptr && call->metrics() != nullptr) {
+    // Sized above (ByteSizeLong() caches it).
+    call->metrics()->AddSentBytes(payload->GetCachedSize());
+  }
+  return effective.code();
 }
 
 bool ServerSession::AddTrailers(const Metadata& trailers,

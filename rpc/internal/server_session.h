@@ -24,6 +24,7 @@
 #include "rpc/internal/frame_writer.h"
 #include "rpc/internal/keepalive.h"
 #include "rpc/internal/server_call.h"
+#include "rpc/internal/server_metrics.h"
 #include "rpc/method.h"
 #include "rpc/server_options.h"
 #include "rpc/worker_pool.h"
@@ -45,6 +46,8 @@ struct ServerShared {
   std::unique_ptr<ByteBudget> memory;
   // Concurrency limits and fault injection, resolved at Start().
   std::unique_ptr<Admission> admission;
+  // Per-method metrics, resolved at Start(); null with enable_metrics off.
+  std::unique_ptr<ServerMetrics> metrics;
   // Call pools not yet freed: a pool outlives its connection while a
   // handler still holds one of its calls (an unfinished Completion).
   // Shutdown waits for 0 before it stops the loops those calls post to.
@@ -73,9 +76,9 @@ class ServerSession : public transport::ConnectionHandler, public FrameSink {
   // For ServerCall. `handler_result` when the status is the handler's own
   // (not a deadline, cancellation or shutdown). Trailers over
   // max_metadata_bytes are not sent: the call ends with RESOURCE_EXHAUSTED
-  // instead.
-  void SendResponse(ServerCall* call, const absl::Status& status,
-                    bool handler_result);
+  // instead. Returns the status code sent.
+  absl::StatusCode SendResponse(ServerCall* call, const absl::Status& status,
+                                bool handler_result);
   void RemoveCall(uint64_t call_id);
   // Streaming frames: a MESSAGE (from `message`, or already serialized
   // `bytes` when it is null), HEADERS, WINDOW_UPDATE. SendHeaders() sends
@@ -144,6 +147,11 @@ class ServerSession : public transport::ConnectionHandler, public FrameSink {
   // MonotonicNow(), read at most once per read callback.
   absl::Duration ReadTime();
   void SendError(uint64_t call_id, const absl::Status& status);
+  // Metrics: a REQUEST answered with `code` before it became a call
+  // (refused, unknown method, bad request). `method` is its method if
+  // known, else found by `name` (an unknown name counts as "__unknown__").
+  void CountRefused(const MethodDesc* method, absl::string_view name,
+                    absl::StatusCode code);
   // Puts `trailers` into out_'s meta; false, with *status replaced by the
   // reason, when they are over max_metadata_bytes (or have an empty key).
   bool AddTrailers(const Metadata& trailers, absl::Status* status);
@@ -215,6 +223,8 @@ class ServerSession : public transport::ConnectionHandler, public FrameSink {
   const MethodDesc* last_method_ = nullptr;  // The last method called.
   // Its admission policy (null: only the server-wide limit applies).
   const MethodPolicy* last_policy_ = nullptr;
+  // Its metrics (null: metrics off).
+  CallMetrics* last_metrics_ = nullptr;
   uint64_t fault_rng_;  // Fault injection's dice (splitmix64 state).
   CallPool* call_pool_;  // Released (Close()) by the destructor.
 };
