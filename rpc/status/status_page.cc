@@ -15,6 +15,8 @@ namespace bevrpc::status {
 namespace {
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+// Where the server counts calls to methods it does not have.
+constexpr char kUnknownService[] = "__unknown__";
 
 int LabelIndex(const metrics::FamilySnapshot& family, absl::string_view name) {
   for (size_t i = 0; i < family.label_names.size(); ++i) {
@@ -252,6 +254,11 @@ void StatusPage::Sample(absl::Time now) {
   last_sample_ = now;
 }
 
+bool StatusPage::EverCalled(const MethodState& state) {
+  const auto* newest = state.totals.Newest();
+  return newest != nullptr && newest->value.calls > 0;
+}
+
 StatusPage::Current StatusPage::CurrentOf(const MethodState& state,
                                           absl::Duration window) {
   Current c;
@@ -426,6 +433,7 @@ std::string StatusPage::RenderHtml(absl::Time now) const {
             "<th>p99</th><th>In flight</th><th>Calls</th><th>Errors</th>"
             "</tr></thead>\n<tbody>\n");
   for (const auto& [key, m] : methods_) {
+    if (key.first == kUnknownService && !EverCalled(*m)) continue;
     const Current c = CurrentOf(*m, options_.window);
     const std::string id = HtmlEscape(absl::StrCat(key.first, "/", key.second));
     absl::StrAppend(
@@ -456,6 +464,9 @@ std::string StatusPage::RenderHtml(absl::Time now) const {
   out.append("</p>\n<section id=\"bevrpc-charts\" hidden>\n");
   size_t index = 0;
   for (const auto& [key, m] : methods_) {
+    // Charts only for methods that were ever called: a server lists every
+    // registered method (and __unknown__), most of them idle.
+    if (!EverCalled(*m)) continue;
     const std::string id = HtmlEscape(absl::StrCat(key.first, "/", key.second));
     absl::StrAppend(&out, "<div class=\"bevrpc-method\"><h2>", id, "</h2>");
     for (const char* kind : {"traffic", "latency"}) {

@@ -21,7 +21,9 @@
 //                                                      sample (bucket deltas)
 //   bevrpc_server_in_flight{service,method}            in flight per method
 //   bevrpc_server_connections                          open connections
-// A family that is absent shows as "-" (null in JSON).
+// A family that is absent shows as "-" (null in JSON). The table lists every
+// method (__unknown__ only once called); charts are drawn for methods
+// called at least once when the page was rendered (reload for newer ones).
 //
 // Threads: Sample() is called by the sampling thread StartSampling() owns
 // (or by a test with its own clock); Handle()/Render*() by the server's I/O
@@ -151,6 +153,7 @@ class StatusPage {
   void AppendJsonLocked(absl::Time now, bool with_history,
                         std::string* out) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  static bool EverCalled(const MethodState& state);
   static Current CurrentOf(const MethodState& state, absl::Duration window);
   void RunSampler();
 

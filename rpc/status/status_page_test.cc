@@ -280,6 +280,26 @@ TEST(StatusPageTest, HtmlHasTableChartsAndEmbeddedData) {
   EXPECT_TRUE(absl::StrContains(html, " \xC2\xB5s</td>")) << html;
 }
 
+TEST(StatusPageTest, IdleMethodsAreListedWithoutChartsUnknownHidden) {
+  ServerMetrics m;
+  StatusPage page(OptionsFor(&m));
+  m.Calls("bevrpc.echo.Echo", "Echo", "OK", 0, 0.001);     // registered, idle
+  m.Calls("__unknown__", "__unknown__", "UNIMPLEMENTED", 0, 0.001);
+  m.Calls("bevrpc.echo.Echo", "Expand", "OK", 2, 0.001);
+  page.Sample(kT0);
+  const std::string html = page.RenderHtml(kT0);
+  EXPECT_TRUE(absl::StrContains(html, "<tr data-method=\"bevrpc.echo.Echo/Echo\">"));
+  EXPECT_FALSE(absl::StrContains(html, "<tr data-method=\"__unknown__"));
+  EXPECT_FALSE(absl::StrContains(html, "data-method=\"bevrpc.echo.Echo/Echo\" data-kind"));
+  EXPECT_TRUE(absl::StrContains(
+      html, "<canvas class=\"bevrpc-chart\" id=\"bevrpc-chart-0-traffic\" "
+            "data-method=\"bevrpc.echo.Echo/Expand\""));
+  m.Calls("__unknown__", "__unknown__", "UNIMPLEMENTED", 1, 0.001);
+  page.Sample(kT0 + absl::Seconds(1));
+  EXPECT_TRUE(absl::StrContains(page.RenderHtml(kT0),
+                                "<tr data-method=\"__unknown__/__unknown__\">"));
+}
+
 TEST(StatusPageTest, NamesAreEscapedInHtmlAndInlineJson) {
   ServerMetrics m;
   StatusPageOptions options = OptionsFor(&m);
