@@ -13,10 +13,12 @@
 #include <string>
 
 #include "absl/time/time.h"
+#include "rpc/admin/http_limits.h"
 #include "rpc/fault_injection.h"
 #include "rpc/frame_codec.h"
 #include "transport/connection.h"
 #include "transport/loop_pool.h"
+#include "rpc/metrics/metrics.h"
 #include "rpc/naming/registrar.h"
 #include "transport/rate_limit.h"
 
@@ -66,6 +68,21 @@ struct AdaptiveConcurrency {
   // whose average latency becomes the new no_load_latency. Infinite:
   // never. Default: 30 s.
   absl::Duration remeasure_interval = absl::Seconds(30);
+};
+
+// Where a server serves its built-in HTTP pages (/metrics, /health,
+// /options, /connections, ...; docs/observability.md).
+enum class HttpMode {
+  // On the RPC port: a connection whose first bytes are an HTTP method
+  // ("GET ", "HEAD ", "POST ", "PUT ", "DELETE ", "OPTIONS ") is HTTP for
+  // its whole life; bevrpc frames start with "BEVR", which none of them
+  // does.
+  kSamePort,
+  // On ServerOptions::admin_address only; the RPC port treats HTTP as any
+  // other bad magic.
+  kSeparateAddress,
+  // Nowhere (a public-facing port): HTTP gets the bad-magic answer.
+  kOff,
 };
 
 struct ServerOptions {
@@ -237,6 +254,19 @@ struct ServerOptions {
   // Lease TTL (default 10 s), metadata (weight, zone, id, version) and
   // retry timing of the registration.
   naming::RegistrarOptions registration;
+  // Where the built-in HTTP pages are served (see HttpMode). Default:
+  // kSamePort.
+  HttpMode http = HttpMode::kSamePort;
+  // With kSeparateAddress: "host:port" to serve the pages on; port 0 picks
+  // a free port (Server::admin_address() tells which). Start() fails with
+  // INVALID_ARGUMENT when it is empty or does not parse. Default: empty.
+  std::string admin_address;
+  // Bounds on HTTP requests and connections. Default: see HttpLimits.
+  admin::HttpLimits http_limits;
+  // The registry /metrics renders (and that metrics are recorded in).
+  // Borrowed; must outlive the server. Default: the process-wide registry.
+  metrics::MetricsRegistry* metrics_registry =
+      &metrics::MetricsRegistry::Default();
 };
 
 }  // namespace bevrpc
