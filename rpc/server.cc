@@ -10,6 +10,7 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "transport/sync.h"
+#include "rpc/internal/admin_pages.h"
 #include "rpc/internal/server_session.h"
 #include "transport/listener.h"
 #include "transport/loop_pool.h"
@@ -22,6 +23,8 @@ class ServerImpl : public ServerLevels {
  public:
   explicit ServerImpl(ServerOptions options) {
     shared_.options = std::move(options);
+    // Fixed paths into an empty registry: cannot fail.
+    AddBuiltinPages(&shared_, [this] { return draining(); }).IgnoreError();
   }
   ~ServerImpl() override {
     Shutdown(absl::ZeroDuration());
@@ -30,6 +33,24 @@ class ServerImpl : public ServerLevels {
   }
 
   absl::Status RegisterMethod(MethodDesc method);
+  absl::Status AddHttpPage(std::string path, std::string title,
+                           admin::HttpPageHandler handler) {
+    if (started_) {
+      return absl::FailedPreconditionError(
+          "AddHttpPage() must be called before Start()");
+    }
+    return shared_.pages.Add(std::move(path), std::move(title),
+                             std::move(handler));
+  }
+  int admin_port() const {
+    return admin_port_.load(std::memory_order_acquire);
+  }
+  std::string admin_address() const {
+    const int port = admin_port();
+    if (port == 0) return "";
+    absl::string_view text = shared_.options.admin_address;
+    return absl::StrCat(text.substr(0, text.rfind(':')), ":", port);
+  }
   // Registers all or none.
   absl::Status RegisterMethods(std::vector<MethodDesc> methods);
   absl::Status Start();
@@ -104,18 +125,32 @@ class ServerImpl : public ServerLevels {
     return busy > 0 ? static_cast<uint64_t>(busy) : 0;
   }
   absl::Status CheckMethod(const MethodDesc& method) const;
-  void OnAccept(int fd);
-  void AdoptOnLoop(LoopSessions* ls, int fd);
+  void OnAccept(int fd, SessionProtocol protocol);
+  void AdoptOnLoop(LoopSessions* ls, int fd, SessionProtocol protocol);
+  // With HttpMode::kSeparateAddress: listens on admin_address (loop 0).
+  absl::Status StartAdminListener();
+  // Connections that are not HTTP (the drain waits for these only).
+  size_t rpc_connections() const {
+    const int64_t http =
+        shared_.http_connections.load(std::memory_order_relaxed);
+    const size_t all = connections_.load(std::memory_order_relaxed);
+    return http > 0 && static_cast<size_t>(http) <= all
+               ? all - static_cast<size_t>(http)
+               : all;
+  }
   // Runs fn(session) for every session on every loop; waits until done.
   void ForEachSession(absl::FunctionRef<void(ServerSession*)> fn);
-  // Waits until no connection is open or `deadline` passes.
-  bool WaitForConnections(absl::Time deadline);
+  // Waits until no connection (`rpc_only`: no connection that is not
+  // HTTP) is open or `deadline` passes.
+  bool WaitForConnections(absl::Time deadline, bool rpc_only = false);
 
   ServerShared shared_;
   std::unique_ptr<transport::LoopPool> owned_loops_;
   transport::LoopPool* loops_ = nullptr;
   std::vector<std::unique_ptr<LoopSessions>> loop_sessions_;
   std::unique_ptr<transport::Listener> listener_;
+  std::unique_ptr<transport::Listener> admin_listener_;  // kSeparateAddress.
+  std::atomic<int> admin_port_{0};
   std::unique_ptr<transport::TokenBucket> per_connection_bucket_;
   std::unique_ptr<transport::RateLimitGroup> group_;
   std::atomic<uint32_t> next_loop_{0};
@@ -248,7 +283,11 @@ absl::Status ServerImpl::Start() {
   lo.reuse_port = o.reuse_port;
   loops_->loop(0)->Post([&] {
     auto listener = transport::Listener::Create(
-        loops_->loop(0), *addr, lo, [this](int fd) { OnAccept(fd); });
+        loops_->loop(0), *addr, lo, [this](int fd) {
+          OnAccept(fd, shared_.options.http == HttpMode::kSamePort
+                           ? SessionProtocol::kSniff
+                           : SessionProtocol::kRpc);
+        });
     if (listener.ok()) {
       listener_ = *std::move(listener);
       port_.store(listener_->port(), std::memory_order_release);
@@ -259,6 +298,7 @@ absl::Status ServerImpl::Start() {
   });
   created.WaitForNotification();
   started_ = true;
+  if (status.ok()) status = StartAdminListener();
   if (status.ok() && shared_.metrics != nullptr) {
     status = shared_.metrics->AddLevels(this);
   }
@@ -268,6 +308,37 @@ absl::Status ServerImpl::Start() {
     return status;
   }
   return absl::OkStatus();
+}
+
+absl::Status ServerImpl::StartAdminListener() {
+  const ServerOptions& o = shared_.options;
+  if (o.http != HttpMode::kSeparateAddress) return absl::OkStatus();
+  if (o.admin_address.empty()) {
+    return absl::InvalidArgumentError(
+        "http is kSeparateAddress but admin_address is empty");
+  }
+  absl::StatusOr<transport::SocketAddress> addr =
+      transport::SocketAddress::Parse(o.admin_address);
+  if (!addr.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "admin_address \"", o.admin_address, "\": ", addr.status().message()));
+  }
+  absl::Status status;
+  Notification created;
+  loops_->loop(0)->Post([&] {
+    auto listener = transport::Listener::Create(
+        loops_->loop(0), *addr, transport::ListenerOptions(),
+        [this](int fd) { OnAccept(fd, SessionProtocol::kHttp); });
+    if (listener.ok()) {
+      admin_listener_ = *std::move(listener);
+      admin_port_.store(admin_listener_->port(), std::memory_order_release);
+    } else {
+      status = listener.status();
+    }
+    created.Notify();
+  });
+  created.WaitForNotification();
+  return status;
 }
 
 absl::Status ServerImpl::StartRegistration() {
@@ -326,7 +397,7 @@ void ServerImpl::StopRegistration() {
   stopped.WaitForNotification();
 }
 
-void ServerImpl::OnAccept(int fd) {
+void ServerImpl::OnAccept(int fd, SessionProtocol protocol) {
   if (connections_.load(std::memory_order_relaxed) >=
       shared_.options.max_connections) {
     close(fd);  // Over the limit: refuse before allocating anything.
@@ -336,13 +407,14 @@ void ServerImpl::OnAccept(int fd) {
   uint32_t i = next_loop_.fetch_add(1, std::memory_order_relaxed);
   LoopSessions* ls = loop_sessions_[i % loop_sessions_.size()].get();
   if (ls->loop == loops_->loop(0)) {
-    AdoptOnLoop(ls, fd);
+    AdoptOnLoop(ls, fd, protocol);
   } else {
-    ls->loop->Post([this, ls, fd] { AdoptOnLoop(ls, fd); });
+    ls->loop->Post([this, ls, fd, protocol] { AdoptOnLoop(ls, fd, protocol); });
   }
 }
 
-void ServerImpl::AdoptOnLoop(LoopSessions* ls, int fd) {
+void ServerImpl::AdoptOnLoop(LoopSessions* ls, int fd,
+                             SessionProtocol protocol) {
   auto conn = transport::Connection::Adopt(ls->loop, fd,
                                            shared_.options.connection);
   if (!conn.ok()) {
@@ -360,7 +432,8 @@ void ServerImpl::AdoptOnLoop(LoopSessions* ls, int fd) {
           ls->sessions.erase(s);
           connections_.fetch_sub(1, std::memory_order_relaxed);
         });
-      });
+      },
+      protocol);
   ServerSession* raw = session.get();
   ls->sessions.emplace(raw, std::move(session));
   raw->Start();
@@ -380,8 +453,9 @@ void ServerImpl::ForEachSession(absl::FunctionRef<void(ServerSession*)> fn) {
   }
 }
 
-bool ServerImpl::WaitForConnections(absl::Time deadline) {
-  while (connections_.load(std::memory_order_relaxed) != 0) {
+bool ServerImpl::WaitForConnections(absl::Time deadline, bool rpc_only) {
+  while ((rpc_only ? rpc_connections()
+                   : connections_.load(std::memory_order_relaxed)) != 0) {
     if (absl::Now() >= deadline) return false;
     absl::SleepFor(absl::Milliseconds(5));
   }
@@ -421,15 +495,37 @@ void ServerImpl::Shutdown(absl::Duration grace) {
   });
   unlistened.WaitForNotification();
 
+  // HTTP connections (and the admin listener) go on serving during the
+  // drain, so that health checks see 503; they do not hold it up.
   ForEachSession([](ServerSession* s) { s->BeginDrain(); });
-  if (!WaitForConnections(absl::Now() + grace)) {
+  if (!WaitForConnections(absl::Now() + grace, /*rpc_only=*/true)) {
     ForEachSession([](ServerSession* s) { s->AbortCalls(); });
     // Closing waits for the peers' EOF for at most the connection linger.
     if (!WaitForConnections(absl::Now() + shared_.options.connection.linger +
-                            absl::Milliseconds(100))) {
-      ForEachSession([](ServerSession* s) { s->CloseNow(); });
-      WaitForConnections(absl::Now() + absl::Seconds(1));
+                                absl::Milliseconds(100),
+                            /*rpc_only=*/true)) {
+      ForEachSession([](ServerSession* s) {
+        if (!s->is_http()) s->CloseNow();
+      });
+      WaitForConnections(absl::Now() + absl::Seconds(1), /*rpc_only=*/true);
     }
+  }
+  Notification admin_unlistened;
+  loops_->loop(0)->Post([&] {
+    admin_listener_.reset();
+    admin_unlistened.Notify();
+  });
+  admin_unlistened.WaitForNotification();
+  // A connection still sniffing may have turned HTTP meanwhile: every HTTP
+  // session closes once its request under way is answered.
+  ForEachSession([](ServerSession* s) {
+    s->BeginDrain();
+    s->FinishHttp();
+  });
+  if (!WaitForConnections(absl::Now() + shared_.options.connection.linger +
+                          absl::Milliseconds(100))) {
+    ForEachSession([](ServerSession* s) { s->CloseNow(); });
+    WaitForConnections(absl::Now() + absl::Seconds(1));
   }
   // Sync handlers still running finish (their results go nowhere).
   shared_.workers->Shutdown();
@@ -471,8 +567,15 @@ absl::Status Server::RegisterMethod(MethodDesc method) {
 absl::Status Server::RegisterService(Service* service) {
   return impl_->RegisterMethods(service->Methods());
 }
+absl::Status Server::AddHttpPage(std::string path, std::string title,
+                                 admin::HttpPageHandler handler) {
+  return impl_->AddHttpPage(std::move(path), std::move(title),
+                            std::move(handler));
+}
 absl::Status Server::Start() { return impl_->Start(); }
 int Server::port() const { return impl_->port(); }
+int Server::admin_port() const { return impl_->admin_port(); }
+std::string Server::admin_address() const { return impl_->admin_address(); }
 void Server::Shutdown(absl::Duration grace) { impl_->Shutdown(grace); }
 size_t Server::num_connections() const { return impl_->num_connections(); }
 size_t Server::memory_in_use() const { return impl_->memory_in_use(); }

@@ -11,7 +11,12 @@
 //   ...
 //   server.Shutdown(absl::Seconds(5));   // GOAWAY, drain, close
 //
-// Threading: RegisterMethod() before Start(). Start(), Shutdown() and the
+// Built-in HTTP pages (ServerOptions::http): "/" lists them, /metrics,
+// /health, /options, /connections; more with AddHttpPage():
+//
+//   curl http://127.0.0.1:PORT/metrics      # on the RPC port by default
+//
+// Threading: RegisterMethod() and AddHttpPage() before Start(). Start(), Shutdown() and the
 // destructor from one controlling thread, never from a handler or I/O loop.
 // port() is thread-safe after Start().
 #ifndef BEVRPC_RPC_SERVER_H_
@@ -24,6 +29,7 @@
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
+#include "rpc/admin/http_page.h"
 #include "rpc/method.h"
 #include "rpc/server_options.h"
 #include "rpc/service.h"
@@ -48,11 +54,25 @@ class Server {
   // server. Fails (registering nothing) if any method would fail.
   absl::Status RegisterService(Service* service);
 
+  // Adds an HTTP page at `path` ("/status"), listed on "/" with `title`.
+  // `handler` runs on an I/O thread and must be quick and never block.
+  // ALREADY_EXISTS for a path already added (the built-in pages included),
+  // INVALID_ARGUMENT for a path not starting with "/", FAILED_PRECONDITION
+  // after Start().
+  absl::Status AddHttpPage(std::string path, std::string title,
+                           admin::HttpPageHandler handler);
+
   // Binds, starts the I/O threads and the worker pool, and serves.
   absl::Status Start();
 
   // The bound port (after Start()).
   int port() const;
+
+  // With HttpMode::kSeparateAddress, the port and "host:port" the pages
+  // are served on (after Start()); otherwise 0 and "". Thread-safe after
+  // Start().
+  int admin_port() const;
+  std::string admin_address() const;
 
   // Graceful shutdown: stop accepting, send GOAWAY on every connection,
   // refuse new calls with UNAVAILABLE, let open calls finish for up to

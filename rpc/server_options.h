@@ -13,6 +13,7 @@
 #include <string>
 
 #include "absl/time/time.h"
+#include "rpc/admin/http_limits.h"
 #include "rpc/fault_injection.h"
 #include "rpc/frame_codec.h"
 #include "transport/connection.h"
@@ -67,6 +68,21 @@ struct AdaptiveConcurrency {
   // whose average latency becomes the new no_load_latency. Infinite:
   // never. Default: 30 s.
   absl::Duration remeasure_interval = absl::Seconds(30);
+};
+
+// Where a server serves its built-in HTTP pages (/metrics, /health,
+// /options, /connections, ...; docs/observability.md).
+enum class HttpMode {
+  // On the RPC port: a connection whose first bytes are an HTTP method
+  // ("GET ", "HEAD ", "POST ", "PUT ", "DELETE ", "OPTIONS ") is HTTP for
+  // its whole life; bevrpc frames start with "BEVR", which none of them
+  // does.
+  kSamePort,
+  // On ServerOptions::admin_address only; the RPC port treats HTTP as any
+  // other bad magic.
+  kSeparateAddress,
+  // Nowhere (a public-facing port): HTTP gets the bad-magic answer.
+  kOff,
 };
 
 struct ServerOptions {
@@ -247,6 +263,15 @@ struct ServerOptions {
       &metrics::MetricsRegistry::Default();
   // Records those metrics. Off, calls record nothing at all. Default: true.
   bool enable_metrics = true;
+  // Where the built-in HTTP pages are served (see HttpMode). Default:
+  // kSamePort.
+  HttpMode http = HttpMode::kSamePort;
+  // With kSeparateAddress: "host:port" to serve the pages on; port 0 picks
+  // a free port (Server::admin_address() tells which). Start() fails with
+  // INVALID_ARGUMENT when it is empty or does not parse. Default: empty.
+  std::string admin_address;
+  // Bounds on HTTP requests and connections. Default: see HttpLimits.
+  admin::HttpLimits http_limits;
 };
 
 }  // namespace bevrpc

@@ -15,11 +15,18 @@ namespace {
 // timeout_us above this (about 292,000 years) is no deadline at all.
 constexpr uint64_t kMaxTimeoutUs = uint64_t{1} << 62;
 
+// First bytes of an HTTP request that a server answers (with its pages).
+// None starts like wire::kMagic ("BEVR").
+constexpr absl::string_view kHttpMethods[] = {
+    "GET ", "HEAD ", "POST ", "PUT ", "DELETE ", "OPTIONS "};
+constexpr size_t kLongestHttpMethod = 8;  // "OPTIONS ".
+
 }  // namespace
 
 ServerSession::ServerSession(const ServerShared* shared,
                              std::unique_ptr<transport::Connection> conn,
-                             absl::AnyInvocable<void(ServerSession*)> on_closed)
+                             absl::AnyInvocable<void(ServerSession*)> on_closed,
+                             SessionProtocol protocol)
     : shared_(shared),
       conn_(std::move(conn)),
       on_closed_(std::move(on_closed)),
@@ -31,7 +38,10 @@ ServerSession::ServerSession(const ServerShared* shared,
       fault_rng_(reinterpret_cast<uintptr_t>(this) ^
                  static_cast<uint64_t>(absl::ToInt64Nanoseconds(
                      MonotonicNow()))),
-      call_pool_(CallPool::Create(conn_->loop(), &shared->live_call_pools)) {
+      call_pool_(CallPool::Create(conn_->loop(), &shared->live_call_pools)),
+      protocol_(protocol),
+      stats_(conn_->peer(), absl::Now()) {
+  shared->connection_table.Add(&stats_);
   const ServerOptions& options = shared->options;
   if (options.keepalive_time != absl::InfiniteDuration()) {
     keepalive_ = std::make_unique<Keepalive>(
@@ -46,6 +56,10 @@ ServerSession::ServerSession(const ServerShared* shared,
 }
 
 ServerSession::~ServerSession() {
+  shared_->connection_table.Remove(&stats_);
+  if (counted_http_) {
+    shared_->http_connections.fetch_sub(1, std::memory_order_relaxed);
+  }
   if (charged_ != 0) shared_->memory->Adjust(-charged_);
   call_pool_->Close();
   // Calls outliving the connection (handlers still running) see it closed.
@@ -55,6 +69,15 @@ ServerSession::~ServerSession() {
 }
 
 void ServerSession::Start() {
+  if (protocol_ == SessionProtocol::kHttp) {
+    BecomeHttp();
+    conn_->Start(this);
+    return;
+  }
+  if (protocol_ == SessionProtocol::kRpc) {
+    stats_.protocol.store(static_cast<int>(ConnectionProtocol::kRpc),
+                          std::memory_order_relaxed);
+  }
   conn_->Start(this);
   if (keepalive_ != nullptr) keepalive_->Start();
   if (shared_->options.idle_timeout != absl::InfiniteDuration()) {
@@ -62,7 +85,94 @@ void ServerSession::Start() {
   }
 }
 
+SessionProtocol ServerSession::Sniff(const transport::Buffer& input) {
+  char head[kLongestHttpMethod];
+  const size_t n = input.Peek(head, sizeof(head));
+  const absl::string_view have(head, n);
+  bool maybe = false;
+  for (absl::string_view method : kHttpMethods) {
+    if (n >= method.size()) {
+      if (have.substr(0, method.size()) == method) return SessionProtocol::kHttp;
+    } else if (method.substr(0, n) == have) {
+      maybe = true;
+    }
+  }
+  return maybe ? SessionProtocol::kSniff : SessionProtocol::kRpc;
+}
+
+void ServerSession::BecomeHttp() {
+  protocol_ = SessionProtocol::kHttp;
+  stats_.protocol.store(static_cast<int>(ConnectionProtocol::kHttp),
+                        std::memory_order_relaxed);
+  // No bevrpc frame may go out on an HTTP connection.
+  if (keepalive_ != nullptr) keepalive_->Stop();
+  keepalive_.reset();
+  idle_timer_.Cancel();
+  frame_timer_.Cancel();
+  http_ = std::make_unique<admin::HttpConnection>(
+      conn_.get(), shared_->options.http_limits, &shared_->pages);
+  counted_http_ = true;
+  const int64_t open =
+      shared_->http_connections.fetch_add(1, std::memory_order_relaxed);
+  http_->Start();
+  const size_t limit = shared_->options.http_limits.max_connections;
+  if (static_cast<uint64_t>(open) >= limit) {
+    http_->Refuse(absl::StrCat("too many HTTP connections: max_connections ",
+                               limit, " (http_limits) are open"));
+  }
+}
+
+void ServerSession::CountInput(const transport::Buffer& input) {
+  const size_t size = input.size();
+  if (size > input_left_) bytes_in_ += size - input_left_;
+  stats_.bytes_in.store(bytes_in_, std::memory_order_relaxed);
+}
+
+void ServerSession::PublishStats(const transport::Buffer* input) {
+  if (input != nullptr) input_left_ = input->size();
+  // RPC: the unsent output as CheckBudget() last read it (reading the
+  // locked output buffer again per callback costs more than this needs).
+  const uint64_t unsent = http_ != nullptr
+                              ? conn_->output_size()
+                              : static_cast<uint64_t>(output_seen_);
+  stats_.bytes_out.store(conn_->bytes_written() - unsent,
+                         std::memory_order_relaxed);
+  stats_.calls_open.store(calls_.size(), std::memory_order_relaxed);
+  if (http_ != nullptr) {
+    stats_.http_requests.store(http_->requests_served(),
+                               std::memory_order_relaxed);
+  }
+}
+
 size_t ServerSession::OnReadable(transport::Buffer& input) {
+  CountInput(input);
+  if (protocol_ == SessionProtocol::kSniff) {
+    const SessionProtocol sniffed = Sniff(input);
+    if (sniffed == SessionProtocol::kSniff) {
+      // Too short to tell: bounded by frame_timeout like a partial frame.
+      UpdateFrameTimer(input);
+      PublishStats(&input);
+      return input.size() + 1;
+    }
+    if (sniffed == SessionProtocol::kHttp) {
+      BecomeHttp();
+    } else {
+      protocol_ = SessionProtocol::kRpc;
+      stats_.protocol.store(static_cast<int>(ConnectionProtocol::kRpc),
+                            std::memory_order_relaxed);
+    }
+  }
+  if (http_ != nullptr) {
+    const size_t wanted = http_->OnReadable(input);
+    PublishStats(&input);
+    return wanted;
+  }
+  const size_t wanted = ReadFrames(input);
+  PublishStats(&input);
+  return wanted;
+}
+
+size_t ServerSession::ReadFrames(transport::Buffer& input) {
   if (keepalive_ != nullptr) keepalive_->OnRead();
   read_time_valid_ = false;
   absl::StatusOr<size_t> wanted = decoder_.Decode(input, *this);
@@ -255,6 +365,10 @@ void ServerSession::HandleStreamFrame(const wire::FrameMeta& meta,
 }
 
 void ServerSession::OnWritabilityChanged(bool writable) {
+  if (http_ != nullptr) {
+    http_->OnWritabilityChanged(writable);
+    return;
+  }
   if (streams_.empty()) return;
   // A call may end (and leave streams_) while being told.
   std::vector<RefPtr<ServerCall>> streams;
@@ -563,12 +677,14 @@ void ServerSession::RemoveCall(uint64_t call_id) {
   held_ -= it->second->TakeHeldBytes();
   streams_.erase(it->second.get());
   calls_.erase(it);
+  stats_.calls_open.store(calls_.size(), std::memory_order_relaxed);
   if (draining_) MaybeFinishDrain();
   if (read_closed_) MaybeCloseAfterReadClosed();
   if (budget_paused_) CheckBudget();
 }
 
 bool ServerSession::OnReadClosed() {
+  if (http_ != nullptr) return http_->OnReadClosed();
   // The client sent everything it will send. Calls already read are still
   // answered (a client may shut down its side after its last request);
   // streams still expecting client messages can never get them.
@@ -715,6 +831,8 @@ void ServerSession::CheckIdle() {
 }
 
 void ServerSession::BeginDrain() {
+  // HTTP goes on (a health checker sees 503) until FinishHttp().
+  if (http_ != nullptr) return;
   if (draining_ || closing_) return;
   draining_ = true;
   SendGoAway(absl::OkStatus());
@@ -727,7 +845,12 @@ void ServerSession::MaybeFinishDrain() {
   conn_->CloseAfterFlush();
 }
 
+void ServerSession::FinishHttp() {
+  if (http_ != nullptr) http_->Finish();
+}
+
 void ServerSession::AbortCalls() {
+  if (http_ != nullptr) return;
   auto calls = calls_;  // Abort() removes entries.
   for (auto& [id, call] : calls) {
     call->Abort(absl::UnavailableError(
@@ -747,6 +870,7 @@ void ServerSession::CloseNow() {
 
 void ServerSession::OnClosed(const absl::Status& why) {
   closing_ = true;
+  if (http_ != nullptr) http_->OnClosed();
   frame_timer_.Cancel();
   idle_timer_.Cancel();
   budget_timer_.Cancel();

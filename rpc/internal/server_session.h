@@ -4,6 +4,13 @@
 // (ping-flood defence) and early cancels (cancel-storm defence), and
 // answers protocol errors with GOAWAY. Internal to rpc/.
 //
+// HTTP: on a port that also serves the built-in pages (HttpMode::kSamePort)
+// a new session sniffs the first bytes: an HTTP method token makes the
+// connection HTTP for its whole life, and every callback then goes to an
+// owned admin::HttpConnection (the bytes read while sniffing included);
+// anything else is deframed as bevrpc, so bad magic is answered exactly as
+// before. An HTTP request never reaches the dispatcher.
+//
 // Threading: everything runs on the connection's loop thread. The Server
 // owns sessions and destroys them on that thread, after OnClosed.
 #ifndef BEVRPC_RPC_INTERNAL_SERVER_SESSION_H_
@@ -18,9 +25,12 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
+#include "rpc/admin/http_connection.h"
+#include "rpc/admin/page_registry.h"
 #include "rpc/frame_codec.h"
 #include "rpc/internal/admission.h"
 #include "rpc/internal/byte_budget.h"
+#include "rpc/internal/connection_table.h"
 #include "rpc/internal/frame_writer.h"
 #include "rpc/internal/keepalive.h"
 #include "rpc/internal/server_call.h"
@@ -52,6 +62,19 @@ struct ServerShared {
   // handler still holds one of its calls (an unfinished Completion).
   // Shutdown waits for 0 before it stops the loops those calls post to.
   mutable std::atomic<int64_t> live_call_pools{0};
+  // The built-in HTTP pages; filled before Start(), read-only after.
+  admin::PageRegistry pages;
+  // Sessions that are HTTP (HttpLimits::max_connections).
+  mutable std::atomic<int64_t> http_connections{0};
+  // Every open session's counters, for /connections.
+  mutable ConnectionTable connection_table;
+};
+
+// What a new session's first bytes may be.
+enum class SessionProtocol {
+  kRpc,    // bevrpc frames only (HTTP gets the bad-magic answer).
+  kSniff,  // bevrpc, or HTTP if the first bytes are an HTTP method.
+  kHttp,   // HTTP only (the admin address).
 };
 
 class ServerSession : public transport::ConnectionHandler, public FrameSink {
@@ -60,16 +83,23 @@ class ServerSession : public transport::ConnectionHandler, public FrameSink {
   // then destroys the session (later, not inside that call).
   ServerSession(const ServerShared* shared,
                 std::unique_ptr<transport::Connection> conn,
-                absl::AnyInvocable<void(ServerSession*)> on_closed);
+                absl::AnyInvocable<void(ServerSession*)> on_closed,
+                SessionProtocol protocol = SessionProtocol::kRpc);
   ~ServerSession() override;
 
   void Start();
 
   // Graceful drain: GOAWAY with the last call id, refuse new calls with
-  // UNAVAILABLE, close once open calls finish.
+  // UNAVAILABLE, close once open calls finish. An HTTP session goes on
+  // serving (/health answers 503 meanwhile) until FinishHttp().
   void BeginDrain();
-  // Ends every open call with UNAVAILABLE and closes after flushing.
+  // Ends every open call with UNAVAILABLE and closes after flushing. Not
+  // for HTTP sessions (no calls).
   void AbortCalls();
+  // An HTTP session closes once its request under way is answered (at
+  // once when there is none). Nothing for others.
+  void FinishHttp();
+  bool is_http() const { return http_ != nullptr; }
   // Closes the connection at once.
   void CloseNow();
 
@@ -101,7 +131,10 @@ class ServerSession : public transport::ConnectionHandler, public FrameSink {
   // transport::ConnectionHandler
   size_t OnReadable(transport::Buffer& input) override;
   void OnWritabilityChanged(bool writable) override;
-  void OnOutputDrained() override { CheckBudget(); }
+  void OnOutputDrained() override {
+    if (http_ == nullptr) CheckBudget();
+    PublishStats(nullptr);
+  }
   bool OnReadClosed() override;
   void OnClosed(const absl::Status& why) override;
 
@@ -113,6 +146,8 @@ class ServerSession : public transport::ConnectionHandler, public FrameSink {
   bool WantsFrames() override;
 
  private:
+  // OnReadable() for bevrpc frames.
+  size_t ReadFrames(transport::Buffer& input);
   void HandleRequest(wire::FrameMeta& meta, transport::Buffer& input,
                      size_t payload_size);
   // MESSAGE, HALF_CLOSE, WINDOW_UPDATE.
@@ -177,6 +212,15 @@ class ServerSession : public transport::ConnectionHandler, public FrameSink {
   void MaybeCloseAfterReadClosed();
   void CheckIdle();
   void MaybeFinishDrain();
+  // Sniffing: whether `input` starts with an HTTP method (kHttp), cannot
+  // (kRpc), or is too short to tell (kSniff).
+  static SessionProtocol Sniff(const transport::Buffer& input);
+  // Turns this session into an HTTP one; ends every RPC timer.
+  void BecomeHttp();
+  // Counts bytes read since the last callback into stats_ (entry), and
+  // remembers what is left (exit); publishes calls and bytes out.
+  void CountInput(const transport::Buffer& input);
+  void PublishStats(const transport::Buffer* input);
 
   const ServerShared* shared_;
   std::unique_ptr<transport::Connection> conn_;
@@ -227,6 +271,15 @@ class ServerSession : public transport::ConnectionHandler, public FrameSink {
   CallMetrics* last_metrics_ = nullptr;
   uint64_t fault_rng_;  // Fault injection's dice (splitmix64 state).
   CallPool* call_pool_;  // Released (Close()) by the destructor.
+  // kSniff until the first bytes tell; then kRpc or kHttp.
+  SessionProtocol protocol_;
+  // Set once the session is HTTP; then it gets every callback.
+  std::unique_ptr<admin::HttpConnection> http_;
+  bool counted_http_ = false;  // Counted in shared_->http_connections.
+  // For /connections: registered in shared_->connection_table while alive.
+  ConnectionStats stats_;
+  uint64_t bytes_in_ = 0;
+  size_t input_left_ = 0;  // Input unconsumed when the last callback ended.
 };
 
 }  // namespace bevrpc::internal

@@ -22,6 +22,7 @@
 #include "services/builtin/prefork.h"
 #include "services/builtin/reflection_service.h"
 #include "services/builtin/server_info_service.h"
+#include "transport/address.h"
 
 ABSL_FLAG(int, port, 0, "TCP port to listen on; 0 picks a free port");
 ABSL_FLAG(std::string, host, "127.0.0.1", "address to listen on");
@@ -79,6 +80,16 @@ ABSL_FLAG(std::vector<std::string>, fault_delay, {},
           "runs (no thread waits). Comma-separated rules "
           "METHOD_OR_*:PERCENT:DURATION, e.g. *:50:100ms (DURATION: 250ms, "
           "1.5s, ...). Off by default; logged at start");
+ABSL_FLAG(std::string, http, "on",
+          "built-in HTTP pages (/metrics, /health, /options, /connections): "
+          "on serves them on the RPC port (a connection starting with an "
+          "HTTP method is HTTP); off serves them nowhere (HTTP gets the "
+          "bad-magic answer). --admin_address serves them there instead");
+ABSL_FLAG(std::string, admin_address, "",
+          "HOST:PORT to serve the HTTP pages on instead of the RPC port "
+          "(port 0 picks a free one, printed as \"admin pages on "
+          "HOST:PORT\"); the RPC port then treats HTTP as bad input. Needs "
+          "--http=on; not with --workers");
 
 namespace bevrpc::builtin {
 namespace {
@@ -228,6 +239,39 @@ absl::StatusOr<int> WorkersFlag() {
   return workers;
 }
 
+// --http and --admin_address.
+absl::Status HttpFlags(ServerOptions* options) {
+  const std::string http = absl::GetFlag(FLAGS_http);
+  const std::string admin = absl::GetFlag(FLAGS_admin_address);
+  if (http != "on" && http != "off") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--http=", http, ": expected on or off"));
+  }
+  if (admin.empty()) {
+    options->http = http == "on" ? HttpMode::kSamePort : HttpMode::kOff;
+    return absl::OkStatus();
+  }
+  if (http == "off") {
+    return absl::InvalidArgumentError(
+        "--admin_address with --http=off: the pages are off");
+  }
+  if (absl::GetFlag(FLAGS_workers) != "1") {
+    return absl::InvalidArgumentError(
+        "--admin_address with --workers: each worker would need its own "
+        "admin address; use --http=on (pages on the shared port)");
+  }
+  absl::StatusOr<transport::SocketAddress> parsed =
+      transport::SocketAddress::Parse(admin);
+  if (!parsed.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--admin_address=", admin, ": ", parsed.status().message(),
+        "; expected HOST:PORT"));
+  }
+  options->http = HttpMode::kSeparateAddress;
+  options->admin_address = admin;
+  return absl::OkStatus();
+}
+
 // Parses and checks every flag into `config`; an error names the flag.
 absl::Status ParseFlags(absl::string_view name, MainConfig* config) {
   if (absl::Status s = CheckRegistrationFlags(); !s.ok()) return s;
@@ -247,6 +291,7 @@ absl::Status ParseFlags(absl::string_view name, MainConfig* config) {
   options.registration.id = config->id;
   config->reflection = absl::GetFlag(FLAGS_reflection);
   config->server_info = absl::GetFlag(FLAGS_server_info);
+  if (absl::Status s = HttpFlags(&options); !s.ok()) return s;
   return OverloadFlags(&options);
 }
 
@@ -318,6 +363,10 @@ int Serve(MainConfig config, RegisterFn register_services,
   if (worker != nullptr) {
     ReportReady(*worker);  // The master prints the line once all are.
   } else {
+    if (server.admin_port() != 0) {
+      // Before the "listening on" line, which tells a launcher it is ready.
+      std::cout << "admin pages on " << server.admin_address() << "\n";
+    }
     std::cout << "listening on " << listening << std::endl;
   }
 

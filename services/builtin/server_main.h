@@ -32,6 +32,11 @@
 // bevrpc.server.v1.ServerInfo/Get (services/builtin/server_info.proto):
 // pid, prefork worker index, --id, name, listening address, start time.
 //
+// --http=on|off (default on) serves the built-in HTTP pages (/metrics,
+// /health, /options, /connections) on the RPC port, or nowhere;
+// --admin_address=HOST:PORT serves them there instead (printed as "admin
+// pages on HOST:PORT" just before the "listening on" line).
+//
 // --workers=N (default 1: one process, as above) runs a prefork master
 // (services/builtin/prefork.h) that listens on nothing itself, reserves the
 // port, and forks N workers that each serve it with SO_REUSEPORT. The
