@@ -22,6 +22,7 @@ class ServerImpl {
  public:
   explicit ServerImpl(ServerOptions options) {
     shared_.options = std::move(options);
+    shared_.rpcz = std::make_unique<trace::RpczStore>(shared_.options.rpcz);
   }
   ~ServerImpl() { Shutdown(absl::ZeroDuration()); }
 
@@ -59,6 +60,7 @@ class ServerImpl {
   size_t peak_memory_in_use() const {
     return shared_.memory == nullptr ? 0 : shared_.memory->peak();
   }
+  const trace::RpczStore& rpcz() const { return *shared_.rpcz; }
 
  private:
   // Sessions of one loop, touched only on that loop's thread.
@@ -436,5 +438,7 @@ size_t Server::calls_in_flight() const { return impl_->calls_in_flight(); }
 size_t Server::concurrency_limit() const {
   return impl_->concurrency_limit();
 }
+
+const trace::RpczStore& Server::rpcz() const { return impl_->rpcz(); }
 
 }  // namespace bevrpc

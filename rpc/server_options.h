@@ -18,6 +18,7 @@
 #include "transport/connection.h"
 #include "transport/loop_pool.h"
 #include "rpc/naming/registrar.h"
+#include "rpc/trace/rpcz_store.h"
 #include "transport/rate_limit.h"
 
 namespace bevrpc {
@@ -237,6 +238,11 @@ struct ServerOptions {
   // Lease TTL (default 10 s), metadata (weight, zone, id, version) and
   // retry timing of the registration.
   naming::RegistrarOptions registration;
+  // Recent calls kept for /rpcz (Server::rpcz(), rpc/trace/rpcz_store.h):
+  // sampling (one call in 16, plus every failed or slow call), how many
+  // are kept (1024) and how many downstream calls each lists (32).
+  // Default: on, as described there.
+  trace::RpczOptions rpcz;
 };
 
 }  // namespace bevrpc

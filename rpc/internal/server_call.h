@@ -23,6 +23,7 @@
 #include "google/protobuf/message.h"
 #include "rpc/call_options.h"
 #include "rpc/internal/admission.h"
+#include "rpc/internal/call_trace.h"
 #include "rpc/internal/cancellation.h"
 #include "rpc/internal/ref_ptr.h"
 #include "rpc/method.h"
@@ -129,6 +130,10 @@ class ServerCall {
   // Initial response headers of a stream; any thread, before the first
   // message is written.
   void AddHeader(std::string key, std::string value);
+  // Trace context and /rpcz (rpc/internal/call_trace.h): begun by the
+  // session before dispatch, ended with the call.
+  ServerCallTrace& trace_state() { return trace_; }
+  const ServerCallTrace& trace_state() const { return trace_; }
   // The size of the response payload sent (loop); see largest_payload_.
   void NotePayload(size_t bytes) {
     if (bytes > largest_payload_) largest_payload_ = bytes;
@@ -275,6 +280,9 @@ class ServerCall {
   bool counted_ended_running_ = false;  // loop: in pool_->ended_running_
   absl::Duration opened_at_;  // loop
   absl::Status end_status_;  // loop: why it ended, if not finished normally
+  ServerCallTrace trace_;
+  // Records the ended call in /rpcz, if it is recorded (loop).
+  void EndTrace(const absl::Status& status);
   std::unique_ptr<transport::Timer> deadline_timer_;       // loop
   // RunAfter() timers, by id; each erases itself when it fires (loop).
   absl::flat_hash_map<uint64_t, std::unique_ptr<transport::Timer>> timers_;

@@ -26,6 +26,7 @@
 #include "rpc/internal/server_call.h"
 #include "rpc/method.h"
 #include "rpc/server_options.h"
+#include "rpc/trace/rpcz_store.h"
 #include "rpc/worker_pool.h"
 #include "transport/connection.h"
 
@@ -49,6 +50,8 @@ struct ServerShared {
   // handler still holds one of its calls (an unfinished Completion).
   // Shutdown waits for 0 before it stops the loops those calls post to.
   mutable std::atomic<int64_t> live_call_pools{0};
+  // Recent calls for /rpcz (options.rpcz); made with the server.
+  std::unique_ptr<trace::RpczStore> rpcz;
 };
 
 class ServerSession : public transport::ConnectionHandler, public FrameSink {
