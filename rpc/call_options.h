@@ -26,6 +26,7 @@
 #include <string>
 
 #include "absl/time/time.h"
+#include "rpc/trace/trace_context.h"
 
 namespace bevrpc {
 
@@ -33,6 +34,9 @@ class ServerContext;
 namespace internal {
 class Cancellation;
 }  // namespace internal
+namespace trace {
+class RpczRecord;
+}  // namespace trace
 
 // Request headers, a stream's initial response headers, or response
 // trailers (docs/protocol.md, "Metadata"):
@@ -81,10 +85,22 @@ struct CallOptions {
   // context. Calls without a parent pay nothing for the feature.
   // Default: null (no parent).
   std::shared_ptr<internal::Cancellation> parent;
+  // The span this call is made under (W3C Trace Context,
+  // rpc/trace/trace_context.h); set by From(ctx) to the incoming call's
+  // span. Every call carries a `traceparent` request header: the caller's
+  // own if `metadata` has one, else a new span under this one, else (not
+  // valid, the default) a new trace, so the first hop starts it. The
+  // header is left out only when it would push the metadata over
+  // max_metadata_bytes. Default: none (a new trace per call).
+  trace::TraceContext trace;
+  // Set by From(ctx) when the incoming call is followed by /rpcz
+  // (ServerOptions::rpcz): the call is listed among its downstream calls
+  // (calls with a `parent` only). Default: null.
+  std::shared_ptr<trace::RpczRecord> rpcz;
 
-  // Options whose `parent` is `ctx`'s incoming call, every other field at
-  // its default. Call while the handler still holds the call (before its
-  // Completion finishes); thread-safe.
+  // Options whose `parent`, `trace` and `rpcz` are `ctx`'s incoming call's,
+  // every other field at its default. Call while the handler still holds
+  // the call (before its Completion finishes); thread-safe.
   static CallOptions From(const ServerContext& ctx);
 };
 

@@ -7,6 +7,7 @@
 #include "rpc/internal/byte_budget.h"
 #include "rpc/balancing/picker.h"
 #include "rpc/internal/call_policy.h"
+#include "rpc/internal/call_trace.h"
 #include "rpc/internal/hedged_call.h"
 #include "rpc/internal/client_slot.h"
 #include "rpc/internal/endpoint_set.h"
@@ -105,9 +106,10 @@ CallHandle Channel::CallAsync(absl::string_view method,
   if (options.parent != nullptr) {
     // Inherits an incoming call's deadline and cancellation; comes back
     // here without a parent (rpc/internal/propagation.h).
-    return internal::CallWithParent(*this, set_->control_loop(), method,
-                                    request, response, options,
-                                    std::move(done), trailers, headers);
+    return internal::CallWithParent(
+        *this, set_->control_loop(), options_.limits.max_metadata_bytes,
+        method, request, response, options, std::move(done), trailers,
+        headers);
   }
   const internal::CallPolicy* policy = policies_->Find(method);
   if (policy != nullptr && policy->hedge != nullptr) {
@@ -147,6 +149,10 @@ CallHandle Channel::StartCall(
   call->trailers = trailers;
   call->response_headers = headers;
   call->headers = options.metadata;
+  // Trace context (rpc/internal/call_trace.h): kept if a parent or the
+  // caller set it, else a new trace.
+  internal::EnsureTraceparent(&call->headers, options.trace,
+                              options_.limits.max_metadata_bytes);
   call->timeout = options.timeout;
   if (policy != nullptr) {
     call->timeout = std::min(call->timeout, policy->timeout);

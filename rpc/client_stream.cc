@@ -10,6 +10,7 @@
 #include "rpc/internal/client_slot.h"
 #include "rpc/internal/client_stream_state.h"
 #include "rpc/internal/endpoint_set.h"
+#include "rpc/internal/call_trace.h"
 #include "rpc/internal/metadata_limits.h"
 #include "rpc/internal/propagation.h"
 #include "rpc/status.h"
@@ -367,9 +368,15 @@ std::shared_ptr<internal::ClientStreamState> ClientStreamBase::Start(
         options.metadata, copts.limits.max_metadata_bytes, "request headers",
         absl::StatusCode::kInvalidArgument);
   }
+  // Trace context (rpc/internal/call_trace.h).
+  const trace::TraceContext sent = internal::EnsureTraceparent(
+      &call->headers, options.trace, copts.limits.max_metadata_bytes);
   // Inherited deadline and cancellation (rpc/internal/propagation.h).
   std::shared_ptr<internal::ChildCall> child = internal::AdoptParent(
       options, &call->timeout, &call->deadline, &call->done, &invalid);
+  if (child != nullptr) {
+    child->Track(options.rpcz, method, channel.target(), sent.span_id);
+  }
   const bool link = child != nullptr && invalid.ok();
   if (invalid.ok() && request != nullptr) {
     request->SerializeToString(&call->request);

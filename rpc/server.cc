@@ -23,6 +23,7 @@ class ServerImpl : public ServerLevels {
  public:
   explicit ServerImpl(ServerOptions options) {
     shared_.options = std::move(options);
+    shared_.rpcz = std::make_unique<trace::RpczStore>(shared_.options.rpcz);
     // Fixed paths into an empty registry: cannot fail.
     AddBuiltinPages(&shared_, [this] { return draining(); }).IgnoreError();
   }
@@ -84,6 +85,7 @@ class ServerImpl : public ServerLevels {
   size_t peak_memory_in_use() const {
     return shared_.memory == nullptr ? 0 : shared_.memory->peak();
   }
+  const trace::RpczStore& rpcz() const { return *shared_.rpcz; }
 
   // ServerLevels (metrics; read while registered, from Start() until the
   // end of Shutdown()).
@@ -590,5 +592,7 @@ size_t Server::calls_in_flight() const { return impl_->calls_in_flight(); }
 size_t Server::concurrency_limit() const {
   return impl_->concurrency_limit();
 }
+
+const trace::RpczStore& Server::rpcz() const { return impl_->rpcz(); }
 
 }  // namespace bevrpc

@@ -33,6 +33,7 @@
 #include "rpc/method.h"
 #include "rpc/server_options.h"
 #include "rpc/service.h"
+#include "rpc/trace/rpcz_store.h"
 
 namespace bevrpc {
 
@@ -111,6 +112,10 @@ class Server {
   // once per window; it limits unary calls); otherwise
   // max_concurrent_calls (0 = unlimited). Thread-safe; 0 before Start().
   size_t concurrency_limit() const;
+
+  // Recent calls (ServerOptions::rpcz), for the /rpcz page
+  // (rpc/trace/rpcz_page.h). Thread-safe; valid for the server's life.
+  const trace::RpczStore& rpcz() const;
 
  private:
   std::unique_ptr<internal::ServerImpl> impl_;

@@ -7,8 +7,8 @@
 //     std::move(done).Finish(absl::OkStatus());
 //   }
 //
-// Threading: deadline(), metadata(), method(), peer() and IsCancelled() are
-// thread-safe. AddTrailer() is for the handler, before it finishes the call.
+// Threading: deadline(), metadata(), method(), peer(), trace() and
+// IsCancelled() are thread-safe. AddTrailer() is for the handler, before it finishes the call.
 // OnCancel(), RunAfter() and RunOnWorkerPool() may be called from any
 // thread.
 #ifndef BEVRPC_RPC_SERVER_CONTEXT_H_
@@ -22,6 +22,7 @@
 #include "absl/time/time.h"
 #include "rpc/call_options.h"
 #include "rpc/internal/ref_ptr.h"
+#include "rpc/trace/trace_context.h"
 
 namespace bevrpc {
 
@@ -42,6 +43,12 @@ class ServerContext {
   const std::string& method() const;
   // The client's address, e.g. "127.0.0.1:53122".
   const std::string& peer() const;
+  // This call's span (W3C Trace Context): the trace of the caller's
+  // `traceparent` header with a span id of its own, or a new trace when the
+  // header is missing or malformed (the call goes on regardless). Outgoing
+  // calls made with CallOptions::From(*this) carry a child of it. Put
+  // trace().TraceIdHex() in log lines to follow a request across processes.
+  const trace::TraceContext& trace() const;
 
   // Adds a response trailer. Call before finishing the call. Keys must be
   // non-empty and only [0-9a-z_.-] (lower-case; "-bin" by convention for

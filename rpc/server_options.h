@@ -20,6 +20,7 @@
 #include "transport/loop_pool.h"
 #include "rpc/metrics/metrics.h"
 #include "rpc/naming/registrar.h"
+#include "rpc/trace/rpcz_store.h"
 #include "transport/rate_limit.h"
 
 namespace bevrpc {
@@ -272,6 +273,11 @@ struct ServerOptions {
   std::string admin_address;
   // Bounds on HTTP requests and connections. Default: see HttpLimits.
   admin::HttpLimits http_limits;
+  // Recent calls kept for /rpcz (Server::rpcz(), rpc/trace/rpcz_store.h):
+  // sampling (one call in 16, plus every failed or slow call), how many
+  // are kept (1024) and how many downstream calls each lists (32).
+  // Default: on, as described there.
+  trace::RpczOptions rpcz;
 };
 
 }  // namespace bevrpc

@@ -3,6 +3,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "rpc/internal/call_trace.h"
 #include "rpc/internal/client_slot.h"
 #include "rpc/internal/endpoint_set.h"
 #include "rpc/wire_format.h"
@@ -32,6 +33,9 @@ CallHandle HedgedCall::Start(Channel* channel, std::shared_ptr<EndpointSet> set,
   call->method_ = std::string(method);
   request.SerializeToString(&call->request_);
   call->options_ = options;
+  // One trace for every attempt: each is the same call to its callee.
+  EnsureTraceparent(&call->options_.metadata, options.trace,
+                    channel->options_.limits.max_metadata_bytes);
   call->policy_ = policy;
   const absl::Duration timeout = std::min(options.timeout, policy->timeout);
   if (timeout != absl::InfiniteDuration()) {

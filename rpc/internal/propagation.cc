@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <utility>
 
+#include "rpc/internal/call_trace.h"
 #include "rpc/internal/client_stream_state.h"
 #include "rpc/internal/server_call.h"
 #include "rpc/server_context.h"
@@ -12,6 +13,8 @@ namespace bevrpc {
 CallOptions CallOptions::From(const ServerContext& ctx) {
   CallOptions options;
   options.parent = ctx.call_->ChildScope();
+  options.trace = ctx.call_->trace_state().context();
+  options.rpcz = ctx.call_->trace_state().record();
   return options;
 }
 
@@ -44,6 +47,7 @@ absl::AnyInvocable<void(absl::Status)> ChildCall::WrapDone(
       MutexLock lock(&self->mu_);
       if (!self->why_.ok()) status = self->why_;
     }
+    if (self->rpcz_ != nullptr) self->RecordDownstream(status);
     done(std::move(status));
   };
 }
@@ -59,6 +63,25 @@ void ChildCall::Ended() {
   // Waits for OnParentCancelled() if it is running elsewhere: after this,
   // nothing uses the channel on this call's behalf.
   parent_->Remove(id);
+}
+
+void ChildCall::Track(std::shared_ptr<trace::RpczRecord> record,
+                      absl::string_view method, const std::string& target,
+                      const trace::SpanId& span) {
+  if (record == nullptr) return;
+  rpcz_ = std::move(record);
+  downstream_.method = std::string(method);
+  downstream_.target = target;
+  downstream_.span_id = span;
+  downstream_.start = absl::Now();
+}
+
+void ChildCall::RecordDownstream(const absl::Status& status) {
+  downstream_.duration = absl::Now() - downstream_.start;
+  downstream_.code = status.code();
+  downstream_.message = trace::TruncateMessage(status.message());
+  std::shared_ptr<trace::RpczRecord> record = std::move(rpcz_);
+  record->AddDownstream(std::move(downstream_));
 }
 
 void ChildCall::Link(absl::AnyInvocable<void()> cancel) {
@@ -91,6 +114,7 @@ void ChildCall::OnParentCancelled(const absl::Status& why) {
 }
 
 CallHandle CallWithParent(Channel& channel, transport::EventLoop* fail_loop,
+                          size_t max_metadata_bytes,
                           absl::string_view method,
                           const google::protobuf::Message& request,
                           google::protobuf::Message* response,
@@ -100,6 +124,10 @@ CallHandle CallWithParent(Channel& channel, transport::EventLoop* fail_loop,
   auto child = std::make_shared<ChildCall>(options.parent);
   CallOptions own = options;
   own.parent = nullptr;
+  own.rpcz = nullptr;
+  const trace::TraceContext sent =
+      EnsureTraceparent(&own.metadata, options.trace, max_metadata_bytes);
+  child->Track(options.rpcz, method, channel.target(), sent.span_id);
   absl::Time deadline = own.timeout == absl::InfiniteDuration()
                             ? absl::InfiniteFuture()
                             : absl::Now() + own.timeout;

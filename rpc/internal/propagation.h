@@ -31,6 +31,8 @@
 #include "rpc/call_options.h"
 #include "rpc/channel.h"
 #include "rpc/internal/cancellation.h"
+#include "rpc/trace/rpcz_store.h"
+#include "rpc/trace/trace_context.h"
 #include "transport/event_loop.h"
 #include "transport/sync.h"
 
@@ -58,10 +60,16 @@ class ChildCall : public std::enable_shared_from_this<ChildCall> {
   // cancels the parent, or from here if that already happened) when the
   // parent ends before the call. Not after the wrapped `done` began.
   void Link(absl::AnyInvocable<void()> cancel);
+  // With a followed incoming call (CallOptions::rpcz): lists this call
+  // among `record`'s downstream calls when it ends. Before the call starts.
+  void Track(std::shared_ptr<trace::RpczRecord> record,
+             absl::string_view method, const std::string& target,
+             const trace::SpanId& span);
 
  private:
   void OnParentCancelled(const absl::Status& why);
   void Ended();
+  void RecordDownstream(const absl::Status& status);
 
   const std::shared_ptr<Cancellation> parent_;
   // Set by Link() before the callback is registered; run by it.
@@ -70,13 +78,19 @@ class ChildCall : public std::enable_shared_from_this<ChildCall> {
   uint64_t id_ ABSL_GUARDED_BY(mu_) = 0;  // In parent_, while registered.
   bool ended_ ABSL_GUARDED_BY(mu_) = false;
   absl::Status why_ ABSL_GUARDED_BY(mu_);  // The parent cancelled us.
+  // Set by Track(), before the call starts; read as it ends.
+  std::shared_ptr<trace::RpczRecord> rpcz_;
+  trace::RpczDownstreamCall downstream_;
 };
 
 // Channel::CallAsync() for a call with options.parent: caps its deadline,
-// starts it through `channel` without a parent, and links it to the parent
-// so that the parent's end cancels it (Channel::Cancel()). A parent already
-// gone fails it unsent, on `fail_loop` (one of the channel's loops).
+// gives it its traceparent (a child of options.trace, within
+// `max_metadata_bytes`), starts it through `channel` without a parent, and
+// links it to the parent so that the parent's end cancels it
+// (Channel::Cancel()). A parent already gone fails it unsent, on
+// `fail_loop` (one of the channel's loops).
 CallHandle CallWithParent(Channel& channel, transport::EventLoop* fail_loop,
+                          size_t max_metadata_bytes,
                           absl::string_view method,
                           const google::protobuf::Message& request,
                           google::protobuf::Message* response,

@@ -231,6 +231,7 @@ void ServerCall::SubmitToWorkers(absl::AnyInvocable<void()> fn,
 
 void ServerCall::RunHandler() {
   Completion done(RefPtr<ServerCall>(this));
+  trace_.HandlerStarted();
   try {
     (*method_->handler)(context_, *request_, response_.get(), std::move(done));
   } catch (const std::exception& e) {
@@ -282,6 +283,7 @@ void ServerCall::FinishOnLoop(absl::Status status, bool handler_done) {
 void ServerCall::HandlerDone() {
   if (!handler_running_) return;
   handler_running_ = false;
+  trace_.HandlerEnded();
   if (counted_ended_running_) {
     counted_ended_running_ = false;
     --pool_->ended_running_;
@@ -299,6 +301,7 @@ void ServerCall::SendFinal(const absl::Status& status) {
     final_code_ = session_->SendResponse(this, status, /*handler_result=*/true);
   }
   end_status_ = absl::OkStatus();
+  EndTrace(status);
   EndCall();
 }
 
@@ -315,6 +318,7 @@ void ServerCall::Abort(absl::Status status, bool send_response) {
         session_->SendResponse(this, status, /*handler_result=*/false);
   }
   end_status_ = status;
+  EndTrace(status);
   Cancel(status);
   EndCall();
 }
@@ -387,6 +391,19 @@ std::shared_ptr<Cancellation> ServerCall::ChildScope() {
   return child_scope_;
 }
 
+void ServerCall::EndTrace(const absl::Status& status) {
+  uint64_t request_bytes = trace_.request_bytes();
+  uint64_t response_bytes = 0;
+  if (client_streams()) {
+    MutexLock lock(&mu_);
+    request_bytes = stream_.received;
+  } else if (status.ok() && response_ != nullptr) {
+    // SendResponse() sized it.
+    response_bytes = static_cast<uint64_t>(response_->GetCachedSize());
+  }
+  trace_.End(status, method_->full_name, peer_, request_bytes, response_bytes);
+}
+
 void ServerCall::SetOnCancel(absl::AnyInvocable<void()> cb) {
   {
     MutexLock lock(&mu_);
@@ -430,6 +447,9 @@ const std::string& ServerContext::method() const {
   return call_->method().full_name;
 }
 const std::string& ServerContext::peer() const { return call_->peer(); }
+const trace::TraceContext& ServerContext::trace() const {
+  return call_->trace_state().context();
+}
 void ServerContext::AddTrailer(std::string key, std::string value) {
   call_->AddTrailer(std::move(key), std::move(value));
 }

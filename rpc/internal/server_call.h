@@ -24,6 +24,7 @@
 #include "rpc/call_options.h"
 #include "rpc/internal/admission.h"
 #include "rpc/internal/call_metrics.h"
+#include "rpc/internal/call_trace.h"
 #include "rpc/internal/cancellation.h"
 #include "rpc/internal/ref_ptr.h"
 #include "rpc/method.h"
@@ -142,6 +143,10 @@ class ServerCall {
   // Initial response headers of a stream; any thread, before the first
   // message is written.
   void AddHeader(std::string key, std::string value);
+  // Trace context and /rpcz (rpc/internal/call_trace.h): begun by the
+  // session before dispatch, ended with the call.
+  ServerCallTrace& trace_state() { return trace_; }
+  const ServerCallTrace& trace_state() const { return trace_; }
   // The size of the response payload sent (loop); see largest_payload_.
   void NotePayload(size_t bytes) {
     if (bytes > largest_payload_) largest_payload_ = bytes;
@@ -291,6 +296,9 @@ class ServerCall {
   CallMetrics* metrics_ = nullptr;  // loop; see StartMetrics()
   absl::Duration metrics_start_;    // loop
   absl::StatusCode final_code_ = absl::StatusCode::kOk;  // loop
+  ServerCallTrace trace_;
+  // Records the ended call in /rpcz, if it is recorded (loop).
+  void EndTrace(const absl::Status& status);
   std::unique_ptr<transport::Timer> deadline_timer_;       // loop
   // RunAfter() timers, by id; each erases itself when it fires (loop).
   absl::flat_hash_map<uint64_t, std::unique_ptr<transport::Timer>> timers_;

@@ -554,6 +554,9 @@ void ServerSession::HandleRequest(wire::FrameMeta& meta,
     call->mutable_metadata()->insert(meta.metadata().begin(),
                                      meta.metadata().end());
   }
+  // Its span (the caller's traceparent, or a new trace) and /rpcz.
+  call->trace_state().Begin(shared_->rpcz.get(), call->metadata(), ReadTime(),
+                            payload_size);
   call->set_admission(std::move(slot));
   calls_.emplace(call_id, call);
   if (call->streaming()) {

@@ -37,6 +37,7 @@
 #include "rpc/internal/server_metrics.h"
 #include "rpc/method.h"
 #include "rpc/server_options.h"
+#include "rpc/trace/rpcz_store.h"
 #include "rpc/worker_pool.h"
 #include "transport/connection.h"
 
@@ -68,6 +69,8 @@ struct ServerShared {
   mutable std::atomic<int64_t> http_connections{0};
   // Every open session's counters, for /connections.
   mutable ConnectionTable connection_table;
+  // Recent calls for /rpcz (options.rpcz); made with the server.
+  std::unique_ptr<trace::RpczStore> rpcz;
 };
 
 // What a new session's first bytes may be.

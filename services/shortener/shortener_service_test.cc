@@ -17,6 +17,8 @@
 #include "gtest/gtest.h"
 #include "rpc/channel.h"
 #include "rpc/server.h"
+#include "rpc/trace/rpcz_store.h"
+#include "rpc/trace/trace_context.h"
 #include "services/kv/kv_service.h"
 #include "transport/sync.h"
 
@@ -33,6 +35,7 @@ class ShortenerTest : public ::testing::Test {
     for (int i = 0; i < kShards; ++i) {
       ServerOptions options;
       options.listen_address = "127.0.0.1:0";
+      options.rpcz.sample_one_in = 1;  // /rpcz follows every call.
       kv_servers_[i] = std::make_unique<Server>(options);
       ASSERT_TRUE(kv_servers_[i]->RegisterService(&kv_[i]).ok());
       ASSERT_TRUE(kv_servers_[i]->Start().ok());
@@ -52,6 +55,7 @@ class ShortenerTest : public ::testing::Test {
     service_ = *std::move(service);
     ServerOptions server_options;
     server_options.listen_address = "127.0.0.1:0";
+    server_options.rpcz.sample_one_in = 1;
     server_ = std::make_unique<Server>(server_options);
     ASSERT_TRUE(server_->RegisterService(service_.get()).ok());
     ASSERT_TRUE(server_->Start().ok());
@@ -123,6 +127,44 @@ TEST_F(ShortenerTest, ShortenThenLookup) {
   EXPECT_EQ(*url, "https://example.com/a?b=c#d");
   // Stored once, on one shard, under code/CODE.
   EXPECT_EQ(ShardsHolding(*code).size(), 1u);
+}
+
+// One request followed across the shortener -> kv hop: the caller's trace
+// id reaches every kv call, and each kv call's parent span is one the
+// shortener's /rpcz sample lists as a downstream call.
+TEST_F(ShortenerTest, OneTraceAcrossTheKvHop) {
+  StartShortener();
+  const trace::TraceContext mine = trace::TraceContext::NewRoot();
+  CallOptions options;
+  options.metadata["traceparent"] = mine.Format();
+  ASSERT_TRUE(Shorten("https://traced.example/", options).ok());
+  const absl::Time give_up = absl::Now() + kWait;
+  while (server_->rpcz().recorded() < 1 && absl::Now() < give_up) {
+    std::this_thread::yield();
+  }
+  std::vector<trace::RpczSample> at_shortener =
+      server_->rpcz().Snapshot(&mine.trace_id);
+  ASSERT_EQ(at_shortener.size(), 1u);
+  const trace::RpczSample& shorten = at_shortener[0];
+  EXPECT_EQ(shorten.parent_span_id, mine.span_id);
+  ASSERT_FALSE(shorten.downstream.empty());
+  std::set<std::string> spans;
+  for (const trace::RpczDownstreamCall& d : shorten.downstream) {
+    EXPECT_TRUE(absl::StartsWith(d.method, "bevrpc.kv.")) << d.method;
+    spans.insert(trace::ToHex(d.span_id));
+  }
+  EXPECT_EQ(spans.size(), shorten.downstream.size());
+  // Every kv call made for it is in one kv server's store, under its span.
+  std::set<std::string> parents;
+  while (parents.size() < spans.size() && absl::Now() < give_up) {
+    parents.clear();
+    for (auto& kv : kv_servers_) {
+      for (const trace::RpczSample& s : kv->rpcz().Snapshot(&mine.trace_id)) {
+        parents.insert(trace::ToHex(s.parent_span_id));
+      }
+    }
+  }
+  EXPECT_EQ(parents, spans);
 }
 
 TEST_F(ShortenerTest, ShorteningAgainGivesTheSameCode) {
