@@ -73,6 +73,7 @@ struct HttpClient::Request {
   HttpClient* client = nullptr;
   uint64_t id = 0;
   bool streaming = false;
+  bool get = false;  // GET without a body, else POST
   evhttp_request* req = nullptr;  // null once evhttp has freed it
   ResponseCallback on_response;
   ChunkCallback on_data;
@@ -132,7 +133,19 @@ HttpClient::~HttpClient() {
 uint64_t HttpClient::Post(absl::string_view path, absl::string_view body,
                           const HttpHeaders& headers, absl::Duration timeout,
                           ResponseCallback done) {
+  return Unary(/*get=*/false, path, body, headers, timeout, std::move(done));
+}
+
+uint64_t HttpClient::Get(absl::string_view path, const HttpHeaders& headers,
+                         absl::Duration timeout, ResponseCallback done) {
+  return Unary(/*get=*/true, path, "", headers, timeout, std::move(done));
+}
+
+uint64_t HttpClient::Unary(bool get, absl::string_view path,
+                           absl::string_view body, const HttpHeaders& headers,
+                           absl::Duration timeout, ResponseCallback done) {
   auto request = std::make_unique<Request>();
+  request->get = get;
   request->on_response = std::move(done);
   uint64_t id = Start(std::move(request), path, body, headers);
   auto it = requests_.find(id);
@@ -191,15 +204,18 @@ uint64_t HttpClient::Start(std::unique_ptr<Request> request,
   if (r->streaming) evhttp_request_set_chunked_cb(req, &Request::OnChunk);
   evkeyvalq* out = evhttp_request_get_output_headers(req);
   evhttp_add_header(out, "Host", host_header_.c_str());
-  evhttp_add_header(out, "Content-Type", "application/json");
+  if (!r->get) evhttp_add_header(out, "Content-Type", "application/json");
   for (const auto& [name, value] : headers) {
     evhttp_add_header(out, name.c_str(), value.c_str());
   }
-  evbuffer_add(evhttp_request_get_output_buffer(req), body.data(),
-               body.size());
+  if (!r->get) {
+    evbuffer_add(evhttp_request_get_output_buffer(req), body.data(),
+                 body.size());
+  }
   r->req = req;
   std::string uri(path);
-  if (evhttp_make_request(conn_, req, EVHTTP_REQ_POST, uri.c_str()) != 0) {
+  if (evhttp_make_request(conn_, req, r->get ? EVHTTP_REQ_GET : EVHTTP_REQ_POST,
+                          uri.c_str()) != 0) {
     r->req = nullptr;  // freed by evhttp_make_request
     loop_->Post([this, id] {
       if (auto it = requests_.find(id); it != requests_.end()) {

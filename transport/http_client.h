@@ -1,5 +1,6 @@
 // HttpClient: a small asynchronous HTTP/1.1 client over libevent's evhttp,
-// for talking to HTTP/JSON control planes (etcd's gateway) from a loop.
+// for talking to HTTP/JSON control planes (etcd's gateway) and to servers'
+// pages (/metrics for `bevrpc stats`) from a loop.
 //
 //   auto client = transport::HttpClient::Create(loop, "127.0.0.1", 2379).value();
 //   client->Post("/v3/kv/range", R"({"key":"YQ=="})", {}, absl::Seconds(5),
@@ -95,6 +96,10 @@ class HttpClient {
                 const HttpHeaders& headers, absl::Duration timeout,
                 ResponseCallback done);
 
+  // GETs `path` (which may carry a query), like Post() otherwise.
+  uint64_t Get(absl::string_view path, const HttpHeaders& headers,
+               absl::Duration timeout, ResponseCallback done);
+
   // POSTs and streams the response body: `on_data` gets the bytes of each
   // HTTP chunk as it arrives (chunks are not messages: callers buffer and
   // split), then `on_done` is called exactly once: OK after the final chunk,
@@ -116,6 +121,9 @@ class HttpClient {
 
   HttpClient(EventLoop* loop, evhttp_connection* conn, std::string host_header,
              absl::Duration io_timeout);
+  uint64_t Unary(bool get, absl::string_view path, absl::string_view body,
+                 const HttpHeaders& headers, absl::Duration timeout,
+                 ResponseCallback done);
   uint64_t Start(std::unique_ptr<Request> request, absl::string_view path,
                  absl::string_view body, const HttpHeaders& headers);
   // Removes the request from the table; it is freed later, on the loop

@@ -68,7 +68,11 @@ class TestServer {
     evbuffer_remove(in, body.data(), body.size());
     const char* host =
         evhttp_find_header(evhttp_request_get_input_headers(req), "Host");
-    if (uri == "/echo") {
+    if (uri == "/method?x=1") {
+      const char* m =
+          evhttp_request_get_command(req) == EVHTTP_REQ_GET ? "GET" : "other";
+      self->Reply(req, 200, absl::StrCat(m, " body=", body));
+    } else if (uri == "/echo") {
       self->Reply(req, 200, absl::StrCat("host=", host ? host : "(none)",
                                          " body=", body));
     } else if (uri == "/missing") {
@@ -251,6 +255,21 @@ TEST_F(HttpClientTest, PostSendsBodyAndHostHeader) {
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->body, absl::StrCat("host=127.0.0.1:", server_->port(),
                                   " body=again"));
+}
+
+TEST_F(HttpClientTest, GetSendsNoBodyAndKeepsTheQuery) {
+  Notification done;
+  absl::StatusOr<HttpResponse> r;
+  lt_.loop()->Post([&] {
+    client_->Get("/method?x=1", {}, kWait, [&](absl::StatusOr<HttpResponse> x) {
+      r = std::move(x);
+      done.Notify();
+    });
+  });
+  ASSERT_TRUE(done.WaitForNotificationWithTimeout(kWait));
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->body, "GET body=");
 }
 
 TEST_F(HttpClientTest, NonOkStatusIsAResponse) {

@@ -26,11 +26,15 @@
 #include "rpc/client_stream.h"
 #include "rpc/service_config.h"
 #include "rpc/status.h"
+#include "transport/http_client.h"
+#include "transport/loop_pool.h"
 #include "transport/sync.h"
 #include "services/builtin/health.pb.h"
 #include "tools/cli/descriptor_source.h"
 #include "tools/cli/json_codec.h"
 #include "tools/cli/bench.h"
+#include "tools/cli/prom_text.h"
+#include "tools/cli/stats.h"
 
 namespace bevrpc::cli {
 namespace {
@@ -49,6 +53,7 @@ commands:
   health TARGET [SERVICE]      exit 0 if SERVING (a container probe)
   bench TARGET METHOD [JSON]   load-test a method
   resolve TARGET [--watch]     the endpoints TARGET names, and their state
+  stats TARGET [--watch]       per-method QPS, errors and latency of servers
   completion bash              print a bash completion script
 
 TARGET is HOST:PORT, [V6]:PORT, dns:///HOST:PORT, list:///H:P,H:P...,
@@ -77,6 +82,34 @@ flags:
 examples:
   bevrpc resolve localhost:8080
   bevrpc resolve etcd://127.0.0.1:2379/bevrpc/services/echo --watch
+)";
+
+constexpr char kStatsHelp[] = R"(usage: bevrpc stats TARGET [--watch] [--interval D] [--count N] [--client]
+                    [--path P] [--timeout D]
+
+Per-method calls per second, error rate (share of calls not OK), p50 and
+p99 latency, calls in flight and calls so far of the server at TARGET, read
+from its /metrics page: a server answers HTTP on its RPC port unless it was
+started with --http=off (with --admin_address, give that HOST:PORT). Rates
+and quantiles are over --interval between two reads. A target naming
+several endpoints (dns:///, list:///, file:///, etcd://) prints a table per
+endpoint. --watch prints new tables every interval until interrupted (or
+--count tables). --client shows the calls the server made to others
+(bevrpc_client_*) instead of those it answered. Exit 0 when every endpoint
+answered, else 64 + the canonical code of the first failure (78: not
+reachable).
+
+flags:
+  --watch        keep printing, every interval
+  --interval D   time between reads (default 1s)
+  --count N      with --watch: stop after N tables
+  --client       the server's outgoing calls
+  --path P       the metrics page (default /metrics)
+  --timeout D    how long to wait for endpoints and each read (default 10s)
+
+examples:
+  bevrpc stats 127.0.0.1:8080
+  bevrpc stats file:///tmp/state/endpoints/shortener --watch
 )";
 
 constexpr char kListHelp[] = R"(usage: bevrpc list ADDR [SERVICE] [--proto FILE -I DIR] [--timeout D]
@@ -187,7 +220,7 @@ constexpr char kCompletion[] = R"(# bash completion for bevrpc. Install with:
 _bevrpc() {
   local cur=${COMP_WORDS[COMP_CWORD]}
   if [ "$COMP_CWORD" -eq 1 ]; then
-    COMPREPLY=($(compgen -W "list describe call health bench resolve completion --help" -- "$cur"))
+    COMPREPLY=($(compgen -W "list describe call health bench resolve stats completion --help" -- "$cur"))
     return
   fi
   case "${COMP_WORDS[1]}" in
@@ -195,6 +228,7 @@ _bevrpc() {
     bench) COMPREPLY=($(compgen -W "--data --concurrency --connections --rps --calls --duration --warmup --threads --json --timeout --metadata --proto -I --lb --service_config --help" -- "$cur")) ;;
     list|describe|health) COMPREPLY=($(compgen -W "--timeout --proto -I --lb --help" -- "$cur")) ;;
     resolve) COMPREPLY=($(compgen -W "--watch --timeout --help" -- "$cur")) ;;
+    stats) COMPREPLY=($(compgen -W "--watch --interval --count --client --path --timeout --help" -- "$cur")) ;;
     completion) COMPREPLY=($(compgen -W "bash" -- "$cur")) ;;
   esac
 }
@@ -952,6 +986,208 @@ int Resolve(const Env& env, const std::vector<std::string>& argv) {
   }
 }
 
+// "IP:PORT" / "[V6]:PORT" / "name:PORT" -> host, port.
+absl::StatusOr<std::pair<std::string, uint16_t>> SplitHostPort(
+    absl::string_view address) {
+  size_t colon = address.rfind(':');
+  uint32_t port = 0;
+  if (colon == absl::string_view::npos ||
+      !absl::SimpleAtoi(address.substr(colon + 1), &port) || port == 0 ||
+      port > 65535) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("\"", address, "\" is not HOST:PORT"));
+  }
+  absl::string_view host = address.substr(0, colon);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  return std::make_pair(std::string(host), static_cast<uint16_t>(port));
+}
+
+// Reads `path` of each server with HTTP GET, on a loop of its own.
+class MetricsReader {
+ public:
+  static absl::StatusOr<std::unique_ptr<MetricsReader>> Create(
+      const std::vector<std::string>& addresses, std::string path,
+      absl::Duration timeout) {
+    auto pool = transport::LoopPool::Start(1, "stats");
+    if (!pool.ok()) return pool.status();
+    auto reader = std::unique_ptr<MetricsReader>(
+        new MetricsReader(std::move(*pool), std::move(path), timeout));
+    absl::Status created;
+    Notification done;
+    reader->loop()->Post([&] {
+      for (const std::string& address : addresses) {
+        auto hp = SplitHostPort(address);
+        if (!hp.ok()) {
+          created = hp.status();
+          break;
+        }
+        auto client =
+            transport::HttpClient::Create(reader->loop(), hp->first, hp->second);
+        if (!client.ok()) {
+          created = client.status();
+          break;
+        }
+        reader->clients_.push_back(std::move(*client));
+      }
+      done.Notify();
+    });
+    done.WaitForNotification();
+    if (!created.ok()) {
+      reader->Close();
+      return created;
+    }
+    return reader;
+  }
+  ~MetricsReader() { Close(); }
+
+  // Reads every server's page at once; one result per address.
+  std::vector<absl::StatusOr<std::vector<PromSample>>> ReadAll() {
+    std::vector<absl::StatusOr<std::vector<PromSample>>> results(
+        clients_.size(), absl::UnknownError("no answer"));
+    std::vector<Notification> done(clients_.size());
+    loop()->Post([&] {
+      for (size_t i = 0; i < clients_.size(); ++i) {
+        clients_[i]->Get(
+            path_, {}, timeout_,
+            [&, i](absl::StatusOr<transport::HttpResponse> r) {
+              if (!r.ok()) {
+                results[i] = r.status();
+              } else if (r->status != 200) {
+                results[i] = transport::HttpStatusToStatus(r->status, r->body);
+              } else {
+                results[i] = ParsePrometheusText(r->body);
+              }
+              done[i].Notify();
+            });
+      }
+    });
+    for (Notification& d : done) d.WaitForNotification();
+    return results;
+  }
+
+ private:
+  MetricsReader(std::unique_ptr<transport::LoopPool> pool, std::string path,
+                absl::Duration timeout)
+      : pool_(std::move(pool)), path_(std::move(path)), timeout_(timeout) {}
+  transport::EventLoop* loop() { return pool_->loop(0); }
+  void Close() {
+    if (pool_ == nullptr) return;
+    Notification done;
+    loop()->Post([&] {
+      clients_.clear();
+      done.Notify();
+    });
+    done.WaitForNotification();
+    pool_->Stop();
+    pool_.reset();
+  }
+
+  std::unique_ptr<transport::LoopPool> pool_;
+  const std::string path_;
+  const absl::Duration timeout_;
+  std::vector<std::unique_ptr<transport::HttpClient>> clients_;  // loop only
+};
+
+int Stats(const Env& env, const std::vector<std::string>& argv) {
+  auto args = ParseArgs(argv, {{"--watch", nullptr, false},
+                               {"--interval", nullptr, true},
+                               {"--count", nullptr, true},
+                               {"--client", nullptr, false},
+                               {"--path", nullptr, true}});
+  if (!args.ok()) return UsageError(env, args.status().message(), kStatsHelp);
+  if (args->Has("--help")) return (env.out << kStatsHelp, kExitOk);
+  if (args->positional.size() != 1) {
+    return UsageError(env, "stats needs a TARGET", kStatsHelp);
+  }
+  const std::string& target = args->positional[0];
+  absl::Duration timeout = absl::Seconds(10);
+  absl::Duration interval = absl::Seconds(1);
+  if (args->Has("--timeout")) {
+    auto d = ParsePositiveDuration(args->Get("--timeout"), "--timeout");
+    if (!d.ok()) return UsageError(env, d.status().message(), kStatsHelp);
+    timeout = *d;
+  }
+  if (args->Has("--interval")) {
+    auto d = ParsePositiveDuration(args->Get("--interval"), "--interval");
+    if (!d.ok()) return UsageError(env, d.status().message(), kStatsHelp);
+    interval = *d;
+  }
+  int64_t count = args->Has("--watch") ? -1 : 1;
+  if (args->Has("--count")) {
+    if (!args->Has("--watch")) {
+      return UsageError(env, "--count goes with --watch", kStatsHelp);
+    }
+    auto n = ParseCount(*args, "--count", 1, 1);
+    if (!n.ok()) return UsageError(env, n.status().message(), kStatsHelp);
+    count = *n;
+  }
+  std::string path = args->Get("--path", "/metrics");
+  if (!absl::StartsWith(path, "/")) {
+    return UsageError(env, "--path must start with /", kStatsHelp);
+  }
+  const char* side = args->Has("--client") ? "client" : "server";
+
+  // The servers: the target itself, or every endpoint it names.
+  std::vector<std::string> addresses;
+  if (!absl::StrContains(target, "://")) {
+    addresses.push_back(target);
+  } else {
+    auto channel = Channel::Create(target);
+    if (!channel.ok()) return Fail(env, kExitUsage, channel.status().message());
+    absl::Status resolved = (*channel)->WaitForEndpoints(timeout);
+    if (!resolved.ok()) {
+      return FailStatus(env, absl::UnavailableError(resolved.message()),
+                        absl::StrCat("resolve ", target));
+    }
+    for (const ChannelEndpoint& e : (*channel)->endpoints()) {
+      addresses.push_back(e.address);
+    }
+    std::sort(addresses.begin(), addresses.end());
+  }
+  auto reader = MetricsReader::Create(addresses, path, timeout);
+  if (!reader.ok()) return Fail(env, kExitUsage, reader.status().message());
+
+  auto before = (*reader)->ReadAll();
+  absl::Time then = absl::Now();
+  int rc = kExitOk;
+  for (int64_t shown = 0; count < 0 || shown < count; ++shown) {
+    absl::SleepFor(interval);
+    auto after = (*reader)->ReadAll();
+    absl::Time now = absl::Now();
+    rc = kExitOk;
+    if (shown > 0) env.out << "\n";
+    for (size_t i = 0; i < addresses.size(); ++i) {
+      if (addresses.size() > 1 || count != 1) {
+        env.out << "== " << addresses[i] << "  "
+                << absl::FormatTime("%H:%M:%S", now, absl::LocalTimeZone())
+                << " ==\n";
+      }
+      if (!after[i].ok() || !before[i].ok()) {
+        const absl::Status& s =
+            after[i].ok() ? before[i].status() : after[i].status();
+        env.out << "error: " << StatusCodeName(s.code()) << ": " << s.message()
+                << "\n";
+        if (rc == kExitOk) rc = kExitRpcBase + static_cast<int>(s.code());
+        continue;
+      }
+      std::vector<MethodStats> stats =
+          ComputeStats(*before[i], *after[i], now - then, side);
+      if (stats.empty()) {
+        env.out << "no calls recorded (bevrpc_" << side << "_* metrics)\n";
+      } else {
+        env.out << FormatStatsTable(stats);
+      }
+    }
+    env.out.flush();
+    before = std::move(after);
+    then = now;
+  }
+  if (rc != kExitOk) env.err << "bevrpc: stats: not every endpoint answered\n";
+  return rc;
+}
+
 int Completion(const Env& env, const std::vector<std::string>& argv) {
   if (argv.size() == 1 && (argv[0] == "--help" || argv[0] == "-h")) {
     env.out << kCompletionHelp;
@@ -983,6 +1219,7 @@ int RunCli(const std::vector<std::string>& args, std::istream& in,
   if (command == "health") return Health(env, rest);
   if (command == "bench") return Bench(env, rest);
   if (command == "resolve") return Resolve(env, rest);
+  if (command == "stats") return Stats(env, rest);
   if (command == "completion") return Completion(env, rest);
   return UsageError(env, absl::StrCat("unknown command \"", command, "\""),
                     kMainHelp);
