@@ -204,9 +204,19 @@ void ExpectGoawayAndClose(RawClient& client,
 
 class WireBadInputTest : public ::testing::Test {
  protected:
-  void SetUp() override {
+  void SetUp() override { StartServer({}); }
+
+  // (Re)starts the server with `extra` flags.
+  void StartServer(std::vector<std::string> extra) {
+    if (server_ != nullptr) {
+      absl::Status stopped = server_->Stop();
+      EXPECT_TRUE(stopped.ok()) << "graceful shutdown: " << stopped;
+      server_.reset();
+    }
+    std::vector<std::string> flags = {"--port=0", "--threads=2"};
+    flags.insert(flags.end(), extra.begin(), extra.end());
     absl::StatusOr<std::unique_ptr<ServerProcess>> server =
-        ServerProcess::Start(kServerBinary, {"--port=0", "--threads=2"});
+        ServerProcess::Start(kServerBinary, flags);
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = *std::move(server);
   }
@@ -295,8 +305,36 @@ class WireBadInputTest : public ::testing::Test {
 
 // --- 1. Wrong magic -------------------------------------------------------
 
-TEST_F(WireBadInputTest, WrongMagicHttpGetsGoawayAndClose) {
+TEST_F(WireBadInputTest, WrongMagicHttpGetsGoawayAndCloseWithHttpOff) {
+  ASSERT_NO_FATAL_FAILURE(StartServer({"--http=off"}));
   ExpectRefusedWithGoaway("GET / HTTP/1.1\r\n\r\n", {"magic"});
+}
+
+TEST_F(WireBadInputTest, HttpRequestIsAnsweredNeverDispatched) {
+  // With the pages on (the default), an HTTP request gets an HTTP answer,
+  // whatever its path names: a method path is no call.
+  std::unique_ptr<RawClient> bystander = ConnectBystander();
+  ASSERT_NE(bystander, nullptr);
+  std::unique_ptr<RawClient> http = Connect();
+  ASSERT_NE(http, nullptr);
+  ASSERT_TRUE(http->Write("POST /bevrpc.echo.Echo/Echo HTTP/1.1\r\n"
+                          "Host: x\r\nContent-Length: 0\r\n\r\n"
+                          "GET /bevrpc.echo.Echo/Echo HTTP/1.1\r\n"
+                          "Host: x\r\n\r\n")
+                  .ok());
+  absl::StatusOr<testing::HttpReply> post = http->ReadHttpResponse(kReplyTimeout);
+  ASSERT_TRUE(post.ok()) << post.status();
+  EXPECT_EQ(post->status, 405);
+  absl::StatusOr<testing::HttpReply> get = http->ReadHttpResponse(kReplyTimeout);
+  ASSERT_TRUE(get.ok()) << get.status();
+  EXPECT_EQ(get->status, 404);
+  // Bevrpc frames on an HTTP connection are a malformed HTTP request.
+  ASSERT_TRUE(http->Write(RequestFrame(1, "x")).ok());
+  absl::StatusOr<testing::HttpReply> bad = http->ReadHttpResponse(kReplyTimeout);
+  ASSERT_TRUE(bad.ok()) << bad.status();
+  EXPECT_EQ(bad->status, 400);
+  EXPECT_TRUE(http->WaitForClose(kReplyTimeout).ok());
+  ExpectStillServing(*bystander);
 }
 
 TEST_F(WireBadInputTest, WrongMagicTlsClientHelloGetsGoawayAndClose) {
@@ -306,8 +344,14 @@ TEST_F(WireBadInputTest, WrongMagicTlsClientHelloGetsGoawayAndClose) {
 }
 
 TEST_F(WireBadInputTest, WrongMagicThreeBytesAnsweredBeforeFullHeader) {
-  // Only "GET" is sent and the socket stays open: the server must not wait
-  // for a full 12-byte header to see that the magic is wrong.
+  // Only three bytes are sent and the socket stays open: the server must
+  // not wait for a full 12-byte header to see that the magic is wrong.
+  // ("GE" could still be an HTTP method, "GEX" cannot.)
+  ExpectRefusedWithGoaway("GEX", {"magic"});
+}
+
+TEST_F(WireBadInputTest, WrongMagicThreeBytesWithHttpOff) {
+  ASSERT_NO_FATAL_FAILURE(StartServer({"--http=off"}));
   ExpectRefusedWithGoaway("GET", {"magic"});
 }
 

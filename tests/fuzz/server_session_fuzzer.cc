@@ -120,6 +120,10 @@ Fixture* StartFixture() {
   options.limits.max_message_bytes = 64 * 1024;
   options.max_concurrent_calls_per_connection = 8;
   options.early_cancel_burst = 4;
+  // Everything sent back must be bevrpc frames: an input starting with an
+  // HTTP method would get an HTTP answer (http_request_parser_fuzzer and
+  // tests/e2e/admin cover that side).
+  options.http = HttpMode::kOff;
   f->server = std::make_unique<Server>(options);
   absl::Status s = echo::RegisterEchoService(*f->server);
   FUZZ_CHECK(s.ok(), s);

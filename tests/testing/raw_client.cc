@@ -11,9 +11,14 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <vector>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 
 namespace bevrpc {
 namespace testing {
@@ -227,6 +232,51 @@ absl::StatusOr<Frame> RawClient::ReadFrame(absl::Duration timeout) {
       return read;
     }
   }
+}
+
+absl::StatusOr<HttpReply> RawClient::ReadHttpResponse(absl::Duration timeout,
+                                                      bool head) {
+  const absl::Time deadline = absl::Now() + timeout;
+  size_t head_end;
+  while ((head_end = buffer_.find("\r\n\r\n")) == std::string::npos) {
+    if (buffer_.size() > (1 << 20)) {
+      return absl::DataLossError("HTTP response head over 1 MiB");
+    }
+    absl::Status read = ReadSome(deadline);
+    if (!read.ok()) return read;
+  }
+  HttpReply reply;
+  std::vector<absl::string_view> lines = absl::StrSplit(
+      absl::string_view(buffer_).substr(0, head_end), "\r\n");
+  std::vector<absl::string_view> status_line =
+      absl::StrSplit(lines[0], absl::MaxSplits(' ', 2));
+  if (status_line.size() < 2 || status_line[0] != "HTTP/1.1" ||
+      !absl::SimpleAtoi(status_line[1], &reply.status)) {
+    return absl::DataLossError(
+        absl::StrCat("not an HTTP/1.1 status line: ", lines[0]));
+  }
+  for (size_t i = 1; i < lines.size(); ++i) {
+    size_t colon = lines[i].find(':');
+    if (colon == absl::string_view::npos) {
+      return absl::DataLossError(absl::StrCat("bad header: ", lines[i]));
+    }
+    reply.headers[absl::AsciiStrToLower(lines[i].substr(0, colon))] =
+        std::string(absl::StripAsciiWhitespace(lines[i].substr(colon + 1)));
+  }
+  size_t length = 0;
+  auto cl = reply.headers.find("content-length");
+  if (!head && cl != reply.headers.end() &&
+      !absl::SimpleAtoi(cl->second, &length)) {
+    return absl::DataLossError("bad Content-Length");
+  }
+  const size_t body_start = head_end + 4;
+  while (buffer_.size() < body_start + length) {
+    absl::Status read = ReadSome(deadline);
+    if (!read.ok()) return read;
+  }
+  reply.body = buffer_.substr(body_start, length);
+  buffer_.erase(0, body_start + length);
+  return reply;
 }
 
 absl::Status RawClient::WaitForClose(absl::Duration timeout) {

@@ -20,6 +20,7 @@
 #define BEVRPC_TESTS_TESTING_RAW_CLIENT_H_
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 
@@ -55,6 +56,13 @@ std::string EncodeFrameWithRawMeta(absl::string_view meta_bytes,
 // "kind=RESPONSE call_id=3 status=4 \"...\"" for test failure messages.
 std::string DescribeFrame(const Frame& frame);
 
+// One HTTP/1.1 response, as ReadHttpResponse() decodes it.
+struct HttpReply {
+  int status = 0;
+  std::map<std::string, std::string> headers;  // Names lower-cased.
+  std::string body;
+};
+
 // A connected TCP socket to 127.0.0.1. Not thread-safe. Closes on destruction.
 class RawClient {
  public:
@@ -83,6 +91,12 @@ class RawClient {
   // peer closed or reset the connection, kDataLoss if the bytes are not a
   // valid frame.
   absl::StatusOr<Frame> ReadFrame(absl::Duration timeout = absl::Seconds(5));
+
+  // Reads one HTTP response (its body by Content-Length; none after a HEAD
+  // request when `head`), waiting at most `timeout`. Errors as ReadFrame();
+  // kDataLoss if the bytes are not an HTTP response.
+  absl::StatusOr<HttpReply> ReadHttpResponse(
+      absl::Duration timeout = absl::Seconds(5), bool head = false);
 
   // Waits at most `timeout` for the peer to close the connection. OK on EOF or
   // reset with no unread bytes; kFailedPrecondition if bytes arrive instead;
