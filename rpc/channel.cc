@@ -9,6 +9,7 @@
 #include "rpc/internal/call_policy.h"
 #include "rpc/internal/call_trace.h"
 #include "rpc/internal/hedged_call.h"
+#include "rpc/internal/client_metrics.h"
 #include "rpc/internal/client_slot.h"
 #include "rpc/internal/endpoint_set.h"
 #include "rpc/naming/resolvers.h"
@@ -79,11 +80,21 @@ absl::StatusOr<std::unique_ptr<Channel>> Channel::Create(
     created.WaitForNotification();
   }
   if (!resolver.ok()) return resolver.status();
+  if (channel->options_.enable_metrics) {
+    if (channel->options_.metrics_registry == nullptr) {
+      return absl::InvalidArgumentError(
+          "enable_metrics is on but metrics_registry is null");
+    }
+    auto metrics = internal::ClientMetrics::Create(
+        channel->options_.metrics_registry, channel->target_);
+    if (!metrics.ok()) return metrics.status();
+    channel->metrics_ = *std::move(metrics);
+  }
   channel->unsent_budget_ = std::make_unique<internal::ByteBudget>(
       channel->options_.max_unsent_request_bytes);
   channel->set_ = std::make_shared<internal::EndpointSet>(
       channel->target_, channel->loops_, &channel->options_,
-      channel->unsent_budget_.get(), *policy);
+      channel->unsent_budget_.get(), *policy, channel->metrics_);
   channel->set_->Start(*std::move(resolver));
   return channel;
 }
@@ -112,15 +123,18 @@ CallHandle Channel::CallAsync(absl::string_view method,
         headers);
   }
   const internal::CallPolicy* policy = policies_->Find(method);
+  internal::CallMetrics* metrics =
+      metrics_ != nullptr ? metrics_->For(method) : nullptr;
   if (policy != nullptr && policy->hedge != nullptr) {
     return internal::HedgedCall::Start(this, set_, *policy->hedge,
                                        policies_->throttle(), method, request,
                                        response, options, policy,
-                                       std::move(done), trailers, headers);
+                                       std::move(done), trailers, headers,
+                                       metrics, metrics_);
   }
   return StartCall(method, &request, nullptr, response, options, policy,
                    /*retry=*/true, std::move(done), trailers, headers,
-                   nullptr);
+                   nullptr, metrics);
 }
 
 CallHandle Channel::StartCall(
@@ -129,7 +143,8 @@ CallHandle Channel::StartCall(
     const CallOptions& options, const internal::CallPolicy* policy,
     bool retry, absl::AnyInvocable<void(absl::Status)>&& done,
     Metadata* trailers, Metadata* headers,
-    const std::vector<const balancing::EndpointHealth*>* avoid) {
+    const std::vector<const balancing::EndpointHealth*>* avoid,
+    internal::CallMetrics* metrics) {
   absl::Status pick_error;
   const uint64_t hash = set_->KeyHash(options);
   std::shared_ptr<internal::ClientSlot> keep;  // Off the loops only.
@@ -167,6 +182,11 @@ CallHandle Channel::StartCall(
   }
   call->done = std::move(done);
   call->hash = hash;
+  if (metrics != nullptr) {
+    call->metrics = metrics;
+    call->metrics_start = internal::MonotonicNow();
+    metrics->Started();
+  }
   CallHandle handle;
   if (slot != nullptr) handle.slot = slot->weak_from_this();
   handle.call_id = call->id;
@@ -196,6 +216,7 @@ CallHandle Channel::StartCall(
     } else {
       call->request = *request_bytes;
     }
+    if (metrics != nullptr) metrics->AddSentBytes(call->request.size());
   }
   // From the slot's own loop thread (e.g. a completion callback issuing the
   // next call) the request goes out in this very turn, batched with the
@@ -209,6 +230,9 @@ CallHandle Channel::StartCall(
   }
   if (!invalid.ok() || !pick_error.ok()) {
     // No endpoint to fail it on: the control loop runs the callback.
+    // Recorded now: the closure may run after the channel (and its
+    // metrics) are gone.
+    call->RecordEnd(invalid.ok() ? pick_error.code() : invalid.code());
     set_->control_loop()->Post(
         [call = std::move(call),
          why = invalid.ok() ? std::move(pick_error) : std::move(invalid)]() mutable {

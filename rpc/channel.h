@@ -72,6 +72,8 @@ namespace internal {
 class ByteBudget;
 class CallPolicies;
 struct CallPolicy;
+class CallMetrics;
+class ClientMetrics;
 class ClientSlot;
 class EndpointSet;
 class HedgedCall;
@@ -280,20 +282,25 @@ class Channel {
 
   // One attempt of a unary call: the request as a message or already
   // serialized (`request_bytes`), the policy that applies (null: none;
-  // its retry rule is used unless `retry` is false), and endpoints to
-  // avoid (hedging).
+  // its retry rule is used unless `retry` is false), endpoints to avoid
+  // (hedging), and the method's metrics (null: not recorded here).
   CallHandle StartCall(
       absl::string_view method, const google::protobuf::Message* request,
       const std::string* request_bytes, google::protobuf::Message* response,
       const CallOptions& options, const internal::CallPolicy* policy,
       bool retry, absl::AnyInvocable<void(absl::Status)>&& done,
       Metadata* trailers, Metadata* headers,
-      const std::vector<const balancing::EndpointHealth*>* avoid);
+      const std::vector<const balancing::EndpointHealth*>* avoid,
+      internal::CallMetrics* metrics);
 
   std::string target_;
   ChannelOptions options_;
   // Timeouts, retry and hedging rules per method; the retry throttle.
   std::unique_ptr<internal::CallPolicies> policies_;
+  // Per-method and per-endpoint metrics (null: enable_metrics off).
+  // Shared with the set and the endpoints' series, so that a call ending
+  // in a closure that runs after the channel is gone still finds them.
+  std::shared_ptr<internal::ClientMetrics> metrics_;
   // Before the slots: their connections give bytes back as they close.
   std::unique_ptr<internal::ByteBudget> unsent_budget_;
   std::unique_ptr<transport::LoopPool> owned_loops_;

@@ -153,6 +153,7 @@ void ClientSlot::PumpStream(uint64_t call_id) {
       break;
     }
     call->conn->SendStreamFrame(call_id, wire::MESSAGE, bytes, 0);
+    if (call->metrics != nullptr) call->metrics->StreamMessageSent(bytes.size());
   }
   st->Wake();
 }
@@ -292,6 +293,9 @@ void ClientSlot::OnStreamFrame(ClientConnection* conn,
         st->in.push_back(
             {std::move(message), payload_size + wire::kMessageCreditOverhead});
       }
+      if (call->metrics != nullptr) {
+        call->metrics->StreamMessageReceived(payload_size);
+      }
       st->Wake();
       return;
     }
@@ -353,6 +357,11 @@ std::shared_ptr<internal::ClientStreamState> ClientStreamBase::Start(
     call->deadline = absl::Now() + options.timeout;
   }
   call->stream = state;
+  if (channel.metrics_ != nullptr) {
+    call->metrics = channel.metrics_->For(method);
+    call->metrics_start = internal::MonotonicNow();
+    call->metrics->Started();
+  }
   // Messages of its own: the unary response pointer stays unused.
   call->done = [state](absl::Status s) { state->End(std::move(s)); };
   absl::Status invalid;
@@ -380,11 +389,14 @@ std::shared_ptr<internal::ClientStreamState> ClientStreamBase::Start(
   const bool link = child != nullptr && invalid.ok();
   if (invalid.ok() && request != nullptr) {
     request->SerializeToString(&call->request);
+    if (call->metrics != nullptr) call->metrics->AddSentBytes(call->request.size());
   }
   if (slot != nullptr) {
     slot->PostStart(std::move(call), std::move(invalid));
   } else if (!invalid.ok() || !pick_error.ok()) {
-    // Failed on the control loop, like any call's callback.
+    // Failed on the control loop, like any call's callback (recorded now:
+    // the closure may outlive the channel's metrics).
+    call->RecordEnd(invalid.ok() ? pick_error.code() : invalid.code());
     state->loop->Post([call = std::move(call),
                        why = invalid.ok() ? pick_error : invalid]() mutable {
       call->done(std::move(why));

@@ -282,7 +282,8 @@ ClientSlot::ClientSlot(transport::EventLoop* loop,
                        std::shared_ptr<balancing::EndpointHealth> health,
                        std::weak_ptr<EndpointSet> set, bool track_load,
                        bool hold_calls,
-                       std::shared_ptr<balancing::OutlierDetector> outlier)
+                       std::shared_ptr<balancing::OutlierDetector> outlier,
+                       std::shared_ptr<EndpointMetrics> metrics)
     : loop_(loop),
       serial_(NextSlotSerial()),
       retry_rng_(serial_ * 0x9e3779b97f4a7c15ULL ^
@@ -297,7 +298,8 @@ ClientSlot::ClientSlot(transport::EventLoop* loop,
       backoff_(options->connect_backoff.initial, options->connect_backoff.max,
                options->connect_backoff.multiplier,
                options->connect_backoff.jitter),
-      outlier_(std::move(outlier)) {}
+      outlier_(std::move(outlier)),
+      metrics_(std::move(metrics)) {}
 
 ClientSlot::~ClientSlot() = default;
 
@@ -305,13 +307,13 @@ void ClientSlot::Start(std::unique_ptr<ClientCall> call) {
   uint64_t id = call->id;
   if (shut_down_) {
     // Perhaps after the channel is gone: touch nothing of it.
-    call->done(absl::CancelledError("channel is being destroyed"));
+    call->Done(absl::CancelledError("channel is being destroyed"));
     return;
   }
   Purge();
   if (call->deadline != absl::InfiniteFuture()) {
     if (absl::Now() >= call->deadline) {
-      call->done(absl::DeadlineExceededError(
+      call->Done(absl::DeadlineExceededError(
           absl::StrCat("deadline of ", absl::FormatDuration(call->timeout),
                        " exceeded before ", call->method, " was sent")));
       return;
@@ -338,6 +340,24 @@ void ClientSlot::CountStarted(ClientCall* call) {
   if (track_load_) {
     health_->CallStarted();
     call->started = absl::Now();
+  }
+  if (metrics_ != nullptr) metrics_->in_flight->Increment();
+}
+
+void ClientSlot::CountEnded(absl::StatusCode code) {
+  if (metrics_ == nullptr) {
+    if (outlier_ != nullptr) outlier_->OnCallEnded(outlier_window_, code);
+    return;
+  }
+  // The client's own cancellations say nothing about the endpoint.
+  if (code != absl::StatusCode::kOk && code != absl::StatusCode::kCancelled) {
+    metrics_->errors->Increment();
+  }
+  if (outlier_ != nullptr) {
+    const int before = outlier_->ejections();
+    outlier_->OnCallEnded(outlier_window_, code);
+    const int after = outlier_->ejections();
+    if (after > before) metrics_->ejections->Add(after - before);
   }
 }
 
@@ -450,7 +470,7 @@ void ClientSlot::PostStart(std::unique_ptr<ClientCall> call,
   loop_->Post([self = shared_from_this(), call = std::move(call),
                invalid = std::move(invalid)]() mutable {
     if (!invalid.ok()) {
-      call->done(std::move(invalid));
+      call->Done(std::move(invalid));
       return;
     }
     self->Start(std::move(call));
@@ -605,6 +625,7 @@ std::unique_ptr<ClientCall> ClientSlot::Detach(uint64_t call_id) {
     health_->CallAbandoned();
     call->started = absl::InfinitePast();
   }
+  if (metrics_ != nullptr) metrics_->in_flight->Decrement();
   if (call->conn != nullptr) {
     call->conn->Forget(call_id);
     call->conn = nullptr;
@@ -646,10 +667,12 @@ bool ClientSlot::MaybeRetry(uint64_t call_id, const absl::Status& status,
   }
   std::shared_ptr<EndpointSet> set = set_.lock();
   if (set == nullptr) return false;
-  // The failed attempt counts for outlier ejection like any ended call.
-  if (outlier_ != nullptr) outlier_->OnCallEnded(outlier_window_, status.code());
+  // The failed attempt counts for outlier ejection (and the endpoint's
+  // errors) like any ended call; Detach() takes it out of in flight.
+  CountEnded(status.code());
   std::unique_ptr<ClientCall> moving = Detach(call_id);
   ++moving->attempts;
+  if (moving->metrics != nullptr) moving->metrics->Retried();
   // Servers may tell retries apart (gRPC's grpc-previous-rpc-attempts).
   moving->headers[std::string(wire::kPreviousAttemptsKey)] =
       absl::StrCat(moving->attempts - 1);
@@ -712,6 +735,9 @@ void ClientSlot::OnResponse(ClientConnection* conn, const wire::FrameMeta& meta,
   if (it == calls_.end() || it->second->conn != conn) return;
   ClientCall* call = it->second.get();
   absl::Status status = StatusFromWire(meta.status_code(), meta.status_message());
+  if (status.ok() && call->metrics != nullptr) {
+    call->metrics->AddReceivedBytes(payload_size);
+  }
   if (!meta.metadata().empty()) {
     absl::Status bad = CheckMetadata(
         meta.metadata(), options_->limits.max_metadata_bytes,
@@ -815,7 +841,9 @@ void ClientSlot::Finish(uint64_t call_id, absl::Status status) {
   if (call->throttle != nullptr && status.ok()) call->throttle->OnSuccess();
   // Outlier ejection: how the server or connection ended the call
   // (CANCELLED, as a client's cancellation ends it, counts for nothing).
-  if (outlier_ != nullptr) outlier_->OnCallEnded(outlier_window_, status.code());
+  if (metrics_ != nullptr) metrics_->in_flight->Decrement();
+  CountEnded(status.code());
+  call->RecordEnd(status.code());
   absl::AnyInvocable<void(absl::Status)> done = std::move(call->done);
   // Recycled before `done` runs, so a call it starts can reuse the record.
   Recycle(std::move(call));
@@ -857,6 +885,7 @@ void ClientSlot::Recycle(std::unique_ptr<ClientCall> call) {
   call->attempts = 1;
   call->committed = false;
   call->ticket = 0;
+  call->metrics = nullptr;
   if (call->request.capacity() > kMaxKeptRequestBytes) {
     std::string().swap(call->request);
   } else {

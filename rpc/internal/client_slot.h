@@ -30,6 +30,8 @@
 #include "rpc/channel.h"
 #include "rpc/frame_codec.h"
 #include "rpc/internal/byte_budget.h"
+#include "rpc/internal/call_metrics.h"
+#include "rpc/internal/client_metrics.h"
 #include "rpc/internal/call_policy.h"
 #include "rpc/internal/frame_writer.h"
 #include "rpc/internal/keepalive.h"
@@ -84,6 +86,22 @@ struct ClientCall {
   // by a retry or after a failed connect), or was parked: the key under
   // which EndpointSet follows it for Cancel().
   uint64_t ticket = 0;
+  // Its method's metrics (null: not recorded, e.g. metrics off or a hedged
+  // call's attempt), counted as started at `metrics_start`
+  // (MonotonicNow()); RecordEnd() counts its end once.
+  CallMetrics* metrics = nullptr;
+  absl::Duration metrics_start;
+
+  void RecordEnd(absl::StatusCode code) {
+    if (metrics == nullptr) return;
+    metrics->Ended(code, MonotonicNow() - metrics_start);
+    metrics = nullptr;
+  }
+  // Ends the call: records it and runs `done`.
+  void Done(absl::Status status) {
+    RecordEnd(status.code());
+    done(std::move(status));
+  }
 };
 
 class ClientSlot;
@@ -188,7 +206,8 @@ class ClientSlot : public std::enable_shared_from_this<ClientSlot> {
              std::shared_ptr<balancing::EndpointHealth> health,
              std::weak_ptr<EndpointSet> set, bool track_load,
              bool hold_calls,
-             std::shared_ptr<balancing::OutlierDetector> outlier = nullptr);
+             std::shared_ptr<balancing::OutlierDetector> outlier = nullptr,
+             std::shared_ptr<EndpointMetrics> metrics = nullptr);
   ~ClientSlot();
 
   const balancing::EndpointHealth* health() const { return health_.get(); }
@@ -333,6 +352,11 @@ class ClientSlot : public std::enable_shared_from_this<ClientSlot> {
   // Outlier ejection: the endpoint's detector and this slot's counts.
   const std::shared_ptr<balancing::OutlierDetector> outlier_;
   balancing::OutlierDetector::Window outlier_window_;
+  // The endpoint's series (null: metrics off).
+  const std::shared_ptr<EndpointMetrics> metrics_;
+  // A call (or a failed attempt) ended here with `code`: the outlier
+  // detector and the endpoint's errors and ejections hear of it.
+  void CountEnded(absl::StatusCode code);
   bool retiring_ = false;
   // Keeps a retired slot alive until its calls have finished.
   std::shared_ptr<ClientSlot> self_;

@@ -13,8 +13,10 @@ namespace bevrpc::internal {
 EndpointSet::EndpointSet(std::string target,
                          std::vector<transport::EventLoop*> loops,
                          const ChannelOptions* options, ByteBudget* budget,
-                         balancing::Policy policy)
+                         balancing::Policy policy,
+                         std::shared_ptr<ClientMetrics> metrics)
     : target_(std::move(target)),
+      metrics_(std::move(metrics)),
       loops_(std::move(loops)),
       options_(options),
       budget_(budget),
@@ -149,6 +151,9 @@ std::shared_ptr<Endpoint> EndpointSet::NewEndpoint(
     e->outlier = std::make_shared<balancing::OutlierDetector>(
         options_->outlier_detection, e->health, ejection_budget_);
   }
+  if (metrics_ != nullptr) {
+    e->metrics = metrics_->ForEndpoint(info.address, e->health);
+  }
   const bool track_load = policy_ == balancing::Policy::kLeastLoaded;
   // Spread the endpoint's connections over the loops, starting at a
   // different loop for each endpoint.
@@ -157,7 +162,7 @@ std::shared_ptr<Endpoint> EndpointSet::NewEndpoint(
     transport::EventLoop* loop = loops_[(first + i) % loops_.size()];
     e->slots.push_back(std::make_shared<ClientSlot>(
         loop, *addr, options_, budget_, e->health, weak_from_this(),
-        track_load, /*hold_calls=*/strict_, e->outlier));
+        track_load, /*hold_calls=*/strict_, e->outlier, e->metrics));
   }
   return e;
 }
@@ -378,7 +383,7 @@ uint64_t EndpointSet::Park(std::unique_ptr<ClientCall> call,
         options_->max_calls_waiting_for_endpoints,
         " calls already wait for them (max_calls_waiting_for_endpoints)"));
     control_loop()->Post([call = std::move(call), why]() mutable {
-      call->done(why);
+      call->Done(why);
     });
     return ticket;
   }
@@ -398,7 +403,7 @@ void EndpointSet::ParkOnLoop(uint64_t ticket, Parked parked) {
   if (shut_down_ || CancelledOnTheWay(parked.call.get(), &cancelled)) {
     parked_count_.fetch_sub(1, std::memory_order_relaxed);
     if (parked.call->stream != nullptr) parked.call->stream->Unpark(nullptr, 0);
-    parked.call->done(shut_down_ ? absl::CancelledError(
+    parked.call->Done(shut_down_ ? absl::CancelledError(
                                        "channel destroyed with the call open")
                                  : std::move(cancelled));
     return;
@@ -446,7 +451,7 @@ void EndpointSet::FailParked(uint64_t ticket, absl::Status why) {
       std::find(parked_order_.begin(), parked_order_.end(), ticket));
   parked_count_.fetch_sub(1, std::memory_order_relaxed);
   if (parked.call->stream != nullptr) parked.call->stream->Unpark(nullptr, 0);
-  parked.call->done(std::move(why));
+  parked.call->Done(std::move(why));
 }
 
 void EndpointSet::PlaceParked() {
@@ -474,7 +479,7 @@ void EndpointSet::PlaceParked() {
         parked_.erase(it);
         parked_count_.fetch_sub(1, std::memory_order_relaxed);
         if (parked.call->stream != nullptr) parked.call->stream->Unpark(nullptr, 0);
-        parked.call->done(EmptyListError());
+        parked.call->Done(EmptyListError());
       }
       continue;
     }
@@ -487,7 +492,7 @@ void EndpointSet::PlaceParked() {
     absl::Status cancelled;
     if (!Placing(call.get(), slot, id, &cancelled)) {
       if (stream != nullptr) stream->Unpark(nullptr, 0);
-      call->done(std::move(cancelled));
+      call->Done(std::move(cancelled));
       continue;
     }
     call->id = id;
@@ -659,7 +664,7 @@ void EndpointSet::Reroute(std::unique_ptr<ClientCall> call, absl::Status why,
     } else if (error.ok()) {
       Park(std::move(call), /*wait_for_ready=*/false, hash);
     } else {
-      call->done(std::move(error));
+      call->Done(std::move(error));
     }
     return;
   }
@@ -671,7 +676,7 @@ void EndpointSet::Reroute(std::unique_ptr<ClientCall> call, absl::Status why,
   const bool usable = slot != nullptr && slot->health() != avoid &&
                       slot->health()->usable();
   if (!usable) {
-    call->done(std::move(why));
+    call->Done(std::move(why));
     return;
   }
   ++call->reroutes;
@@ -683,7 +688,7 @@ void EndpointSet::PlaceOn(const std::shared_ptr<ClientSlot>& slot,
   const uint64_t id = slot->NextCallId();
   absl::Status cancelled;
   if (!Placing(call.get(), slot, id, &cancelled)) {
-    call->done(std::move(cancelled));
+    call->Done(std::move(cancelled));
     return;
   }
   call->id = id;
@@ -725,7 +730,7 @@ void EndpointSet::Retry(std::unique_ptr<ClientCall> call, absl::Status why,
                         r = std::move(r)]() mutable {
     absl::Status cancelled;
     if (shut_down_ || CancelledOnTheWay(r.call.get(), &cancelled)) {
-      r.call->done(shut_down_ ? absl::CancelledError(
+      r.call->Done(shut_down_ ? absl::CancelledError(
                                     "channel destroyed with the call open")
                               : std::move(cancelled));
       return;
@@ -755,7 +760,7 @@ void EndpointSet::PlaceRetry(std::unique_ptr<ClientCall> call,
       strict_ ? PickHashed(call->hash, /*wait_for_ready=*/false, &error)
               : PickAvoiding(call->hash, avoid);
   if (slot == nullptr) {
-    call->done(std::move(why));  // No endpoints now: the last failure.
+    call->Done(std::move(why));  // No endpoints now: the last failure.
     return;
   }
   PlaceOn(slot, std::move(call));
@@ -766,7 +771,7 @@ void EndpointSet::FailRetrying(uint64_t ticket, absl::Status why) {
   if (it == retrying_.end()) return;
   Retrying r = std::move(it->second);
   retrying_.erase(it);
-  r.call->done(std::move(why));
+  r.call->Done(std::move(why));
 }
 
 void EndpointSet::OnConnectFailure() {

@@ -43,6 +43,7 @@
 #include "rpc/call_options.h"
 #include "rpc/channel.h"
 #include "rpc/internal/byte_budget.h"
+#include "rpc/internal/client_metrics.h"
 #include "rpc/naming/resolver.h"
 #include "transport/event_loop.h"
 #include "transport/sync.h"
@@ -58,6 +59,8 @@ struct Endpoint {
   // Null when outlier detection is off (or under ring_hash_strict).
   std::shared_ptr<balancing::OutlierDetector> outlier;
   std::vector<std::shared_ptr<ClientSlot>> slots;
+  // Its series, shared with its slots (null: metrics off).
+  std::shared_ptr<EndpointMetrics> metrics;
 };
 
 struct EndpointSnapshot {
@@ -77,7 +80,8 @@ class EndpointSet : public std::enable_shared_from_this<EndpointSet> {
   // parked calls).
   EndpointSet(std::string target, std::vector<transport::EventLoop*> loops,
               const ChannelOptions* options, ByteBudget* budget,
-              balancing::Policy policy);
+              balancing::Policy policy,
+              std::shared_ptr<ClientMetrics> metrics = nullptr);
   ~EndpointSet();
 
   // Starts `resolver` on the control loop (posted; does not wait).
@@ -237,6 +241,8 @@ class EndpointSet : public std::enable_shared_from_this<EndpointSet> {
   void ArmAbsentTimer();
 
   const std::string target_;
+  // The channel's (null: metrics off); endpoints' series come from it.
+  const std::shared_ptr<ClientMetrics> metrics_;
   const std::vector<transport::EventLoop*> loops_;
   const ChannelOptions* const options_;
   ByteBudget* const budget_;

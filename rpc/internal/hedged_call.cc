@@ -27,7 +27,9 @@ CallHandle HedgedCall::Start(Channel* channel, std::shared_ptr<EndpointSet> set,
                              const CallOptions& options,
                              const CallPolicy* policy,
                              absl::AnyInvocable<void(absl::Status)> done,
-                             Metadata* trailers, Metadata* headers) {
+                             Metadata* trailers, Metadata* headers,
+                             CallMetrics* metrics,
+                             std::shared_ptr<ClientMetrics> metrics_owner) {
   auto call = std::make_shared<HedgedCall>(channel, std::move(set), rule,
                                            throttle);
   call->method_ = std::string(method);
@@ -45,6 +47,13 @@ CallHandle HedgedCall::Start(Channel* channel, std::shared_ptr<EndpointSet> set,
   call->trailers_ = trailers;
   call->headers_ = headers;
   call->done_ = std::move(done);
+  if (metrics != nullptr) {
+    call->metrics_ = metrics;
+    call->metrics_owner_ = std::move(metrics_owner);
+    call->metrics_start_ = MonotonicNow();
+    metrics->Started();
+    metrics->AddSentBytes(call->request_.size());
+  }
   call->loop_->Post([call] { call->Launch(); });
   CallHandle handle;
   handle.hedged = call;
@@ -92,6 +101,7 @@ void HedgedCall::StartAttempt() {
   if (index > 0) {
     options.metadata[std::string(wire::kPreviousAttemptsKey)] =
         absl::StrCat(index);
+    if (metrics_ != nullptr) metrics_->Hedged();
   }
   ++open_;
   attempt->handle = channel_->StartCall(
@@ -102,7 +112,7 @@ void HedgedCall::StartAttempt() {
           self->OnAttemptDone(index, std::move(s));
         });
       },
-      &attempt->trailers, &attempt->headers, &avoid);
+      &attempt->trailers, &attempt->headers, &avoid, /*metrics=*/nullptr);
   if (std::shared_ptr<ClientSlot> slot = attempt->handle.slot.lock()) {
     attempt->endpoint = slot->health();
   }
@@ -154,6 +164,11 @@ void HedgedCall::Finish(absl::Status status, Attempt* from) {
     if (status.ok()) response_->GetReflection()->Swap(response_, from->response.get());
     if (trailers_ != nullptr) trailers_->merge(from->trailers);
     if (headers_ != nullptr) headers_->merge(from->headers);
+  }
+  if (metrics_ != nullptr) {
+    if (status.ok()) metrics_->AddReceivedBytes(response_->ByteSizeLong());
+    metrics_->Ended(status.code(), MonotonicNow() - metrics_start_);
+    metrics_ = nullptr;
   }
   std::move(done_)(std::move(status));
 }

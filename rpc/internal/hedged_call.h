@@ -28,6 +28,8 @@
 
 namespace bevrpc::internal {
 
+class CallMetrics;
+class ClientMetrics;
 class EndpointSet;
 
 class HedgedCall : public std::enable_shared_from_this<HedgedCall> {
@@ -40,7 +42,10 @@ class HedgedCall : public std::enable_shared_from_this<HedgedCall> {
                           google::protobuf::Message* response,
                           const CallOptions& options, const CallPolicy* policy,
                           absl::AnyInvocable<void(absl::Status)> done,
-                          Metadata* trailers, Metadata* headers);
+                          Metadata* trailers, Metadata* headers,
+                          CallMetrics* metrics = nullptr,
+                          std::shared_ptr<ClientMetrics> metrics_owner =
+                              nullptr);
 
   // Ends the call with CANCELLED and cancels its attempts. Any thread.
   void Cancel();
@@ -82,6 +87,11 @@ class HedgedCall : public std::enable_shared_from_this<HedgedCall> {
   Metadata* trailers_ = nullptr;
   Metadata* headers_ = nullptr;
   absl::AnyInvocable<void(absl::Status)> done_;
+  // The method's metrics (null: off): the call counts once, its hedged
+  // attempts after the first as hedges. The owner keeps them alive.
+  CallMetrics* metrics_ = nullptr;
+  std::shared_ptr<ClientMetrics> metrics_owner_;
+  absl::Duration metrics_start_;
 
   // Control loop only.
   std::vector<std::unique_ptr<Attempt>> attempts_;

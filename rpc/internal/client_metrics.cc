@@ -1,0 +1,116 @@
+#include "rpc/internal/client_metrics.h"
+
+#include <utility>
+
+#include "absl/hash/hash.h"
+
+namespace bevrpc::internal {
+namespace {
+
+metrics::MetricSpec EndpointSpec(std::string name, std::string help,
+                                 std::string unit = "") {
+  metrics::MetricSpec spec;
+  spec.name = std::move(name);
+  spec.help = std::move(help);
+  spec.unit = std::move(unit);
+  spec.label_names = {"target", "endpoint"};
+  return spec;
+}
+
+constexpr balancing::EndpointState kStates[] = {
+    balancing::EndpointState::kIdle,
+    balancing::EndpointState::kConnecting,
+    balancing::EndpointState::kReady,
+    balancing::EndpointState::kTransientFailure,
+    balancing::EndpointState::kEjected,
+};
+
+}  // namespace
+
+absl::StatusOr<std::shared_ptr<ClientMetrics>> ClientMetrics::Create(
+    metrics::MetricsRegistry* registry, std::string target) {
+  absl::StatusOr<CallMetricFamilies> families =
+      CallMetricFamilies::Register(registry, CallMetricFamilies::kClient);
+  if (!families.ok()) return families.status();
+  std::shared_ptr<ClientMetrics> m(new ClientMetrics());
+  m->target_ = std::move(target);
+  m->families_ = *families;
+  auto in_flight = registry->RegisterGaugeFamily(EndpointSpec(
+      "bevrpc_client_endpoint_in_flight",
+      "Calls on the endpoint: sent and not answered, or waiting to be sent."));
+  if (!in_flight.ok()) return in_flight.status();
+  m->endpoint_in_flight_ = *in_flight;
+  auto errors = registry->RegisterCounterFamily(EndpointSpec(
+      "bevrpc_client_endpoint_errors",
+      "Calls (attempts) that ended on the endpoint with a status other than "
+      "OK."));
+  if (!errors.ok()) return errors.status();
+  m->endpoint_errors_ = *errors;
+  auto ejections = registry->RegisterCounterFamily(EndpointSpec(
+      "bevrpc_client_endpoint_ejections",
+      "Outlier ejections of the endpoint."));
+  if (!ejections.ok()) return ejections.status();
+  m->endpoint_ejections_ = *ejections;
+  metrics::MetricSpec state = EndpointSpec(
+      "bevrpc_client_endpoint_state",
+      "1 for the endpoint's connectivity state, 0 for the others.");
+  state.label_names.push_back("state");
+  auto state_family = registry->RegisterGaugeFamily(state);
+  if (!state_family.ok()) return state_family.status();
+  m->endpoint_state_ = *state_family;
+  m->overflow_ = std::make_unique<CallMetrics>(m->families_, kOverflowLabel,
+                                               kOverflowLabel);
+  return m;
+}
+
+ClientMetrics::~ClientMetrics() {
+  for (auto& slot : slots_) delete slot.load(std::memory_order_relaxed);
+}
+
+size_t ClientMetrics::Hash(absl::string_view name) {
+  return absl::Hash<absl::string_view>{}(name);
+}
+
+CallMetrics* ClientMetrics::Insert(absl::string_view full_name, size_t hash) {
+  MutexLock lock(&mu_);
+  size_t i = hash & kMask;
+  for (size_t n = 0; n < kSlots; i = (i + 1) & kMask, ++n) {
+    const Entry* e = slots_[i].load(std::memory_order_relaxed);
+    if (e == nullptr) break;
+    // Another thread inserted it meanwhile.
+    if (e->hash == hash && e->name == full_name) return e->metrics.get();
+  }
+  if (entries_ >= kMaxMethods) return overflow_.get();
+  auto entry = std::make_unique<Entry>();
+  entry->name = std::string(full_name);
+  entry->hash = hash;
+  absl::string_view service, method;
+  SplitMethodName(full_name, &service, &method);
+  entry->metrics = std::make_unique<CallMetrics>(families_, service, method);
+  ++entries_;
+  CallMetrics* result = entry->metrics.get();
+  // Published whole: readers see the name and series with the pointer.
+  slots_[i].store(entry.release(), std::memory_order_release);
+  return result;
+}
+
+std::shared_ptr<EndpointMetrics> ClientMetrics::ForEndpoint(
+    const std::string& address,
+    std::shared_ptr<const balancing::EndpointHealth> health) {
+  auto m = std::make_shared<EndpointMetrics>();
+  m->owner = shared_from_this();
+  m->in_flight = endpoint_in_flight_->Get({target_, address});
+  m->errors = endpoint_errors_->Get({target_, address});
+  m->ejections = endpoint_ejections_->Get({target_, address});
+  for (balancing::EndpointState s : kStates) {
+    // ALREADY_EXISTS when another channel to the same target has this
+    // endpoint too: its series stand for both.
+    auto handle = endpoint_state_->AddCallback(
+        {target_, address, std::string(balancing::EndpointStateName(s))},
+        [health, s] { return health->state() == s ? 1.0 : 0.0; });
+    if (handle.ok()) m->state.push_back(*std::move(handle));
+  }
+  return m;
+}
+
+}  // namespace bevrpc::internal

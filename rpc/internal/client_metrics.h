@@ -1,0 +1,118 @@
+// ClientMetrics: a channel's per-method call metrics (call_metrics.h,
+// bevrpc_client_*) and its per-endpoint series, in the registry of
+// ChannelOptions::metrics_registry. Internal to rpc/.
+//
+// Per method, resolved on a method's first call and kept in a table that
+// calls read without a lock. The table is bounded: past kMaxMethods
+// distinct names, calls count under service and method "__overflow__".
+//
+// Per endpoint, labels {target, endpoint} (the channel's target as given,
+// "IP:PORT"):
+//   bevrpc_client_endpoint_in_flight          calls on it, sent or waiting
+//   bevrpc_client_endpoint_errors_total       calls that ended on it with a
+//                                             status other than OK (failed
+//                                             attempts that were retried
+//                                             included)
+//   bevrpc_client_endpoint_ejections_total    outlier ejections
+//   bevrpc_client_endpoint_state{...,state=S} 1 for its state, 0 for the
+//                                             others (IDLE, CONNECTING,
+//                                             READY, TRANSIENT_FAILURE,
+//                                             EJECTED); read when scraped,
+//                                             removed with the endpoint
+// The first three stay (at their last values) after an endpoint leaves;
+// each family holds at most metrics::MetricSpec::max_series series.
+//
+// Threading: thread-safe.
+#ifndef BEVRPC_RPC_INTERNAL_CLIENT_METRICS_H_
+#define BEVRPC_RPC_INTERNAL_CLIENT_METRICS_H_
+
+#include <array>
+#include <atomic>
+#include <cstddef>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "rpc/balancing/endpoint_health.h"
+#include "rpc/internal/call_metrics.h"
+#include "rpc/metrics/metrics.h"
+#include "transport/sync.h"
+
+namespace bevrpc::internal {
+
+class ClientMetrics;
+
+// One endpoint's series. Shared by the endpoint (EndpointSet) and its
+// slots.
+struct EndpointMetrics {
+  // Keeps the channel's series (which calls on the slots point to) alive.
+  std::shared_ptr<ClientMetrics> owner;
+  metrics::Gauge* in_flight = nullptr;
+  metrics::Counter* errors = nullptr;
+  metrics::Counter* ejections = nullptr;
+  // The state series (callbacks reading the endpoint's health).
+  std::vector<metrics::CallbackHandle> state;
+};
+
+class ClientMetrics : public std::enable_shared_from_this<ClientMetrics> {
+ public:
+  // Distinct method names with their own series; more share one.
+  static constexpr size_t kMaxMethods = 1000;
+
+  // `registry` is borrowed and must outlive this.
+  static absl::StatusOr<std::shared_ptr<ClientMetrics>> Create(
+      metrics::MetricsRegistry* registry, std::string target);
+  ~ClientMetrics();
+
+  // The series of "package.Service/Method". Lock-free once the name has
+  // been seen; its first call resolves them (locks, allocates).
+  CallMetrics* For(absl::string_view full_name) {
+    const size_t hash = Hash(full_name);
+    for (size_t i = hash & kMask, n = 0; n < kSlots; i = (i + 1) & kMask, ++n) {
+      const Entry* e = slots_[i].load(std::memory_order_acquire);
+      if (e == nullptr) break;
+      if (e->hash == hash && e->name == full_name) return e->metrics.get();
+    }
+    return Insert(full_name, hash);
+  }
+
+  // The series of endpoint `address`, its state read from `health`
+  // (shared: kept alive by the callbacks' owner, the result).
+  std::shared_ptr<EndpointMetrics> ForEndpoint(
+      const std::string& address,
+      std::shared_ptr<const balancing::EndpointHealth> health);
+
+ private:
+  struct Entry {
+    std::string name;
+    size_t hash;
+    std::unique_ptr<CallMetrics> metrics;
+  };
+  // Open addressing, at most half full: a miss ends at an empty slot soon.
+  static constexpr size_t kSlots = 2048;
+  static constexpr size_t kMask = kSlots - 1;
+  static_assert(kSlots >= 2 * kMaxMethods, "keep the table half empty");
+
+  ClientMetrics() = default;
+  static size_t Hash(absl::string_view name);
+  CallMetrics* Insert(absl::string_view full_name, size_t hash);
+
+  std::string target_;
+  CallMetricFamilies families_;
+  metrics::GaugeFamily* endpoint_in_flight_ = nullptr;
+  metrics::CounterFamily* endpoint_errors_ = nullptr;
+  metrics::CounterFamily* endpoint_ejections_ = nullptr;
+  metrics::GaugeFamily* endpoint_state_ = nullptr;
+  std::unique_ptr<CallMetrics> overflow_;
+  Mutex mu_;  // Inserts.
+  size_t entries_ ABSL_GUARDED_BY(mu_) = 0;
+  // Written once each (under mu_), read without it; freed by the destructor.
+  std::array<std::atomic<Entry*>, kSlots> slots_{};
+};
+
+}  // namespace bevrpc::internal
+
+#endif  // BEVRPC_RPC_INTERNAL_CLIENT_METRICS_H_
