@@ -239,7 +239,7 @@ struct ServerOptions {
   // retry timing of the registration.
   naming::RegistrarOptions registration;
   // Recent calls kept for /rpcz (Server::rpcz(), rpc/trace/rpcz_store.h):
-  // sampling (one call in 16, plus every failed or slow call), how many
+  // sampling (one call in 1024, plus every failed or slow call), how many
   // are kept (1024) and how many downstream calls each lists (32).
   // Default: on, as described there.
   trace::RpczOptions rpcz;
