@@ -87,11 +87,12 @@ struct CallOptions {
   std::shared_ptr<internal::Cancellation> parent;
   // The span this call is made under (W3C Trace Context,
   // rpc/trace/trace_context.h); set by From(ctx) to the incoming call's
-  // span. Every call carries a `traceparent` request header: the caller's
-  // own if `metadata` has one, else a new span under this one, else (not
-  // valid, the default) a new trace, so the first hop starts it. The
-  // header is left out only when it would push the metadata over
-  // max_metadata_bytes. Default: none (a new trace per call).
+  // span. The call's `traceparent` request header is the caller's own if
+  // `metadata` has one, else a new span under this one. Without either
+  // (the default) no header is sent and the server starts a new trace: the
+  // first hop creates it, and plain calls pay nothing. The header is also
+  // left out when it would push the metadata over max_metadata_bytes.
+  // Default: none.
   trace::TraceContext trace;
   // Set by From(ctx) when the incoming call is followed by /rpcz
   // (ServerOptions::rpcz): the call is listed among its downstream calls

@@ -274,7 +274,7 @@ struct ServerOptions {
   // Bounds on HTTP requests and connections. Default: see HttpLimits.
   admin::HttpLimits http_limits;
   // Recent calls kept for /rpcz (Server::rpcz(), rpc/trace/rpcz_store.h):
-  // sampling (one call in 16, plus every failed or slow call), how many
+  // sampling (one call in 1024, plus every failed or slow call), how many
   // are kept (1024) and how many downstream calls each lists (32).
   // Default: on, as described there.
   trace::RpczOptions rpcz;

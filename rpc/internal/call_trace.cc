@@ -17,6 +17,9 @@ int64_t NowNs() { return absl::ToInt64Nanoseconds(MonotonicNow()); }
 trace::TraceContext EnsureTraceparent(Metadata* headers,
                                       const trace::TraceContext& parent,
                                       size_t max_metadata_bytes) {
+  // No span to continue and none given: the server starts the trace, and
+  // a plain call costs nothing (no header, no allocation).
+  if (!parent.valid() && headers->empty()) return trace::TraceContext();
   const std::string key(trace::kTraceparentKey);
   size_t used = 0;
   if (!headers->empty()) {
@@ -28,8 +31,9 @@ trace::TraceContext EnsureTraceparent(Metadata* headers,
     }
     for (const auto& [k, v] : *headers) used += k.size() + v.size() + kEntryOverhead;
   }
-  if (used + key.size() + trace::kTraceparentSize + kEntryOverhead >
-      max_metadata_bytes) {
+  if (!parent.valid() ||
+      used + key.size() + trace::kTraceparentSize + kEntryOverhead >
+          max_metadata_bytes) {
     return trace::TraceContext();
   }
   trace::TraceContext span = parent.Child();

@@ -1,8 +1,8 @@
 // Trace context and /rpcz recording for calls (rpc/trace/). Internal to
 // rpc/:
-//  - clients: EnsureTraceparent() gives every outgoing call a `traceparent`
-//    header (a child of CallOptions::trace, or a new trace), unless the
-//    caller set one;
+//  - clients: EnsureTraceparent() gives an outgoing call made under a span
+//    (CallOptions::trace, set by From(ctx)) a `traceparent` header naming a
+//    child span, unless the caller set one;
 //  - servers: each ServerCall holds a ServerCallTrace, which reads the
 //    incoming header (or starts a trace), exposes the call's span
 //    (ServerContext::trace()) and records the call in the server's
@@ -26,12 +26,14 @@
 
 namespace bevrpc::internal {
 
-// Adds `traceparent` to `headers` when they have none: a child span of
-// `parent` (a new trace when `parent` is not valid), and only if it fits
-// `max_metadata_bytes` with the headers already there (the header is left
-// out rather than fail the call). Returns the span the headers now name
-// (the caller's own value, parsed, if it set one; not valid if that does not
-// parse or nothing was added). One string, no other allocation.
+// Adds `traceparent` to `headers` when they have none and `parent` is
+// valid: a child span of `parent`, and only if it fits `max_metadata_bytes`
+// with the headers already there (the header is left out rather than fail
+// the call). Without a parent nothing is added: the server starts the
+// trace, so plain calls stay allocation-free. Returns the span the headers
+// now name (the caller's own value, parsed, if it set one; not valid if
+// that does not parse or nothing was added). One string, no other
+// allocation.
 trace::TraceContext EnsureTraceparent(Metadata* headers,
                                       const trace::TraceContext& parent,
                                       size_t max_metadata_bytes);
