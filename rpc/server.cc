@@ -12,6 +12,8 @@
 #include "transport/sync.h"
 #include "rpc/internal/admin_pages.h"
 #include "rpc/internal/server_session.h"
+#include "rpc/status/chart_js.h"
+#include "rpc/status/status_page.h"
 #include "transport/listener.h"
 #include "transport/loop_pool.h"
 #include "transport/rate_limit.h"
@@ -26,6 +28,25 @@ class ServerImpl : public ServerLevels {
     shared_.rpcz = std::make_unique<trace::RpczStore>(shared_.options.rpcz);
     // Fixed paths into an empty registry: cannot fail.
     AddBuiltinPages(&shared_, [this] { return draining(); }).IgnoreError();
+    AddStatusPage();
+  }
+  // /status and the Chart.js it loads. The page's own thread samples the
+  // registry once a second from Start() to Shutdown() (only when pages are
+  // served); its handler runs on I/O threads and only formats.
+  void AddStatusPage() {
+    status::StatusPageOptions o;
+    o.registry = shared_.options.metrics_registry;
+    status_page_ = std::make_unique<status::StatusPage>(o);
+    shared_.pages
+        .Add(status::kStatusPath, "Status: QPS, errors, latency per method",
+             [page = status_page_.get()](const admin::HttpRequest& r) {
+               return page->Handle(r);
+             })
+        .IgnoreError();
+    shared_.pages
+        .Add(status::kChartJsPath, "Chart.js (for /status)",
+             &status::ServeChartJs)
+        .IgnoreError();
   }
   ~ServerImpl() override {
     Shutdown(absl::ZeroDuration());
@@ -146,6 +167,8 @@ class ServerImpl : public ServerLevels {
   // HTTP) is open or `deadline` passes.
   bool WaitForConnections(absl::Time deadline, bool rpc_only = false);
 
+  // Before shared_: outlives the page handler that points at it.
+  std::unique_ptr<status::StatusPage> status_page_;
   ServerShared shared_;
   std::unique_ptr<transport::LoopPool> owned_loops_;
   transport::LoopPool* loops_ = nullptr;
@@ -309,6 +332,7 @@ absl::Status ServerImpl::Start() {
     Shutdown(absl::ZeroDuration());
     return status;
   }
+  if (shared_.options.http != HttpMode::kOff) status_page_->StartSampling();
   return absl::OkStatus();
 }
 
@@ -487,6 +511,7 @@ void ServerImpl::WaitForHeldCalls() {
 void ServerImpl::Shutdown(absl::Duration grace) {
   if (!started_ || stopped_) return;
   stopped_ = true;
+  status_page_->StopSampling();
   draining_.store(true, std::memory_order_release);
   // Deregistered first: clients stop picking this server before it drains.
   StopRegistration();
