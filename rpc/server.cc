@@ -11,9 +11,11 @@
 #include "absl/strings/str_cat.h"
 #include "transport/sync.h"
 #include "rpc/internal/admin_pages.h"
+#include "rpc/metrics/process_metrics.h"
 #include "rpc/internal/server_session.h"
 #include "rpc/status/chart_js.h"
 #include "rpc/status/status_page.h"
+#include "rpc/trace/rpcz_page.h"
 #include "transport/listener.h"
 #include "transport/loop_pool.h"
 #include "transport/rate_limit.h"
@@ -29,6 +31,12 @@ class ServerImpl : public ServerLevels {
     // Fixed paths into an empty registry: cannot fail.
     AddBuiltinPages(&shared_, [this] { return draining(); }).IgnoreError();
     AddStatusPage();
+    shared_.pages
+        .Add("/rpcz", "Recent calls with their trace ids and downstream calls",
+             [rpcz = shared_.rpcz.get()](const admin::HttpRequest& r) {
+               return trace::RenderRpcz(*rpcz, r);
+             })
+        .IgnoreError();
   }
   // /status and the Chart.js it loads. The page's own thread samples the
   // registry once a second from Start() to Shutdown() (only when pages are
@@ -266,6 +274,11 @@ absl::Status ServerImpl::Start() {
         ServerMetrics::Create(o.metrics_registry, shared_.methods);
     if (!metrics.ok()) return metrics.status();
     shared_.metrics = *std::move(metrics);
+  } else if (o.metrics_registry != nullptr) {
+    // Calls are not recorded; the process metrics cost nothing per call
+    // (computed when /metrics is read), so /metrics still shows them.
+    absl::Status process = metrics::RegisterProcessMetrics(o.metrics_registry);
+    if (!process.ok()) return process;
   }
   if (o.loops != nullptr) {
     loops_ = o.loops;
@@ -332,7 +345,9 @@ absl::Status ServerImpl::Start() {
     Shutdown(absl::ZeroDuration());
     return status;
   }
-  if (shared_.options.http != HttpMode::kOff) status_page_->StartSampling();
+  if (shared_.options.http != HttpMode::kOff && shared_.options.enable_metrics) {
+    status_page_->StartSampling();
+  }
   return absl::OkStatus();
 }
 

@@ -80,6 +80,10 @@ ABSL_FLAG(std::vector<std::string>, fault_delay, {},
           "runs (no thread waits). Comma-separated rules "
           "METHOD_OR_*:PERCENT:DURATION, e.g. *:50:100ms (DURATION: 250ms, "
           "1.5s, ...). Off by default; logged at start");
+ABSL_FLAG(std::string, metrics, "on",
+          "record the server's metrics (per-method calls, latency, bytes; "
+          "docs/observability.md): on or off. Off, /metrics shows only "
+          "process metrics and /status has no data");
 ABSL_FLAG(std::string, http, "on",
           "built-in HTTP pages (/metrics, /health, /options, /connections): "
           "on serves them on the RPC port (a connection starting with an "
@@ -292,6 +296,12 @@ absl::Status ParseFlags(absl::string_view name, MainConfig* config) {
   config->reflection = absl::GetFlag(FLAGS_reflection);
   config->server_info = absl::GetFlag(FLAGS_server_info);
   if (absl::Status s = HttpFlags(&options); !s.ok()) return s;
+  if (const std::string m = absl::GetFlag(FLAGS_metrics); m != "on" && m != "off") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--metrics=", m, ": expected on or off"));
+  } else {
+    options.enable_metrics = m == "on";
+  }
   return OverloadFlags(&options);
 }
 

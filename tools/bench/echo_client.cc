@@ -36,6 +36,7 @@ constexpr char kUsage[] =
     "usage: echo_client --port P [--host H] [--connections C]\n"
     "                   [--concurrency D] [--payload BYTES] [--duration S]\n"
     "                   [--warmup S] [--threads T] [--scheme list|dns]\n"
+    "                   [--metrics on|off]\n"
     "\n"
     "  --host         server address (default 127.0.0.1)\n"
     "  --port         server port (required)\n"
@@ -45,6 +46,7 @@ constexpr char kUsage[] =
     "  --duration     measured seconds (default 5)\n"
     "  --warmup       seconds run before measuring (default 1)\n"
     "  --threads      client I/O threads (default 1)\n"
+    "  --metrics      client metrics on or off (default on)\n"
     "  --scheme       connect through the target SCHEME:///HOST:PORT instead\n"
     "                 of HOST:PORT (resolver and balancer overhead)\n"
     "\n"
@@ -64,6 +66,7 @@ struct ClientFlags {
   double duration = 5;
   double warmup = 1;
   int threads = 1;
+  bool metrics = true;  // ChannelOptions::enable_metrics
 };
 
 // Parses an int in [min, max] into *out; on failure sets *error.
@@ -92,7 +95,7 @@ bool ParseSeconds(absl::string_view name, absl::string_view value,
 
 constexpr absl::string_view kFlagNames[] = {
     "host",    "port",     "connections", "concurrency",
-    "payload", "duration", "warmup",      "threads", "scheme"};
+    "payload", "duration", "warmup",      "threads", "scheme", "metrics"};
 
 // Sets the known flag `name` from `value`; false (with *error) if bad.
 bool SetFlag(absl::string_view name, absl::string_view value, ClientFlags* f,
@@ -109,6 +112,14 @@ bool SetFlag(absl::string_view name, absl::string_view value, ClientFlags* f,
       return false;
     }
     f->scheme = std::string(value);
+    return true;
+  }
+  if (name == "metrics") {
+    if (value != "on" && value != "off") {
+      *error = absl::StrCat("--metrics: \"", value, "\" is not on or off");
+      return false;
+    }
+    f->metrics = value == "on";
     return true;
   }
   if (name == "connections") {
@@ -203,6 +214,7 @@ int Main(int argc, char** argv) {
   options.duration = absl::Seconds(flags.duration);
   options.warmup = absl::Seconds(flags.warmup);
   options.threads = flags.threads;
+  options.enable_metrics = flags.metrics;
   const size_t payload = static_cast<size_t>(flags.payload);
   options.check_response = [payload](const google::protobuf::Message& m) {
     const auto* reply =

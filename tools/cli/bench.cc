@@ -190,6 +190,7 @@ absl::Status BenchRun::Start() {
   loops_ = *std::move(loops);
   for (int i = 0; i < options_.connections; ++i) {
     ChannelOptions channel_options;
+    channel_options.enable_metrics = options_.enable_metrics;
     channel_options.num_connections = 1;
     channel_options.loops = loops_.get();
     channel_options.load_balancer = options_.load_balancer;

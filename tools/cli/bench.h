@@ -77,6 +77,9 @@ struct BenchOptions {
   // Timeouts, retries, hedging (ChannelOptions::service_config). Default:
   // none (idempotent methods are still retried on UNAVAILABLE).
   ::bevrpc::ServiceConfig service_config;
+  // Client metrics of the channels (ChannelOptions::enable_metrics).
+  // Default: true.
+  bool enable_metrics = true;
   // "package.Service/Method". Required.
   std::string method;
   // Sent by every call; borrowed, must outlive RunBench(). Each outstanding
