@@ -13,7 +13,8 @@
 // Items are calls; bytes_per_second counts request plus response message
 // bytes. Three threads are busy (this one, the channel's and the server's
 // I/O loops), so times are wall clock (UseRealTime); the CPU column is this
-// thread's alone. Calls have no deadline, like `bevrpc bench`. Each run
+// thread's alone. `metrics` turns call metrics on (1, the default) or off
+// (0) on both sides. Calls have no deadline, like `bevrpc bench`. Each run
 // starts its own server and channel outside the timed loop. Google
 // Benchmark's default --benchmark_min_time (0.5 s) keeps the whole run to a
 // few seconds. This machine is noisy: compare figures from one run only.
@@ -32,6 +33,7 @@
 #include "rpc/call_options.h"
 #include "rpc/channel.h"
 #include "rpc/server.h"
+#include "rpc/metrics/metrics.h"
 #include "rpc/server_options.h"
 #include "services/echo/echo.pb.h"
 #include "services/echo/echo_service.h"
@@ -45,7 +47,12 @@ constexpr int kPipelineDepth = 64;
 // A server with the echo service and a channel connected to it.
 class EchoLoopback {
  public:
-  EchoLoopback() = default;
+  // `metrics`: ServerOptions / ChannelOptions::enable_metrics (each into a
+  // registry of this loopback's own).
+  explicit EchoLoopback(bool metrics = true) : server_(Options(metrics, &registry_)) {
+    channel_options_.enable_metrics = metrics;
+    channel_options_.metrics_registry = &registry_;
+  }
   ~EchoLoopback() {
     channel_.reset();  // First, so no call is open when the server stops.
     server_.Shutdown(absl::Seconds(1));
@@ -61,7 +68,8 @@ class EchoLoopback {
     s = server_.Start();
     if (!s.ok()) return s;
     absl::StatusOr<std::unique_ptr<Channel>> channel =
-        Channel::Create(absl::StrCat("127.0.0.1:", server_.port()));
+        Channel::Create(absl::StrCat("127.0.0.1:", server_.port()),
+                        channel_options_);
     if (!channel.ok()) return channel.status();
     channel_ = *std::move(channel);
     echo::EchoRequest request;
@@ -73,7 +81,17 @@ class EchoLoopback {
   Channel& channel() { return *channel_; }
 
  private:
+  static ServerOptions Options(bool metrics,
+                               metrics::MetricsRegistry* registry) {
+    ServerOptions options;
+    options.enable_metrics = metrics;
+    options.metrics_registry = registry;
+    return options;
+  }
+
+  metrics::MetricsRegistry registry_;  // Outlives the server and channel.
   Server server_;
+  ChannelOptions channel_options_;
   std::unique_ptr<Channel> channel_;
 };
 
@@ -90,7 +108,7 @@ void SetCallCounters(benchmark::State& state, int64_t calls,
 }
 
 void BM_BlockingCall(benchmark::State& state) {
-  EchoLoopback loopback;
+  EchoLoopback loopback(state.range(1) != 0);
   if (absl::Status s = loopback.Start(); !s.ok()) {
     state.SkipWithError(s.ToString().c_str());
     return;
@@ -111,9 +129,11 @@ void BM_BlockingCall(benchmark::State& state) {
   SetCallCounters(state, state.iterations(), state.range(0));
 }
 BENCHMARK(BM_BlockingCall)
-    ->ArgName("message_bytes")
-    ->Arg(64)
-    ->Arg(64 << 10)
+    ->ArgNames({"message_bytes", "metrics"})
+    ->Args({64, 1})
+    ->Args({64, 0})
+    ->Args({64 << 10, 1})
+    ->Args({64 << 10, 0})
     ->UseRealTime();
 
 // One pipelined batch: completions count down, the last one notifies.
@@ -135,7 +155,7 @@ struct Batch {
 };
 
 void BM_PipelinedCalls(benchmark::State& state) {
-  EchoLoopback loopback;
+  EchoLoopback loopback(state.range(1) != 0);
   if (absl::Status s = loopback.Start(); !s.ok()) {
     state.SkipWithError(s.ToString().c_str());
     return;
@@ -166,9 +186,11 @@ void BM_PipelinedCalls(benchmark::State& state) {
   SetCallCounters(state, state.iterations() * kPipelineDepth, state.range(0));
 }
 BENCHMARK(BM_PipelinedCalls)
-    ->ArgName("message_bytes")
-    ->Arg(64)
-    ->Arg(64 << 10)
+    ->ArgNames({"message_bytes", "metrics"})
+    ->Args({64, 1})
+    ->Args({64, 0})
+    ->Args({64 << 10, 1})
+    ->Args({64 << 10, 0})
     ->UseRealTime();
 
 }  // namespace
