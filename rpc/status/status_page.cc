@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "rpc/admin/text_escape.h"
 #include "rpc/metrics/build_info.h"
 #include "rpc/metrics/snapshot.h"
 #include "rpc/status/chart_js.h"
@@ -75,21 +76,7 @@ void AppendJsonString(absl::string_view s, std::string* out) {
   out->push_back('"');
 }
 
-std::string HtmlEscape(absl::string_view s) {
-  std::string out;
-  out.reserve(s.size());
-  for (char c : s) {
-    switch (c) {
-      case '&': out.append("&amp;"); break;
-      case '<': out.append("&lt;"); break;
-      case '>': out.append("&gt;"); break;
-      case '"': out.append("&quot;"); break;
-      case '\'': out.append("&#39;"); break;
-      default: out.push_back(c);
-    }
-  }
-  return out;
-}
+using admin::HtmlEscape;
 
 // The page's number formats; status_page_script.h mirrors them in JS.
 std::string FormatQps(double v) {
