@@ -19,6 +19,8 @@ constexpr double kPeakDecay = 0.1;
 // every re-measure then finds a lower one.
 constexpr double kRemeasureShare = 0.5;
 constexpr int64_t kNever = std::numeric_limits<int64_t>::max();
+constexpr uint64_t kCountMask =
+    (uint64_t{1} << AdaptiveLimit::kCountBits) - 1;
 
 }  // namespace
 
@@ -78,24 +80,32 @@ int64_t AdaptiveLimit::NowUs() {
 }
 
 void AdaptiveLimit::Record(int64_t now_us, int64_t latency_us, bool answered) {
-  ended_.fetch_add(1, std::memory_order_relaxed);
+  const uint64_t latency = static_cast<uint64_t>(
+      std::clamp<int64_t>(latency_us, 0, kMaxRecordedLatencyUs));
+  const uint64_t before = ended_and_latency_.fetch_add(
+      (latency << kCountBits) | 1, std::memory_order_relaxed);
   if (answered) answered_.fetch_add(1, std::memory_order_relaxed);
-  latency_sum_us_.fetch_add(std::max<int64_t>(latency_us, 0),
-                            std::memory_order_relaxed);
-  if (now_us < next_check_us_.load(std::memory_order_relaxed)) return;
+  const bool full =
+      static_cast<int64_t>(before & kCountMask) + 1 >= kMaxWindowCalls;
+  if (!full && now_us < next_check_us_.load(std::memory_order_relaxed)) {
+    return;
+  }
   // One call closes the window; the others go on at once.
   if (!mu_.TryLock()) return;
-  if (now_us >= next_check_us_.load(std::memory_order_relaxed)) {
+  const uint64_t held = ended_and_latency_.load(std::memory_order_relaxed);
+  if (now_us >= next_check_us_.load(std::memory_order_relaxed) ||
+      static_cast<int64_t>(held & kCountMask) >= kMaxWindowCalls) {
     CloseWindow(now_us);
   }
   mu_.Unlock();
 }
 
 void AdaptiveLimit::CloseWindow(int64_t now_us) {
-  const int64_t ended = ended_.exchange(0, std::memory_order_relaxed);
+  const uint64_t packed =
+      ended_and_latency_.exchange(0, std::memory_order_relaxed);
+  const int64_t ended = static_cast<int64_t>(packed & kCountMask);
+  const int64_t latency_sum = static_cast<int64_t>(packed >> kCountBits);
   const int64_t answered = answered_.exchange(0, std::memory_order_relaxed);
-  const int64_t latency_sum =
-      latency_sum_us_.exchange(0, std::memory_order_relaxed);
   const int64_t elapsed = now_us - window_start_us_;
   window_start_us_ = now_us;
   next_check_us_.store(now_us + window_us_, std::memory_order_relaxed);

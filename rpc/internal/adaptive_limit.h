@@ -13,10 +13,15 @@
 //   limit.Release(admitted_us, /*answered=*/true);   // when it ends
 //
 // Cost per call: TryAcquire() is one compare-and-swap; Release() reads the
-// clock and adds to three atomic counters (relaxed). The window's numbers
-// are taken and the limit recomputed under a mutex only by the one call
-// that ends first after the window closes; others never wait for it (a
-// try-lock). Record() takes the time as an argument, so that tests drive
+// clock and adds to two atomic counters (relaxed): the count of ended calls
+// and their latency sum share one 64-bit word, so that the window that
+// counts a call also holds its latency (a call split between windows would
+// bias the no-load latency, a minimum, low for good). A call's latency
+// counts as at most kMaxRecordedLatencyUs, and a window holding
+// kMaxWindowCalls calls closes early, so the word never overflows. The
+// window's numbers are taken and the limit recomputed under a mutex only by
+// the one call that ends first after the window closes; others never wait
+// for it (a try-lock). Record() takes the time as an argument, so that tests drive
 // the arithmetic with their own clock.
 //
 // Threading: thread-safe. Internal to rpc/.
@@ -72,6 +77,12 @@ class AdaptiveLimit {
   // recorded late lands in the next window).
   void Record(int64_t now_us, int64_t latency_us, bool answered);
 
+  // Bounds of the packed per-window counters (see the top of this file).
+  static constexpr int kCountBits = 20;
+  static constexpr int64_t kMaxWindowCalls = int64_t{1} << (kCountBits - 1);
+  static constexpr int64_t kMaxRecordedLatencyUs =
+      (int64_t{1} << (64 - 2 * kCountBits)) - 1;  // About 16.8 s.
+
   // The current limit and calls held under it.
   int64_t limit() const { return limit_.load(std::memory_order_relaxed); }
   int64_t in_flight() const {
@@ -104,9 +115,9 @@ class AdaptiveLimit {
   std::atomic<int64_t> limit_;
   std::atomic<int64_t> in_flight_{0};
   // The current window's counts, taken (zeroed) when it closes.
-  std::atomic<int64_t> ended_{0};
+  // Low kCountBits: calls ended; above: the sum of their latencies (us).
+  std::atomic<uint64_t> ended_and_latency_{0};
   std::atomic<int64_t> answered_{0};
-  std::atomic<int64_t> latency_sum_us_{0};
   // When the next Record() should look at the window.
   std::atomic<int64_t> next_check_us_;
 

@@ -209,7 +209,9 @@ TEST(AdaptiveLimitTest, ConcurrentRecordsCloseEachWindowOnce) {
   o.min_calls_per_window = 1;
   AdaptiveLimit limit(o, 0, 1);
   // Four threads record 1000 calls each at 1 ms over 10 windows: every
-  // call is counted in some window and the limit stays finite.
+  // call is counted in some window with its own latency (a window never
+  // holds a call without its latency: the no-load latency is exact) and
+  // the limit stays finite.
   std::vector<std::thread> threads;
   for (int t = 0; t < 4; ++t) {
     threads.emplace_back([&limit] {
@@ -220,6 +222,30 @@ TEST(AdaptiveLimitTest, ConcurrentRecordsCloseEachWindowOnce) {
   EXPECT_EQ(limit.no_load_latency_us(), 1000);
   EXPECT_GE(limit.limit(), o.min_limit);
   EXPECT_LE(limit.limit(), 100);
+}
+
+TEST(AdaptiveLimitTest, AWindowThatFillsItsCounterClosesEarly) {
+  AdaptiveConcurrency o = Options();
+  o.min_calls_per_window = 1;
+  AdaptiveLimit limit(o, 0, 1);
+  // All at 1 ms, long before the 100 ms window ends: the last one fills
+  // the count and closes the window.
+  for (int64_t i = 0; i < AdaptiveLimit::kMaxWindowCalls - 1; ++i) {
+    limit.Record(1000, 10, true);
+  }
+  EXPECT_EQ(limit.no_load_latency_us(), 0);
+  limit.Record(1000, 10, true);
+  EXPECT_EQ(limit.no_load_latency_us(), 10);
+  EXPECT_GT(limit.peak_qps(), 0);
+}
+
+TEST(AdaptiveLimitTest, AVeryLongCallCountsAsTheLongestRecordedLatency) {
+  AdaptiveConcurrency o = Options();
+  o.min_calls_per_window = 1;
+  AdaptiveLimit limit(o, 0, 1);
+  limit.Record(kWindowUs, int64_t{3600} * 1'000'000, true);  // An hour.
+  EXPECT_EQ(limit.no_load_latency_us(), AdaptiveLimit::kMaxRecordedLatencyUs);
+  EXPECT_GE(limit.limit(), o.min_limit);
 }
 
 TEST(AdaptiveLimitTest, ValidateNamesTheField) {

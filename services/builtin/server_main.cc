@@ -349,6 +349,11 @@ int Serve(MainConfig config, RegisterFn register_services,
     std::cerr << config.name << ": " << s.message() << "\n";
     return 2;
   }
+  // Known before the first call can arrive when the port is fixed (every
+  // prefork worker's is): a worker accepts on the shared port at Start().
+  if (worker != nullptr || absl::GetFlag(FLAGS_port) != 0) {
+    info.SetListenAddress(options.listen_address);
+  }
   if (s.ok()) s = StartServer(config, server, health, info);
   if (!s.ok() && s.code() == absl::StatusCode::kInvalidArgument &&
       options.fault_injection.enabled()) {

@@ -7,7 +7,9 @@
 # the same port. The test waits for the bench's connections to all three
 # servers, places the kill and the restart a few seconds into the run, and
 # checks that both happened while the bench was running and that it
-# reconnected to the restarted server.
+# reconnected to the restarted server. The run is long (20 s) so that a
+# slow restart (a sanitizer build) and the client's reconnect backoff
+# (1 s, 1.6 s, 2.56 s... while the port is closed) end well before it.
 set -euo pipefail
 runfiles="${TEST_SRCDIR}/bevrpc"
 source "$runfiles/tests/testing/server.sh"
@@ -58,7 +60,7 @@ echo "target: $target"
 
 out="$TEST_TMPDIR/bench.json"
 "$bevrpc" bench "$target" bevrpc.echo.Echo/Echo '{"message":"x","delay_ms":2}' \
-  -c 16 -z 12s --timeout 2s --json >"$out" &
+  -c 16 -z 20s --timeout 2s --json >"$out" &
 bench_pid=$!
 
 wait_connected "${addr1##*:}" "$port2" "${addr3##*:}"
