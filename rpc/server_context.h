@@ -7,7 +7,8 @@
 //     std::move(done).Finish(absl::OkStatus());
 //   }
 //
-// Threading: deadline(), metadata(), method(), peer(), trace() and
+// Threading: deadline(), metadata(), method(), peer(), peer_identity(),
+// trace() and
 // IsCancelled() are thread-safe. AddTrailer() is for the handler, before it finishes the call.
 // OnCancel(), RunAfter() and RunOnWorkerPool() may be called from any
 // thread.
@@ -23,8 +24,12 @@
 #include "rpc/call_options.h"
 #include "rpc/internal/ref_ptr.h"
 #include "rpc/trace/trace_context.h"
+#include "transport/peer_identity.h"
 
 namespace bevrpc {
+
+// The client's verified TLS certificate (transport/peer_identity.h).
+using PeerIdentity = transport::PeerIdentity;
 
 class ServerStream;
 namespace internal {
@@ -43,6 +48,10 @@ class ServerContext {
   const std::string& method() const;
   // The client's address, e.g. "127.0.0.1:53122".
   const std::string& peer() const;
+  // The client's verified certificate: set on a TLS connection whose
+  // client presented one (mutual TLS); null otherwise. Valid for as long
+  // as the call.
+  const PeerIdentity* peer_identity() const;
   // This call's span (W3C Trace Context): the trace of the caller's
   // `traceparent` header with a span id of its own, or a new trace when the
   // header is missing or malformed (the call goes on regardless). Outgoing

@@ -47,6 +47,7 @@
 #include "transport/address.h"
 #include "transport/buffer.h"
 #include "transport/event_loop.h"
+#include "transport/peer_identity.h"
 
 struct bufferevent;
 struct evbuffer;
@@ -194,6 +195,12 @@ class Connection {
 
   bool closed() const { return state_ == State::kClosed; }
   const std::string& peer() const { return peer_; }
+  // The peer's verified certificate (TLS with a peer certificate); null
+  // otherwise. Set once the TLS handshake is done, before the handler's
+  // first callback.
+  const std::shared_ptr<const PeerIdentity>& peer_identity() const {
+    return peer_identity_;
+  }
   EventLoop* loop() const { return loop_; }
 
  private:
@@ -235,6 +242,7 @@ class Connection {
   ConnectionOptions options_;
   ConnectionHandler* handler_ = nullptr;
   std::string peer_;
+  std::shared_ptr<const PeerIdentity> peer_identity_;
   State state_ = State::kOpen;
   size_t wanted_ = 1;
   bool paused_by_user_ = false;

@@ -11,8 +11,10 @@ namespace bevrpc::internal {
 ServerCall::ServerCall(transport::EventLoop* loop, CallPool* pool)
     : loop_(loop), pool_(pool), context_(this) {}
 
-void ServerCall::Reset(ServerSession* session, uint64_t call_id,
-                       const MethodDesc* method, const std::string& peer) {
+void ServerCall::Reset(
+    ServerSession* session, uint64_t call_id, const MethodDesc* method,
+    const std::string& peer,
+    std::shared_ptr<const transport::PeerIdentity> identity) {
   session_ = session;
   call_id_ = call_id;
   if (method_ != method || request_ == nullptr || response_ == nullptr) {
@@ -25,6 +27,7 @@ void ServerCall::Reset(ServerSession* session, uint64_t call_id,
     method_ = method;
   }
   peer_ = peer;
+  peer_identity_ = std::move(identity);
   deadline_ = absl::InfiniteFuture();
   timeout_ = absl::InfiniteDuration();
   ended_ = false;
@@ -105,10 +108,10 @@ CallPool::~CallPool() {
   live_->fetch_sub(1, std::memory_order_release);
 }
 
-RefPtr<ServerCall> CallPool::Acquire(ServerSession* session,
-                                              uint64_t call_id,
-                                              const MethodDesc* method,
-                                              const std::string& peer) {
+RefPtr<ServerCall> CallPool::Acquire(
+    ServerSession* session, uint64_t call_id, const MethodDesc* method,
+    const std::string& peer,
+    const std::shared_ptr<const transport::PeerIdentity>& identity) {
   ServerCall* call;
   if (idle_.empty()) {
     call = new ServerCall(loop_, this);
@@ -118,7 +121,7 @@ RefPtr<ServerCall> CallPool::Acquire(ServerSession* session,
     retained_bytes_ -= call->retained_;
     call->retained_ = 0;
   }
-  call->Reset(session, call_id, method, peer);
+  call->Reset(session, call_id, method, peer, identity);
   refs_.fetch_add(1, std::memory_order_relaxed);
   return RefPtr<ServerCall>(call);
 }
@@ -447,6 +450,9 @@ const std::string& ServerContext::method() const {
   return call_->method().full_name;
 }
 const std::string& ServerContext::peer() const { return call_->peer(); }
+const PeerIdentity* ServerContext::peer_identity() const {
+  return call_->peer_identity();
+}
 const trace::TraceContext& ServerContext::trace() const {
   return call_->trace_state().context();
 }

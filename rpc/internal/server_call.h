@@ -52,7 +52,8 @@ class ServerCall {
   // they keep their strings' capacity, so a steady stream of calls
   // allocates nothing here.
   void Reset(ServerSession* session, uint64_t call_id,
-             const MethodDesc* method, const std::string& peer);
+             const MethodDesc* method, const std::string& peer,
+             std::shared_ptr<const transport::PeerIdentity> identity);
 
   ServerContext& context() { return context_; }
   google::protobuf::Message* request() { return request_.get(); }
@@ -132,6 +133,9 @@ class ServerCall {
   absl::Time deadline() const { return deadline_; }
   const Metadata& metadata() const { return metadata_; }
   const std::string& peer() const { return peer_; }
+  const transport::PeerIdentity* peer_identity() const {
+    return peer_identity_.get();
+  }
   bool cancelled() const { return cancelled_.load(std::memory_order_acquire); }
   void SetOnCancel(absl::AnyInvocable<void()> cb);
   // What outgoing calls made for this one share (CallOptions::From): made
@@ -278,6 +282,7 @@ class ServerCall {
   uint64_t call_id_ = 0;
   const MethodDesc* method_ = nullptr;
   std::string peer_;
+  std::shared_ptr<const transport::PeerIdentity> peer_identity_;
   absl::Time deadline_ = absl::InfiniteFuture();
   absl::Duration timeout_ = absl::InfiniteDuration();
   Metadata metadata_;
@@ -380,9 +385,10 @@ class CallPool {
   CallPool(const CallPool&) = delete;
   CallPool& operator=(const CallPool&) = delete;
 
-  RefPtr<ServerCall> Acquire(ServerSession* session, uint64_t call_id,
-                                      const MethodDesc* method,
-                                      const std::string& peer);
+  RefPtr<ServerCall> Acquire(
+      ServerSession* session, uint64_t call_id, const MethodDesc* method,
+      const std::string& peer,
+      const std::shared_ptr<const transport::PeerIdentity>& identity);
 
   // Calls that have ended (cancelled, timed out, connection gone) while
   // their handler still holds them. They count against

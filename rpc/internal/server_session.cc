@@ -513,7 +513,8 @@ void ServerSession::HandleRequest(wire::FrameMeta& meta,
   absl::Duration delay;
   if (!Admit(call_id, method, &slot, &delay)) return;
   RefPtr<ServerCall> call =
-      call_pool_->Acquire(this, call_id, method, conn_->peer());
+      call_pool_->Acquire(this, call_id, method, conn_->peer(),
+                          conn_->peer_identity());
   if (call->client_streams()) {
     // The request messages follow in MESSAGE frames.
     if (payload_size != 0) {
