@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "transport/sync.h"
+#include "rpc/internal/client_interceptors.h"
 #include "rpc/internal/byte_budget.h"
 #include "rpc/balancing/picker.h"
 #include "rpc/internal/call_policy.h"
@@ -122,6 +123,29 @@ CallHandle Channel::CallAsync(absl::string_view method,
         method, request, response, options, std::move(done), trailers,
         headers);
   }
+  if (!options_.interceptors.empty()) {
+    CallOptions own = options;
+    absl::Status refused = internal::InterceptClientCall(
+        options_.interceptors, target_, method, /*streaming=*/false,
+        &own.metadata, own.timeout, &done);
+    if (!refused.ok()) {
+      // Like any call's callback: on a loop, never inline.
+      set_->control_loop()->Post(
+          [done = std::move(done), refused]() mutable { done(refused); });
+      return CallHandle();
+    }
+    return CallAsyncIntercepted(method, request, response, own,
+                                std::move(done), trailers, headers);
+  }
+  return CallAsyncIntercepted(method, request, response, options,
+                              std::move(done), trailers, headers);
+}
+
+CallHandle Channel::CallAsyncIntercepted(
+    absl::string_view method, const google::protobuf::Message& request,
+    google::protobuf::Message* response, const CallOptions& options,
+    absl::AnyInvocable<void(absl::Status)> done, Metadata* trailers,
+    Metadata* headers) {
   const internal::CallPolicy* policy = policies_->Find(method);
   internal::CallMetrics* metrics =
       metrics_ != nullptr ? metrics_->For(method) : nullptr;

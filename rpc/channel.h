@@ -54,6 +54,7 @@
 #include "google/protobuf/message.h"
 #include "rpc/balancing/outlier_detector.h"
 #include "rpc/call_options.h"
+#include "rpc/interceptor.h"
 #include "rpc/frame_codec.h"
 #include "rpc/metrics/metrics.h"
 #include "rpc/naming/resolver.h"
@@ -182,6 +183,10 @@ struct ChannelOptions {
       &metrics::MetricsRegistry::Default();
   // Records those metrics. Off, calls record nothing at all. Default: true.
   bool enable_metrics = true;
+  // Run around every call, in order, before anything is sent (once per
+  // logical call, not per retry or hedge); they may add request headers
+  // or refuse the call (rpc/interceptor.h). Default: none.
+  ClientInterceptors interceptors;
 };
 
 // Identifies a call started with CallAsync(), for Cancel(), wherever the
@@ -279,6 +284,14 @@ class Channel {
   friend class ClientStreamBase;
   friend class internal::HedgedCall;
   Channel() = default;
+
+  // CallAsync() once the interceptors have run (or there are none).
+  CallHandle CallAsyncIntercepted(absl::string_view method,
+                                  const google::protobuf::Message& request,
+                                  google::protobuf::Message* response,
+                                  const CallOptions& options,
+                                  absl::AnyInvocable<void(absl::Status)> done,
+                                  Metadata* trailers, Metadata* headers);
 
   // One attempt of a unary call: the request as a message or already
   // serialized (`request_bytes`), the policy that applies (null: none;

@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "rpc/frame_codec.h"
+#include "rpc/internal/client_interceptors.h"
 #include "rpc/internal/client_slot.h"
 #include "rpc/internal/client_stream_state.h"
 #include "rpc/internal/endpoint_set.h"
@@ -364,6 +365,7 @@ std::shared_ptr<internal::ClientStreamState> ClientStreamBase::Start(
   }
   // Messages of its own: the unary response pointer stays unused.
   call->done = [state](absl::Status s) { state->End(std::move(s)); };
+  const bool intercept = !copts.interceptors.empty();
   absl::Status invalid;
   if (kind == MethodKind::kUnary) {
     invalid = absl::InvalidArgumentError(
@@ -376,6 +378,18 @@ std::shared_ptr<internal::ClientStreamState> ClientStreamBase::Start(
     invalid = internal::CheckMetadata(
         options.metadata, copts.limits.max_metadata_bytes, "request headers",
         absl::StatusCode::kInvalidArgument);
+  }
+  if (invalid.ok() && intercept) {
+    // Before the trace header: an interceptor may set its own traceparent.
+    invalid = internal::InterceptClientCall(
+        copts.interceptors, channel.target(), method, /*streaming=*/true,
+        &call->headers, call->timeout, &call->done);
+    if (invalid.ok() && call->headers != options.metadata) {
+      invalid = internal::CheckMetadata(
+          call->headers, copts.limits.max_metadata_bytes,
+          "request headers (after the channel's interceptors)",
+          absl::StatusCode::kInvalidArgument);
+    }
   }
   // Trace context (rpc/internal/call_trace.h).
   const trace::TraceContext sent = internal::EnsureTraceparent(

@@ -52,6 +52,10 @@ class ServerContext {
   // client presented one (mutual TLS); null otherwise. Valid for as long
   // as the call.
   const PeerIdentity* peer_identity() const;
+  // The authenticated caller, as a server interceptor set it
+  // (rpc/interceptor.h): the bearer token's name with the token
+  // interceptor (rpc/auth/bearer_token.h); "" when none did.
+  const std::string& principal() const;
   // This call's span (W3C Trace Context): the trace of the caller's
   // `traceparent` header with a span id of its own, or a new trace when the
   // header is missing or malformed (the call goes on regardless). Outgoing

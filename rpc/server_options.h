@@ -16,6 +16,7 @@
 #include "rpc/admin/http_limits.h"
 #include "rpc/fault_injection.h"
 #include "rpc/frame_codec.h"
+#include "rpc/interceptor.h"
 #include "transport/connection.h"
 #include "transport/loop_pool.h"
 #include "rpc/metrics/metrics.h"
@@ -278,6 +279,11 @@ struct ServerOptions {
   // are kept (1024) and how many downstream calls each lists (32).
   // Default: on, as described there.
   trace::RpczOptions rpcz;
+  // Run around every call, in order, before the handler; a refusal fails
+  // the call with its status (rpc/interceptor.h; docs/security.md,
+  // "Interceptors"). Built-ins: rpc/auth/ (bearer tokens, certificate
+  // allow-lists) and rpc/tenant/ (per-tenant limits). Default: none.
+  ServerInterceptors interceptors;
 };
 
 }  // namespace bevrpc

@@ -35,6 +35,8 @@ void ServerCall::Reset(
   counted_ended_running_ = false;
   end_status_ = absl::OkStatus();
   metrics_ = nullptr;
+  interceptors_ = nullptr;
+  if (intercepted_ != nullptr) intercepted_->info.principal.clear();
   final_code_ = absl::StatusCode::kOk;
   cancelled_.store(false, std::memory_order_relaxed);
 }
@@ -304,6 +306,13 @@ void ServerCall::SendFinal(const absl::Status& status) {
     final_code_ = session_->SendResponse(this, status, /*handler_result=*/true);
   }
   end_status_ = absl::OkStatus();
+  if (interceptors_ != nullptr) {
+    intercepted_->status =
+        final_code_ == status.code()
+            ? status
+            : absl::Status(final_code_, "the response could not be sent as "
+                                        "the handler gave it");
+  }
   EndTrace(status);
   EndCall();
 }
@@ -321,6 +330,7 @@ void ServerCall::Abort(absl::Status status, bool send_response) {
         session_->SendResponse(this, status, /*handler_result=*/false);
   }
   end_status_ = status;
+  if (interceptors_ != nullptr) intercepted_->status = status;
   EndTrace(status);
   Cancel(status);
   EndCall();
@@ -332,8 +342,57 @@ void ServerCall::Detach() {
   Abort(absl::CancelledError("connection closed"), /*send_response=*/false);
 }
 
+absl::Status ServerCall::StartInterceptors(const ServerInterceptors* chain,
+                                           absl::Duration start) {
+  if (intercepted_ == nullptr) intercepted_ = std::make_unique<Intercepted>();
+  Intercepted& ic = *intercepted_;
+  interceptors_ = chain;
+  ic.info.method = method_->full_name;
+  ic.info.kind = method_->kind;
+  ic.info.metadata = &metadata_;
+  ic.info.peer = peer_;
+  ic.info.peer_identity = peer_identity_.get();
+  ic.info.context = &context_;
+  ic.info.deadline = deadline_;
+  ic.info.principal.clear();
+  ic.states.resize(chain->size());
+  ic.started = 0;
+  ic.start = start;
+  ic.status = absl::OkStatus();
+  for (const std::shared_ptr<ServerInterceptor>& interceptor : *chain) {
+    std::any& state = ic.states[ic.started];
+    state.reset();
+    absl::Status s = interceptor->OnCallStart(ic.info, state);
+    if (!s.ok()) {
+      if (s.code() == absl::StatusCode::kOk) s = absl::UnknownError("");
+      return s;
+    }
+    ++ic.started;
+  }
+  return absl::OkStatus();
+}
+
+const std::string& ServerCall::principal() const {
+  static const std::string* const kNone = new std::string();
+  return intercepted_ != nullptr ? intercepted_->info.principal : *kNone;
+}
+
+void ServerCall::EndInterceptors() {
+  const ServerInterceptors* chain = interceptors_;
+  interceptors_ = nullptr;
+  Intercepted& ic = *intercepted_;
+  const absl::Duration latency = MonotonicNow() - ic.start;
+  while (ic.started > 0) {
+    --ic.started;
+    (*chain)[ic.started]->OnCallEnd(ic.info, ic.states[ic.started], ic.status,
+                                    latency);
+    ic.states[ic.started].reset();
+  }
+}
+
 void ServerCall::EndCall() {
   admission_.Release();  // Normally done already (SendFinal, Abort).
+  if (interceptors_ != nullptr) EndInterceptors();
   if (metrics_ != nullptr) {
     metrics_->Ended(final_code_, MonotonicNow() - metrics_start_);
     metrics_ = nullptr;
@@ -452,6 +511,9 @@ const std::string& ServerContext::method() const {
 const std::string& ServerContext::peer() const { return call_->peer(); }
 const PeerIdentity* ServerContext::peer_identity() const {
   return call_->peer_identity();
+}
+const std::string& ServerContext::principal() const {
+  return call_->principal();
 }
 const trace::TraceContext& ServerContext::trace() const {
   return call_->trace_state().context();

@@ -25,6 +25,7 @@
 #include "rpc/internal/admission.h"
 #include "rpc/internal/call_metrics.h"
 #include "rpc/internal/call_trace.h"
+#include "rpc/interceptor.h"
 #include "rpc/internal/cancellation.h"
 #include "rpc/internal/ref_ptr.h"
 #include "rpc/method.h"
@@ -99,6 +100,16 @@ class ServerCall {
     metrics->Started();
   }
   CallMetrics* metrics() const { return metrics_; }
+
+  // Interceptors (loop; rpc/interceptor.h): runs each one's OnCallStart in
+  // order until one refuses. `start` is when the REQUEST was read
+  // (MonotonicNow()). Non-OK: the session must end the call with that
+  // status (Abort); the interceptors that said OK hear OnCallEnd then.
+  absl::Status StartInterceptors(const ServerInterceptors* chain,
+                                 absl::Duration start);
+  // The caller's identity as an interceptor set it; "" if none did. Any
+  // thread once the handler runs.
+  const std::string& principal() const;
 
   // Runs the handler (inline or on the pool); on the loop thread.
   // `pool` runs sync unary handlers and RunOnWorkerPool() work;
@@ -298,6 +309,19 @@ class ServerCall {
   bool counted_ended_running_ = false;  // loop: in pool_->ended_running_
   absl::Duration opened_at_;  // loop
   absl::Status end_status_;  // loop: why it ended, if not finished normally
+  // Interceptors (loop): the chain, when one ran for this call (else null),
+  // and the call's record for them, kept across recycling.
+  struct Intercepted {
+    ServerCallInfo info;
+    std::vector<std::any> states;
+    size_t started = 0;  // Interceptors whose OnCallStart said OK.
+    absl::Duration start;
+    absl::Status status;  // The status the call ended with.
+  };
+  const ServerInterceptors* interceptors_ = nullptr;
+  std::unique_ptr<Intercepted> intercepted_;
+  // Runs OnCallEnd of the interceptors that started (loop).
+  void EndInterceptors();
   CallMetrics* metrics_ = nullptr;  // loop; see StartMetrics()
   absl::Duration metrics_start_;    // loop
   absl::StatusCode final_code_ = absl::StatusCode::kOk;  // loop

@@ -575,6 +575,16 @@ void ServerSession::HandleRequest(wire::FrameMeta& meta,
       SendWindowUpdate(call_id, server_window - wire::kInitialStreamWindow);
     }
   }
+  if (!shared_->options.interceptors.empty()) {
+    // After the call is open (metrics, trace, budget count it): a refusal
+    // ends it the way any call ends.
+    absl::Status refused = call->StartInterceptors(
+        &shared_->options.interceptors, ReadTime());
+    if (!refused.ok()) {
+      call->Abort(std::move(refused), /*send_response=*/true);
+      return;
+    }
+  }
   call->Dispatch(shared_->workers.get(), shared_->stream_workers.get(), delay);
 }
 

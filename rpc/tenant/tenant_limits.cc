@@ -1,0 +1,250 @@
+#include "rpc/tenant/tenant_limits.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "rpc/wire_format.h"
+
+namespace bevrpc::tenant {
+namespace {
+
+constexpr absl::string_view kOther = "__other__";
+
+int64_t NowNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+absl::Status CheckLimit(absl::string_view name, const TenantLimit& l) {
+  if (!(l.requests_per_second >= 0) || !std::isfinite(l.requests_per_second) ||
+      !(l.burst >= 0) || !std::isfinite(l.burst) || l.max_concurrent_calls < 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "tenant ", name, ": rate, burst and concurrency must be >= 0"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+struct TenantLimiter::Tenant {
+  std::string name;
+  TenantLimit limit;
+  double burst = 0;
+  Mutex mu;
+  double tokens ABSL_GUARDED_BY(mu) = 0;
+  int64_t refilled_ns ABSL_GUARDED_BY(mu) = 0;
+  std::atomic<int> in_flight{0};
+  // Recent average latency of its calls (EWMA), for the concurrency hint.
+  std::atomic<int64_t> avg_latency_us{0};
+  metrics::Counter* admitted = nullptr;
+  metrics::Counter* rate_limited = nullptr;
+  metrics::Counter* concurrency_limited = nullptr;
+  metrics::Gauge* in_flight_gauge = nullptr;
+
+  // Takes a token; false with the wait until one is there.
+  bool TakeToken(int64_t now_ns, int64_t* wait_ms) {
+    if (limit.requests_per_second <= 0) return true;
+    MutexLock lock(&mu);
+    const double rate = limit.requests_per_second;
+    tokens = std::min(burst, tokens + (now_ns - refilled_ns) * rate / 1e9);
+    refilled_ns = now_ns;
+    if (tokens >= 1) {
+      tokens -= 1;
+      return true;
+    }
+    *wait_ms = static_cast<int64_t>(std::ceil((1 - tokens) / rate * 1000));
+    return false;
+  }
+};
+
+absl::StatusOr<std::shared_ptr<TenantLimiter>> TenantLimiter::Create(
+    TenantLimitsOptions options) {
+  for (const auto& [name, limit] : options.tenants) {
+    absl::Status s = CheckLimit(name, limit);
+    if (!s.ok()) return s;
+  }
+  absl::Status s = CheckLimit("*", options.default_limit);
+  if (!s.ok()) return s;
+  if (options.max_tenants < options.tenants.size() + 2) {
+    options.max_tenants = options.tenants.size() + 2;
+  }
+  return std::shared_ptr<TenantLimiter>(new TenantLimiter(std::move(options)));
+}
+
+TenantLimiter::TenantLimiter(TenantLimitsOptions options)
+    : options_(std::move(options)) {
+  if (options_.metrics_registry != nullptr) {
+    metrics::MetricSpec calls;
+    calls.name = "bevrpc_tenant_calls";
+    calls.help = "Calls by tenant and by what the tenant limits did with them.";
+    calls.label_names = {"tenant", "result"};
+    auto c = options_.metrics_registry->RegisterCounterFamily(calls);
+    if (c.ok()) calls_ = *c;
+    metrics::MetricSpec in_flight;
+    in_flight.name = "bevrpc_tenant_in_flight";
+    in_flight.help = "Calls of the tenant in flight.";
+    in_flight.label_names = {"tenant"};
+    auto g = options_.metrics_registry->RegisterGaugeFamily(in_flight);
+    if (g.ok()) in_flight_ = *g;
+  }
+  MutexLock lock(&mu_);
+  for (const auto& [name, limit] : options_.tenants) {
+    tenants_.emplace(name, Make(name, limit));
+  }
+}
+
+std::unique_ptr<TenantLimiter::Tenant> TenantLimiter::Make(
+    std::string name, const TenantLimit& limit) {
+  auto t = std::make_unique<Tenant>();
+  t->name = std::move(name);
+  t->limit = limit;
+  t->burst = limit.burst > 0 ? limit.burst
+                             : std::max(1.0, limit.requests_per_second);
+  {
+    MutexLock lock(&t->mu);
+    t->tokens = t->burst;
+    t->refilled_ns = NowNs();
+  }
+  if (calls_ != nullptr) {
+    t->admitted = calls_->Get({t->name, "admitted"});
+    t->rate_limited = calls_->Get({t->name, "rate_limited"});
+    t->concurrency_limited = calls_->Get({t->name, "concurrency_limited"});
+  }
+  if (in_flight_ != nullptr) t->in_flight_gauge = in_flight_->Get({t->name});
+  return t;
+}
+
+TenantLimiter::Tenant* TenantLimiter::Find(absl::string_view key) {
+  MutexLock lock(&mu_);
+  auto it = tenants_.find(key);
+  if (it != tenants_.end()) return it->second.get();
+  std::string name(key);
+  if (tenants_.size() + 1 >= options_.max_tenants) {
+    // Full: unlisted newcomers share one entry.
+    name = std::string(kOther);
+    it = tenants_.find(name);
+    if (it != tenants_.end()) return it->second.get();
+  }
+  Tenant* t = tenants_.emplace(name, Make(name, options_.default_limit))
+                  .first->second.get();
+  return t;
+}
+
+absl::Status TenantLimiter::OnCallStart(ServerCallInfo& call,
+                                        std::any& state) {
+  absl::string_view key;
+  if (options_.key_header.empty()) {
+    key = call.principal;
+  } else if (const std::string* v = call.header(options_.key_header)) {
+    key = *v;
+  }
+  if (key.empty()) key = options_.anonymous_tenant;
+  Tenant* t = Find(key);
+  const int max = t->limit.max_concurrent_calls;
+  int n = t->in_flight.load(std::memory_order_relaxed);
+  do {
+    if (max > 0 && n >= max) {
+      if (t->concurrency_limited != nullptr) t->concurrency_limited->Increment();
+      const int64_t hint_ms = std::max<int64_t>(
+          1, t->avg_latency_us.load(std::memory_order_relaxed) / 1000);
+      if (call.context != nullptr) {
+        call.context->AddTrailer(wire::kRetryPushbackMsKey,
+                                 absl::StrCat(hint_ms));
+      }
+      return absl::ResourceExhaustedError(absl::StrCat(
+          "tenant ", t->name, " has ", n, " calls in flight, its limit; "
+          "retry after ", hint_ms, "ms"));
+    }
+  } while (!t->in_flight.compare_exchange_weak(n, n + 1,
+                                               std::memory_order_relaxed));
+  int64_t wait_ms = 0;
+  if (!t->TakeToken(NowNs(), &wait_ms)) {
+    t->in_flight.fetch_sub(1, std::memory_order_relaxed);
+    if (t->rate_limited != nullptr) t->rate_limited->Increment();
+    if (call.context != nullptr) {
+      call.context->AddTrailer(wire::kRetryPushbackMsKey,
+                               absl::StrCat(wait_ms));
+    }
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "tenant ", t->name, " is over its request rate of ",
+        t->limit.requests_per_second, "/s; retry after ", wait_ms, "ms"));
+  }
+  if (t->admitted != nullptr) t->admitted->Increment();
+  if (t->in_flight_gauge != nullptr) t->in_flight_gauge->Increment();
+  state = t;
+  return absl::OkStatus();
+}
+
+void TenantLimiter::OnCallEnd(const ServerCallInfo&, std::any& state,
+                              const absl::Status&, absl::Duration latency) {
+  Tenant** held = std::any_cast<Tenant*>(&state);
+  if (held == nullptr) return;
+  Tenant* t = *held;
+  t->in_flight.fetch_sub(1, std::memory_order_relaxed);
+  if (t->in_flight_gauge != nullptr) t->in_flight_gauge->Decrement();
+  // EWMA with weight 1/8; races between loops only blur it.
+  const int64_t us = absl::ToInt64Microseconds(latency);
+  const int64_t old = t->avg_latency_us.load(std::memory_order_relaxed);
+  t->avg_latency_us.store(old == 0 ? us : old + (us - old) / 8,
+                          std::memory_order_relaxed);
+}
+
+int TenantLimiter::in_flight(absl::string_view tenant) const {
+  MutexLock lock(&mu_);
+  auto it = tenants_.find(tenant);
+  return it == tenants_.end()
+             ? 0
+             : it->second->in_flight.load(std::memory_order_relaxed);
+}
+
+absl::Status TenantLimiter::ParseInto(absl::string_view contents,
+                                      TenantLimitsOptions* options) {
+  int line_no = 0;
+  for (absl::string_view line : absl::StrSplit(contents, '\n')) {
+    ++line_no;
+    line = absl::StripAsciiWhitespace(line);
+    if (line.empty() || line[0] == '#') continue;
+    std::vector<absl::string_view> fields =
+        absl::StrSplit(line, absl::ByAnyChar(" \t"), absl::SkipEmpty());
+    TenantLimit limit;
+    for (size_t i = 1; i < fields.size(); ++i) {
+      std::pair<absl::string_view, absl::string_view> kv =
+          absl::StrSplit(fields[i], absl::MaxSplits('=', 1));
+      bool ok = false;
+      if (kv.first == "rps") {
+        ok = absl::SimpleAtod(kv.second, &limit.requests_per_second);
+      } else if (kv.first == "burst") {
+        ok = absl::SimpleAtod(kv.second, &limit.burst);
+      } else if (kv.first == "concurrency") {
+        ok = absl::SimpleAtoi(kv.second, &limit.max_concurrent_calls);
+      }
+      if (!ok) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "line ", line_no, ": \"", fields[i],
+            "\" is not rps=N, burst=N or concurrency=N"));
+      }
+    }
+    absl::Status s = CheckLimit(fields[0], limit);
+    if (!s.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("line ", line_no, ": ", s.message()));
+    }
+    if (fields[0] == "*") {
+      options->default_limit = limit;
+    } else {
+      options->tenants[std::string(fields[0])] = limit;
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace bevrpc::tenant
