@@ -1,5 +1,7 @@
 #include "services/builtin/server_main.h"
 
+#include <fstream>
+#include <sstream>
 #include <pthread.h>
 #include <signal.h>
 #include <sys/resource.h>
@@ -17,6 +19,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
+#include "rpc/auth/bearer_token.h"
+#include "rpc/auth/cert_authorizer.h"
+#include "rpc/tenant/tenant_limits.h"
 #include "rpc/naming/target.h"
 #include "rpc/status.h"
 #include "services/builtin/prefork.h"
@@ -94,6 +99,23 @@ ABSL_FLAG(std::string, admin_address, "",
           "(port 0 picks a free one, printed as \"admin pages on "
           "HOST:PORT\"); the RPC port then treats HTTP as bad input. Needs "
           "--http=on; not with --workers");
+ABSL_FLAG(std::string, auth_token_file, "",
+          "require \"authorization: Bearer TOKEN\" on every call but "
+          "health, reflection and server info; the file lists \"NAME "
+          "TOKEN\" per line and is re-read when it changes "
+          "(docs/security.md)");
+ABSL_FLAG(std::string, authz_file, "",
+          "client-certificate allow-list: \"METHOD_PATTERN IDENTITY...\" "
+          "per line (cn:, dns:, ip:, uri:, subject:, *); needs mutual TLS "
+          "(docs/security.md)");
+ABSL_FLAG(std::string, tenant_limits, "",
+          "per-tenant limits file: \"TENANT [rps=R] [burst=B] "
+          "[concurrency=C]\" per line, \"*\" for every other tenant; the "
+          "tenant is the caller's token name or certificate subject "
+          "(docs/security.md)");
+ABSL_FLAG(std::string, tenant_header, "",
+          "with --tenant_limits: take the tenant from this request header "
+          "instead of the authenticated identity");
 
 namespace bevrpc::builtin {
 namespace {
@@ -277,6 +299,8 @@ absl::Status HttpFlags(ServerOptions* options) {
 }
 
 // Parses and checks every flag into `config`; an error names the flag.
+absl::Status InterceptorFlags(ServerOptions* options);
+
 absl::Status ParseFlags(absl::string_view name, MainConfig* config) {
   if (absl::Status s = CheckRegistrationFlags(); !s.ok()) return s;
   config->name = std::string(name);
@@ -302,7 +326,59 @@ absl::Status ParseFlags(absl::string_view name, MainConfig* config) {
   } else {
     options.enable_metrics = m == "on";
   }
+  if (absl::Status s = InterceptorFlags(&options); !s.ok()) return s;
   return OverloadFlags(&options);
+}
+
+// --auth_token_file, --authz_file, --tenant_limits: the interceptor chain,
+// in that order (who the caller is, whether it may call, its limits).
+absl::Status InterceptorFlags(ServerOptions* options) {
+  if (const std::string path = absl::GetFlag(FLAGS_auth_token_file);
+      !path.empty()) {
+    auto auth = auth::BearerTokenAuth::FromFile(path, {});
+    if (!auth.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--auth_token_file: ", auth.status().message()));
+    }
+    options->interceptors.push_back(*std::move(auth));
+  }
+  if (const std::string path = absl::GetFlag(FLAGS_authz_file);
+      !path.empty()) {
+    auto rules = auth::CertAuthorizer::ParseFile(path);
+    if (!rules.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--authz_file: ", rules.status().message()));
+    }
+    options->interceptors.push_back(
+        std::make_shared<auth::CertAuthorizer>(*std::move(rules)));
+  }
+  const std::string limits = absl::GetFlag(FLAGS_tenant_limits);
+  if (limits.empty()) {
+    if (!absl::GetFlag(FLAGS_tenant_header).empty()) {
+      return absl::InvalidArgumentError(
+          "--tenant_header needs --tenant_limits");
+    }
+    return absl::OkStatus();
+  }
+  std::ifstream in(limits);
+  if (!in) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--tenant_limits: cannot read ", limits));
+  }
+  std::stringstream contents;
+  contents << in.rdbuf();
+  tenant::TenantLimitsOptions tenants;
+  tenants.key_header = absl::GetFlag(FLAGS_tenant_header);
+  if (absl::Status s = tenant::TenantLimiter::ParseInto(contents.str(),
+                                                       &tenants);
+      !s.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--tenant_limits: ", limits, ": ", s.message()));
+  }
+  auto limiter = tenant::TenantLimiter::Create(std::move(tenants));
+  if (!limiter.ok()) return limiter.status();
+  options->interceptors.push_back(*std::move(limiter));
+  return absl::OkStatus();
 }
 
 // Adds the builtin services (the binary's are in) and starts `server`.
