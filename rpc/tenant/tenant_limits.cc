@@ -144,6 +144,9 @@ absl::Status TenantLimiter::OnCallStart(ServerCallInfo& call,
   absl::string_view key;
   if (options_.key_header.empty()) {
     key = call.principal;
+    if (key.empty() && call.peer_identity != nullptr) {
+      key = call.peer_identity->subject;
+    }
   } else if (const std::string* v = call.header(options_.key_header)) {
     key = *v;
   }

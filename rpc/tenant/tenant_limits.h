@@ -9,8 +9,8 @@
 //   options.interceptors.push_back(std::make_shared<TenantLimiter>(o));
 //
 // Who the tenant is: by default the call's principal, as an interceptor
-// before this one set it (the bearer token's name; the certificate subject
-// with CertAuthorizer); with `key_header` set, that request header's value
+// before this one set it (the bearer token's name), else the subject of
+// the client's verified certificate (mutual TLS); with `key_header` set, that request header's value
 // instead (e.g. "x-tenant", for callers that are trusted to say). A call
 // with no key is tenant `anonymous_tenant`.
 //

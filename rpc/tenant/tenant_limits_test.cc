@@ -105,6 +105,22 @@ TEST(TenantLimiterTest, KeysByHeaderWhenAsked) {
   EXPECT_EQ((*limiter)->in_flight("__anonymous__"), 1);
 }
 
+TEST(TenantLimiterTest, WithoutAPrincipalTheCertificateSubjectIsTheTenant) {
+  TenantLimitsOptions o = Options();
+  o.tenants["CN=client-a,O=Acme"].max_concurrent_calls = 1;
+  auto limiter = TenantLimiter::Create(o);
+  ASSERT_TRUE(limiter.ok());
+  PeerIdentity id;
+  id.subject = "CN=client-a,O=Acme";
+  Call c1 = MakeCall(""), c2 = MakeCall("");
+  c1.info.peer_identity = &id;
+  c2.info.peer_identity = &id;
+  EXPECT_TRUE((*limiter)->OnCallStart(c1.info, c1.state).ok());
+  EXPECT_EQ((*limiter)->OnCallStart(c2.info, c2.state).code(),
+            absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ((*limiter)->in_flight("CN=client-a,O=Acme"), 1);
+}
+
 TEST(TenantLimiterTest, UnlistedTenantsAreBoundedInNumber) {
   TenantLimitsOptions o = Options();
   o.max_tenants = 4;
