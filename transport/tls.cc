@@ -24,8 +24,10 @@ constexpr unsigned char kAlpnWire[] = {6, 'b', 'e', 'v', 'r', 'p', 'c'};
 // OpenSSL's reason for the most recent error on this thread's queue (then
 // clears the queue): "no such file", "no start line", ...
 std::string TakeOpenSslReason() {
-  unsigned long last = 0;
-  while (unsigned long e = ERR_get_error()) last = e;
+  // The first error queued is the cause ("no start line"); later ones
+  // are the layers above it ("PEM lib").
+  unsigned long last = ERR_get_error();
+  ERR_clear_error();
   if (last == 0) return "unknown OpenSSL error";
   const char* reason = ERR_reason_error_string(last);
   if (reason != nullptr) return reason;
