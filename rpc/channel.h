@@ -60,6 +60,7 @@
 #include "rpc/service_config.h"
 #include "transport/address.h"
 #include "transport/connection.h"
+#include "transport/tls.h"
 #include "transport/loop_pool.h"
 
 namespace bevrpc {
@@ -182,6 +183,14 @@ struct ChannelOptions {
       &metrics::MetricsRegistry::Default();
   // Records those metrics. Off, calls record nothing at all. Default: true.
   bool enable_metrics = true;
+  // TLS (docs/security.md): on when tls.enable or any of its files is set.
+  // The server's certificate is verified against ca_file (or the system
+  // store) and the target's host (HOST:PORT and dns:/// targets) or each
+  // endpoint's IP address (list, file, etcd), unless server_name is set;
+  // cert_file/key_file present a client certificate (mutual TLS). Files
+  // that do not load fail every call with UNAVAILABLE naming the file.
+  // Default: off (plaintext).
+  transport::TlsClientOptions tls;
 };
 
 // Identifies a call started with CallAsync(), for Cancel(), wherever the
