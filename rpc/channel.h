@@ -61,6 +61,7 @@
 #include "rpc/service_config.h"
 #include "transport/address.h"
 #include "transport/connection.h"
+#include "transport/tls.h"
 #include "transport/loop_pool.h"
 
 namespace bevrpc {
@@ -187,6 +188,14 @@ struct ChannelOptions {
   // logical call, not per retry or hedge); they may add request headers
   // or refuse the call (rpc/interceptor.h). Default: none.
   ClientInterceptors interceptors;
+  // TLS (docs/security.md): on when tls.enable or any of its files is set.
+  // The server's certificate is verified against ca_file (or the system
+  // store) and the target's host (HOST:PORT and dns:/// targets) or each
+  // endpoint's IP address (list, file, etcd), unless server_name is set;
+  // cert_file/key_file present a client certificate (mutual TLS). Files
+  // that do not load fail every call with UNAVAILABLE naming the file.
+  // Default: off (plaintext).
+  transport::TlsClientOptions tls;
 };
 
 // Identifies a call started with CallAsync(), for Cancel(), wherever the

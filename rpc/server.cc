@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <iostream>
 #include <utility>
 
@@ -19,6 +20,8 @@
 #include "transport/listener.h"
 #include "transport/loop_pool.h"
 #include "transport/rate_limit.h"
+#include "transport/tls.h"
+#include "absl/time/clock.h"
 
 namespace bevrpc {
 namespace internal {
@@ -158,6 +161,20 @@ class ServerImpl : public ServerLevels {
   absl::Status CheckMethod(const MethodDesc& method) const;
   void OnAccept(int fd, SessionProtocol protocol);
   void AdoptOnLoop(LoopSessions* ls, int fd, SessionProtocol protocol);
+  // With ServerOptions::tls: after the first byte is peeked, TLS or a
+  // plaintext session that is refused.
+  void AdoptSniffed(LoopSessions* ls, int fd, SessionProtocol protocol,
+                    bool tls);
+  void AddSession(LoopSessions* ls, std::unique_ptr<transport::Connection> conn,
+                  SessionProtocol protocol, bool refuse_plaintext);
+ public:
+  absl::Status ReloadTls() {
+    if (tls_ == nullptr) {
+      return absl::FailedPreconditionError("the server is not using TLS");
+    }
+    return tls_->Reload();
+  }
+ private:
   // With HttpMode::kSeparateAddress: listens on admin_address (loop 0).
   absl::Status StartAdminListener();
   // Connections that are not HTTP (the drain waits for these only).
@@ -184,6 +201,8 @@ class ServerImpl : public ServerLevels {
   std::unique_ptr<transport::Listener> listener_;
   std::unique_ptr<transport::Listener> admin_listener_;  // kSeparateAddress.
   std::atomic<int> admin_port_{0};
+  // ServerOptions::tls; set in Start(), shared by every loop.
+  std::shared_ptr<transport::TlsContext> tls_;
   std::unique_ptr<transport::TokenBucket> per_connection_bucket_;
   std::unique_ptr<transport::RateLimitGroup> group_;
   std::atomic<uint32_t> next_loop_{0};
@@ -265,6 +284,18 @@ absl::Status ServerImpl::Start() {
   absl::StatusOr<transport::SocketAddress> addr =
       transport::SocketAddress::Parse(o.listen_address);
   if (!addr.ok()) return addr.status();
+  if (o.tls.enabled()) {
+    if (o.per_connection_rate_limit.enabled() || o.server_rate_limit.enabled()) {
+      // libevent 2.1.12's OpenSSL bufferevents move no bytes at all under a
+      // token bucket (transport/tls_test.cc, DISABLED_RateLimitsCountTlsBytes).
+      return absl::UnimplementedError(
+          "rate limits (per_connection_rate_limit, server_rate_limit) do not "
+          "work with TLS yet");
+    }
+    auto tls = transport::TlsContext::CreateServer(o.tls);
+    if (!tls.ok()) return tls.status();
+    tls_ = *std::move(tls);
+  }
   if (o.enable_metrics) {
     if (o.metrics_registry == nullptr) {
       return absl::InvalidArgumentError(
@@ -456,18 +487,71 @@ void ServerImpl::OnAccept(int fd, SessionProtocol protocol) {
 
 void ServerImpl::AdoptOnLoop(LoopSessions* ls, int fd,
                              SessionProtocol protocol) {
+  if (tls_ != nullptr && protocol != SessionProtocol::kHttp) {
+    // TLS or not is told by the first byte (a handshake record is 0x16),
+    // peeked so that the socket goes to OpenSSL untouched.
+    transport::PeekFirstByte(
+        ls->loop, fd, shared_.options.frame_timeout,
+        [this, ls, fd, protocol](absl::StatusOr<uint8_t> first) {
+          if (!first.ok()) {
+            close(fd);  // Silent or gone before saying anything.
+            connections_.fetch_sub(1, std::memory_order_relaxed);
+            return;
+          }
+          AdoptSniffed(ls, fd, protocol,
+                       *first == transport::kTlsHandshakeByte);
+        });
+    return;
+  }
   auto conn = transport::Connection::Adopt(ls->loop, fd,
                                            shared_.options.connection);
   if (!conn.ok()) {
     connections_.fetch_sub(1, std::memory_order_relaxed);
     return;
   }
-  if (per_connection_bucket_ != nullptr || group_ != nullptr) {
-    (*conn)->SetRateLimits(per_connection_bucket_.get(), group_.get())
+  AddSession(ls, *std::move(conn), protocol, /*refuse_plaintext=*/false);
+}
+
+void ServerImpl::AdoptSniffed(LoopSessions* ls, int fd,
+                              SessionProtocol protocol, bool tls) {
+  if (!tls) {
+    auto conn = transport::Connection::Adopt(ls->loop, fd,
+                                             shared_.options.connection);
+    if (!conn.ok()) {
+      connections_.fetch_sub(1, std::memory_order_relaxed);
+      return;
+    }
+    AddSession(ls, *std::move(conn), protocol, /*refuse_plaintext=*/true);
+    return;
+  }
+  auto conn = transport::Connection::AdoptTls(
+      ls->loop, fd, shared_.options.connection, *tls_,
+      shared_.options.frame_timeout, [](absl::Status handshake) {
+        static std::atomic<int64_t> last_log_ns{0};
+        const int64_t now = absl::GetCurrentTimeNanos();
+        int64_t last = last_log_ns.load(std::memory_order_relaxed);
+        if (!handshake.ok() && now - last >= 1000000000 &&
+            last_log_ns.compare_exchange_strong(last, now)) {
+          std::cerr << "bevrpc server: " << handshake.message() << std::endl;
+        }
+      });
+  if (!conn.ok()) {
+    connections_.fetch_sub(1, std::memory_order_relaxed);
+    return;
+  }
+  AddSession(ls, *std::move(conn), protocol, /*refuse_plaintext=*/false);
+}
+
+void ServerImpl::AddSession(LoopSessions* ls,
+                            std::unique_ptr<transport::Connection> conn,
+                            SessionProtocol protocol, bool refuse_plaintext) {
+  if (!refuse_plaintext &&
+      (per_connection_bucket_ != nullptr || group_ != nullptr)) {
+    conn->SetRateLimits(per_connection_bucket_.get(), group_.get())
         .IgnoreError();  // Best effort: a socket always accepts limits.
   }
   auto session = std::make_unique<ServerSession>(
-      &shared_, *std::move(conn), [this, ls](ServerSession* s) {
+      &shared_, std::move(conn), [this, ls](ServerSession* s) {
         // Destroy later, outside the session's own callback.
         ls->loop->Post([this, ls, s] {
           ls->sessions.erase(s);
@@ -476,6 +560,7 @@ void ServerImpl::AdoptOnLoop(LoopSessions* ls, int fd,
       },
       protocol);
   ServerSession* raw = session.get();
+  if (refuse_plaintext) raw->RefusePlaintext();
   ls->sessions.emplace(raw, std::move(session));
   raw->Start();
 }
@@ -620,6 +705,7 @@ int Server::admin_port() const { return impl_->admin_port(); }
 std::string Server::admin_address() const { return impl_->admin_address(); }
 void Server::Shutdown(absl::Duration grace) { impl_->Shutdown(grace); }
 size_t Server::num_connections() const { return impl_->num_connections(); }
+absl::Status Server::ReloadTls() { return impl_->ReloadTls(); }
 size_t Server::memory_in_use() const { return impl_->memory_in_use(); }
 size_t Server::peak_memory_in_use() const {
   return impl_->peak_memory_in_use();

@@ -84,6 +84,12 @@ class Server {
   // A wait over 5 s is logged. Idempotent.
   void Shutdown(absl::Duration grace);
 
+  // With ServerOptions::tls: re-reads the certificate, key and client CA
+  // files; new connections use them, open ones keep theirs. On error the
+  // files in use stay and the status names the bad file. FAILED_PRECONDITION
+  // without TLS or before Start(). Thread-safe.
+  absl::Status ReloadTls();
+
   // Open connections right now (thread-safe).
   size_t num_connections() const;
 

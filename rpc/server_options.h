@@ -23,6 +23,7 @@
 #include "rpc/naming/registrar.h"
 #include "rpc/trace/rpcz_store.h"
 #include "transport/rate_limit.h"
+#include "transport/tls.h"
 
 namespace bevrpc {
 
@@ -274,6 +275,15 @@ struct ServerOptions {
   std::string admin_address;
   // Bounds on HTTP requests and connections. Default: see HttpLimits.
   admin::HttpLimits http_limits;
+  // TLS (docs/security.md): a certificate and key, and with client_ca_file
+  // mutual TLS (client certificates required and verified; handlers read
+  // them with ServerContext::peer_identity()). Each accepted connection's
+  // first byte is peeked (within frame_timeout): a TLS handshake is
+  // served over TLS, HTTP pages included; a plaintext client is refused
+  // ("server requires TLS"). Server::ReloadTls() re-reads the files.
+  // Applies to listen_address, not admin_address. Default: empty cert
+  // (plaintext).
+  transport::TlsServerOptions tls;
   // Recent calls kept for /rpcz (Server::rpcz(), rpc/trace/rpcz_store.h):
   // sampling (one call in 1024, plus every failed or slow call), how many
   // are kept (1024) and how many downstream calls each lists (32).

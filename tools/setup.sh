@@ -9,6 +9,7 @@ pkgs=(
   bazel-bootstrap        # Bazel 4.2.3 (WORKSPACE mode, offline)
   g++ pkg-config
   libevent-dev           # transport/: bufferevents, listeners, rate limits
+  libssl-dev openssl     # transport/tls.h (OpenSSL 3); tests make certificates
   libprotobuf-dev libprotoc-dev protobuf-compiler  # wire format, plugin, protoc
   libabsl-dev            # absl::Status, strings, synchronization, time, flags
   libgtest-dev libgmock-dev

@@ -2,12 +2,14 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <event2/util.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
+#include <openssl/ssl.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -16,6 +18,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "transport/rate_limit.h"
+#include "transport/tls.h"
 
 namespace bevrpc::transport {
 namespace {
@@ -104,17 +107,111 @@ absl::StatusOr<std::unique_ptr<Connection>> Connection::Connect(
     return absl::UnavailableError(absl::StrCat(
         "connect to ", conn->peer_, ": ", SocketError(bufferevent_getfd(bev))));
   }
-  Connection* raw = conn.get();
-  conn->connect_timer_.Start(timeout, [raw, timeout] {
-    if (!raw->on_connected_) return;
+  conn->StartConnectTimer(timeout, "connect to");
+  return conn;
+}
+
+void Connection::StartConnectTimer(absl::Duration timeout,
+                                   absl::string_view what) {
+  connect_timer_.Start(timeout, [this, timeout, what] {
+    if (!on_connected_) return;
     absl::Status s = absl::DeadlineExceededError(
-        absl::StrCat("connect to ", raw->peer_, " timed out after ",
+        absl::StrCat(what, " ", peer_, " timed out after ",
                      absl::FormatDuration(timeout)));
-    auto cb = std::move(raw->on_connected_);
-    raw->FinishClose(s);
+    auto cb = std::move(on_connected_);
+    FinishClose(s);
     cb(s);
   });
+}
+
+absl::StatusOr<std::unique_ptr<Connection>> Connection::AdoptTls(
+    EventLoop* loop, int fd, const ConnectionOptions& options,
+    const TlsContext& tls, absl::Duration handshake_timeout,
+    absl::AnyInvocable<void(absl::Status)> on_handshake) {
+  absl::StatusOr<SSL*> ssl = tls.NewSsl("");
+  if (!ssl.ok()) {
+    evutil_closesocket(fd);
+    return ssl.status();
+  }
+  evutil_make_socket_nonblocking(fd);
+  SetNoDelay(fd);
+  // Frees the SSL if it fails; with CLOSE_ON_FREE it owns SSL and fd after.
+  bufferevent* bev = bufferevent_openssl_socket_new(
+      loop->base(), fd, *ssl, BUFFEREVENT_SSL_ACCEPTING, BevOptions(options));
+  if (bev == nullptr) {
+    evutil_closesocket(fd);
+    return absl::ResourceExhaustedError("bufferevent_openssl_socket_new failed");
+  }
+  bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+  std::unique_ptr<Connection> conn(new Connection(loop, bev, options));
+  conn->tls_ = TlsRole::kServer;
+  conn->Setup();
+  absl::StatusOr<SocketAddress> peer = SocketAddress::FromPeerName(fd);
+  conn->peer_ = peer.ok() ? peer->ToString() : "unknown";
+  // Until the handshake is done, libevent drives the socket itself.
+  conn->connecting_ = true;
+  conn->on_connected_ = std::move(on_handshake);
+  conn->StartConnectTimer(handshake_timeout, "TLS handshake with");
   return conn;
+}
+
+absl::StatusOr<std::unique_ptr<Connection>> Connection::ConnectTls(
+    EventLoop* loop, const SocketAddress& address,
+    const ConnectionOptions& options, absl::Duration timeout,
+    const TlsContext& tls, absl::string_view host,
+    absl::AnyInvocable<void(absl::Status)> on_connected) {
+  absl::StatusOr<SSL*> ssl = tls.NewSsl(host);
+  if (!ssl.ok()) return ssl.status();
+  bufferevent* bev = bufferevent_openssl_socket_new(
+      loop->base(), -1, *ssl, BUFFEREVENT_SSL_CONNECTING, BevOptions(options));
+  if (bev == nullptr) {
+    return absl::ResourceExhaustedError("bufferevent_openssl_socket_new failed");
+  }
+  bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+  std::unique_ptr<Connection> conn(new Connection(loop, bev, options));
+  conn->tls_ = TlsRole::kClient;
+  conn->Setup();
+  conn->peer_ = address.ToString();
+  conn->on_connected_ = std::move(on_connected);
+  conn->connecting_ = true;
+  if (bufferevent_socket_connect(bev, const_cast<sockaddr*>(address.sa()),
+                                 static_cast<int>(address.length)) != 0) {
+    return absl::UnavailableError(absl::StrCat(
+        "connect to ", conn->peer_, ": ", SocketError(bufferevent_getfd(bev))));
+  }
+  conn->StartConnectTimer(timeout, "connect to");
+  return conn;
+}
+
+absl::Status Connection::TlsFailure(short what) {
+  unsigned long errors[4] = {0, 0, 0, 0};
+  for (int i = 0; i < 3; ++i) {
+    errors[i] = bufferevent_get_openssl_error(bev_);
+    if (errors[i] == 0) break;
+  }
+  SSL* ssl = bufferevent_openssl_get_ssl(bev_);
+  const bool handshake_done = !connecting_;
+  if (handshake_done && errors[0] == 0 &&
+      (ssl == nullptr || SSL_get_verify_result(ssl) == X509_V_OK)) {
+    // A plain socket event (EOF, reset) after the handshake.
+    return absl::UnavailableError(
+        (what & BEV_EVENT_EOF)
+            ? absl::StrCat("connection to ", peer_, " closed by peer")
+            : absl::StrCat("connection to ", peer_, " failed: ",
+                           SocketError(bufferevent_getfd(bev_))));
+  }
+  std::string cause = internal::DescribeTlsFailure(
+      ssl, errors, tls_ == TlsRole::kServer, handshake_done);
+  if (errors[0] == 0 && !(what & BEV_EVENT_EOF) && !handshake_done &&
+      cause == "connection closed during the handshake") {
+    cause = absl::StrCat("socket error: ", SocketError(bufferevent_getfd(bev_)));
+  }
+  if (handshake_done) {
+    return absl::UnavailableError(
+        absl::StrCat("connection to ", peer_, " failed: TLS error: ", cause));
+  }
+  return absl::UnavailableError(
+      absl::StrCat("TLS handshake with ", peer_, " failed: ", cause));
 }
 
 absl::StatusOr<
@@ -448,7 +545,12 @@ void Connection::OnEvent(bufferevent* bev, short what, void* arg) {
     self->connect_timer_.Cancel();
     self->connecting_ = false;
     SetNoDelay(bufferevent_getfd(bev));
-    if (self->options_.direct_read && !self->rate_limited_ && !self->in_group_) {
+    if (self->tls_ != TlsRole::kNone) {
+      // Before any input reaches the handler.
+      self->peer_identity_ =
+          internal::ReadPeerIdentity(bufferevent_openssl_get_ssl(bev));
+    } else if (self->options_.direct_read && !self->rate_limited_ &&
+               !self->in_group_) {
       self->UseDirectRead();
     }
     self->UpdateReading();
@@ -456,7 +558,7 @@ void Connection::OnEvent(bufferevent* bev, short what, void* arg) {
     return;
   }
   if ((what & BEV_EVENT_EOF) && (what & BEV_EVENT_READING) &&
-      self->KeepWritingAfterEof()) {
+      !self->connecting_ && self->KeepWritingAfterEof()) {
     return;
   }
   if (self->state_ == State::kDraining && (what & BEV_EVENT_EOF)) {
@@ -464,7 +566,9 @@ void Connection::OnEvent(bufferevent* bev, short what, void* arg) {
     return;
   }
   absl::Status why;
-  if (what & BEV_EVENT_EOF) {
+  if (self->tls_ != TlsRole::kNone) {
+    why = self->TlsFailure(what);
+  } else if (what & BEV_EVENT_EOF) {
     why = absl::UnavailableError(
         absl::StrCat("connection to ", self->peer_, " closed by peer"));
   } else {

@@ -43,6 +43,7 @@
 #include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "transport/address.h"
 #include "transport/buffer.h"
@@ -57,6 +58,7 @@ namespace bevrpc::transport {
 
 class TokenBucket;
 class RateLimitGroup;
+class TlsContext;
 
 struct ConnectionOptions {
   // Input bytes buffered before reading from the socket pauses, unless the
@@ -146,6 +148,33 @@ class Connection {
       const ConnectionOptions& options, absl::Duration timeout,
       absl::AnyInvocable<void(absl::Status)> on_connected);
 
+  // TLS, server side: takes ownership of a connected socket whose peer
+  // starts a TLS handshake (Listener, after PeekFirstByte()). Input is
+  // delivered decrypted, and only once the handshake is done;
+  // peer_identity() is set before the handler's first callback. Reading is
+  // always libevent's (direct_read is ignored). `on_handshake` is called
+  // exactly once on the loop thread: OK when the handshake is done,
+  // UNAVAILABLE ("TLS handshake with 10.0.0.2:41234 failed: peer did not
+  // return a certificate") or DEADLINE_EXCEEDED after `handshake_timeout`;
+  // on failure the handler's OnClosed() gets the same status. `tls` must be
+  // a server context; it may go away before the connection.
+  static absl::StatusOr<std::unique_ptr<Connection>> AdoptTls(
+      EventLoop* loop, int fd, const ConnectionOptions& options,
+      const TlsContext& tls, absl::Duration handshake_timeout,
+      absl::AnyInvocable<void(absl::Status)> on_handshake);
+
+  // TLS, client side: Connect() plus a TLS handshake; `on_connected` hears
+  // OK only after the handshake, within `timeout` for both. `host` (the
+  // target's host name or IP address) is sent as SNI and verified in the
+  // server's certificate (see TlsContext::NewSsl()). Handshake failures are
+  // UNAVAILABLE and say why: "TLS handshake with 127.0.0.1:5000 failed:
+  // certificate verify failed (unable to get local issuer certificate)".
+  static absl::StatusOr<std::unique_ptr<Connection>> ConnectTls(
+      EventLoop* loop, const SocketAddress& address,
+      const ConnectionOptions& options, absl::Duration timeout,
+      const TlsContext& tls, absl::string_view host,
+      absl::AnyInvocable<void(absl::Status)> on_connected);
+
   // Two in-process connections joined by bufferevent_pair_new (no socket).
   static absl::StatusOr<
       std::pair<std::unique_ptr<Connection>, std::unique_ptr<Connection>>>
@@ -194,6 +223,8 @@ class Connection {
                              const RateLimitGroup* group);
 
   bool closed() const { return state_ == State::kClosed; }
+  // True for AdoptTls() and ConnectTls() connections.
+  bool is_tls() const { return tls_ != TlsRole::kNone; }
   const std::string& peer() const { return peer_; }
   // The peer's verified certificate (TLS with a peer certificate); null
   // otherwise. Set once the TLS handshake is done, before the handler's
@@ -205,9 +236,14 @@ class Connection {
 
  private:
   enum class State { kOpen, kDraining, kClosed };
+  enum class TlsRole { kNone, kServer, kClient };
 
   Connection(EventLoop* loop, bufferevent* bev, const ConnectionOptions& opts);
   void Setup();
+  // Arms connect_timer_ to fail on_connected_ with DEADLINE_EXCEEDED.
+  void StartConnectTimer(absl::Duration timeout, absl::string_view what);
+  // The status for a failed or closed TLS connection (event callback).
+  absl::Status TlsFailure(short what);
   static void OnRead(bufferevent* bev, void* arg);
   static void OnWrite(bufferevent* bev, void* arg);
   static void OnEvent(bufferevent* bev, short what, void* arg);
@@ -253,6 +289,7 @@ class Connection {
   bool reading_ = false;
   bool rate_limited_ = false;
   bool read_closed_ = false;  // The peer's EOF was seen; reading is over.
+  TlsRole tls_ = TlsRole::kNone;
   uint64_t written_total_ = 0;
   absl::Status close_status_;
   // Activated to run input processing or a deferred OnClosed outside the

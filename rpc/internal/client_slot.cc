@@ -20,10 +20,18 @@ ClientConnection::ClientConnection(ClientSlot* slot,
     : slot_(slot), options_(options), decoder_(options->limits) {}
 
 absl::Status ClientConnection::Connect(transport::EventLoop* loop,
-                                       const transport::SocketAddress& address) {
-  auto conn = transport::Connection::Connect(
-      loop, address, options_->connection, options_->connect_timeout,
-      [this](absl::Status s) { OnConnected(std::move(s)); });
+                                       const transport::SocketAddress& address,
+                                       const transport::TlsContext* tls,
+                                       const std::string& tls_host) {
+  auto on_connected = [this](absl::Status s) { OnConnected(std::move(s)); };
+  auto conn =
+      tls != nullptr
+          ? transport::Connection::ConnectTls(
+                loop, address, options_->connection, options_->connect_timeout,
+                *tls, tls_host, std::move(on_connected))
+          : transport::Connection::Connect(loop, address, options_->connection,
+                                           options_->connect_timeout,
+                                           std::move(on_connected));
   if (!conn.ok()) return conn.status();
   conn_ = *std::move(conn);
   out_.set_connection(conn_.get());
@@ -452,7 +460,16 @@ void ClientSlot::MaybeFinishRetiring() {
 void ClientSlot::OpenConnection() {
   if (active_ != nullptr) return;  // Connecting.
   auto conn = std::make_unique<ClientConnection>(this, options_);
-  absl::Status s = conn->Connect(loop_, address_);
+  absl::Status s = tls_error_;
+  if (s.ok()) {
+    std::string host = tls_host_;
+    if (tls_ != nullptr && host.empty()) {
+      // Only the address is known: verify the IP.
+      host = address_.ToString();
+      host = host.substr(0, host.rfind(':'));
+    }
+    s = conn->Connect(loop_, address_, tls_.get(), host);
+  }
   if (!s.ok()) {
     OnConnectFailed();
     UpdateHealth();

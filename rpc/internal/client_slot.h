@@ -38,6 +38,7 @@
 #include "rpc/naming/internal/backoff.h"
 #include "transport/address.h"
 #include "transport/connection.h"
+#include "transport/tls.h"
 #include "transport/event_loop.h"
 
 namespace bevrpc::internal {
@@ -111,8 +112,12 @@ class ClientConnection : public transport::ConnectionHandler,
                          public FrameSink {
  public:
   ClientConnection(ClientSlot* slot, const ChannelOptions* options);
+  // With `tls` (not null): over TLS, verifying `tls_host` (see
+  // transport::TlsContext::NewSsl()).
   absl::Status Connect(transport::EventLoop* loop,
-                       const transport::SocketAddress& address);
+                       const transport::SocketAddress& address,
+                       const transport::TlsContext* tls = nullptr,
+                       const std::string& tls_host = "");
 
   bool ready() const { return ready_ && !draining_ && !closed_; }
   bool closed() const { return closed_; }
@@ -211,6 +216,15 @@ class ClientSlot : public std::enable_shared_from_this<ClientSlot> {
   ~ClientSlot();
 
   const balancing::EndpointHealth* health() const { return health_.get(); }
+  // ChannelOptions::tls: connections use `tls` (or fail with `error` when
+  // its files did not load) and verify `host` (empty: the endpoint's IP).
+  // Call before the first call is started.
+  void SetTls(std::shared_ptr<const transport::TlsContext> tls,
+              absl::Status error, std::string host) {
+    tls_ = std::move(tls);
+    tls_error_ = std::move(error);
+    tls_host_ = std::move(host);
+  }
   // Calls handed to this slot so far. Any thread.
   uint64_t calls_started() const {
     return calls_started_.load(std::memory_order_relaxed);
@@ -303,6 +317,9 @@ class ClientSlot : public std::enable_shared_from_this<ClientSlot> {
   const uint64_t serial_;
   uint64_t retry_rng_;  // Backoff jitter (splitmix64 state).
   const transport::SocketAddress address_;
+  std::shared_ptr<const transport::TlsContext> tls_;  // SetTls().
+  absl::Status tls_error_;
+  std::string tls_host_;
   const ChannelOptions* const options_;
   std::atomic<uint64_t> next_call_id_{1};
   absl::flat_hash_map<uint64_t, std::unique_ptr<ClientCall>> calls_;

@@ -1,5 +1,8 @@
 #include "rpc/internal/endpoint_set.h"
 
+#include "absl/strings/str_cat.h"
+#include "rpc/naming/target.h"
+
 #include <algorithm>
 #include <utility>
 
@@ -27,6 +30,21 @@ EndpointSet::EndpointSet(std::string target,
               ? std::make_shared<balancing::EjectionBudget>(
                     options->outlier_detection)
               : nullptr) {
+  if (options->tls.enabled()) {
+    auto tls = transport::TlsContext::CreateClient(options->tls);
+    if (tls.ok()) {
+      tls_ = *std::move(tls);
+    } else {
+      tls_error_ = absl::UnavailableError(
+          absl::StrCat("TLS for ", target_, ": ", tls.status().message()));
+    }
+    absl::StatusOr<naming::Target> t = naming::ParseTarget(target_);
+    if (t.ok() && t->endpoints.size() == 1 &&
+        (t->scheme == naming::Target::Scheme::kHostPort ||
+         t->scheme == naming::Target::Scheme::kDns)) {
+      tls_host_ = t->endpoints[0].host;
+    }
+  }
   loop_states_.resize(loops_.size());
   for (size_t i = 0; i < loops_.size(); ++i) {
     loop_states_[i].loop = loops_[i];
@@ -163,6 +181,7 @@ std::shared_ptr<Endpoint> EndpointSet::NewEndpoint(
     e->slots.push_back(std::make_shared<ClientSlot>(
         loop, *addr, options_, budget_, e->health, weak_from_this(),
         track_load, /*hold_calls=*/strict_, e->outlier, e->metrics));
+    if (options_->tls.enabled()) e->slots.back()->SetTls(tls_, tls_error_, tls_host_);
   }
   return e;
 }

@@ -46,6 +46,7 @@
 #include "rpc/internal/client_metrics.h"
 #include "rpc/naming/resolver.h"
 #include "transport/event_loop.h"
+#include "transport/tls.h"
 #include "transport/sync.h"
 
 namespace bevrpc::internal {
@@ -245,6 +246,12 @@ class EndpointSet : public std::enable_shared_from_this<EndpointSet> {
   const std::shared_ptr<ClientMetrics> metrics_;
   const std::vector<transport::EventLoop*> loops_;
   const ChannelOptions* const options_;
+  // ChannelOptions::tls, loaded once (or why it did not load), and the
+  // host name certificates are verified against: the target's host for
+  // HOST:PORT and dns:/// targets, else empty (each endpoint's IP).
+  std::shared_ptr<const transport::TlsContext> tls_;
+  absl::Status tls_error_;
+  std::string tls_host_;
   ByteBudget* const budget_;
   const balancing::Policy policy_;
   std::vector<LoopState> loop_states_;

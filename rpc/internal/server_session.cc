@@ -1,10 +1,14 @@
 #include "rpc/internal/server_session.h"
 
 #include <algorithm>
+#include <atomic>
+#include <iostream>
 #include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "transport/tls.h"
 #include "rpc/internal/metadata_limits.h"
 #include "rpc/status.h"
 #include "rpc/wire_format.h"
@@ -100,6 +104,58 @@ SessionProtocol ServerSession::Sniff(const transport::Buffer& input) {
   return maybe ? SessionProtocol::kSniff : SessionProtocol::kRpc;
 }
 
+namespace {
+// At most one log line per second for refused transports.
+bool LogTransportRefusal() {
+  static std::atomic<int64_t> last_ns{0};
+  const int64_t now = absl::GetCurrentTimeNanos();
+  int64_t last = last_ns.load(std::memory_order_relaxed);
+  return now - last >= 1000000000 &&
+         last_ns.compare_exchange_strong(last, now, std::memory_order_relaxed);
+}
+}  // namespace
+
+bool ServerSession::CheckTransport(const transport::Buffer& input) {
+  first_read_ = false;
+  uint8_t first = 0;
+  if (input.Peek(&first, 1) != 1) return true;
+  if (refuse_plaintext_) {
+    if (LogTransportRefusal()) {
+      std::cerr << "bevrpc server: plaintext connection from " << conn_->peer()
+                << " refused: this port requires TLS" << std::endl;
+    }
+    closing_ = true;
+    if (Sniff(input) != SessionProtocol::kRpc) {
+      // An HTTP method (or its beginning): answer in HTTP.
+      static constexpr absl::string_view kBody =
+          "This server requires TLS: use https://\n";
+      conn_->Write([&](transport::Buffer& out) {
+        out.Append(absl::StrCat(
+            "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\n"
+            "Content-Length: ", kBody.size(), "\r\nConnection: close\r\n\r\n",
+            kBody));
+      });
+    } else {
+      SendGoAway(absl::UnavailableError(
+          "server requires TLS: connect with TLS (e.g. --tls_ca)"));
+    }
+    conn_->CloseAfterFlush();
+    return false;
+  }
+  if (first == transport::kTlsHandshakeByte && !conn_->is_tls()) {
+    if (LogTransportRefusal()) {
+      std::cerr << "bevrpc server: TLS handshake on a plaintext port from "
+                << conn_->peer() << std::endl;
+    }
+    // The GOAWAY's plaintext bytes tell the client's TLS stack at once that
+    // this is not TLS ("server speaks plaintext, not TLS").
+    ProtocolError(absl::UnavailableError(
+        "TLS handshake on a plaintext port: this server does not use TLS"));
+    return false;
+  }
+  return true;
+}
+
 void ServerSession::BecomeHttp() {
   protocol_ = SessionProtocol::kHttp;
   stats_.protocol.store(static_cast<int>(ConnectionProtocol::kHttp),
@@ -146,6 +202,7 @@ void ServerSession::PublishStats(const transport::Buffer* input) {
 
 size_t ServerSession::OnReadable(transport::Buffer& input) {
   CountInput(input);
+  if (first_read_ && !CheckTransport(input)) return 0;
   if (protocol_ == SessionProtocol::kSniff) {
     const SessionProtocol sniffed = Sniff(input);
     if (sniffed == SessionProtocol::kSniff) {

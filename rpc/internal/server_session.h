@@ -91,6 +91,10 @@ class ServerSession : public transport::ConnectionHandler, public FrameSink {
   ~ServerSession() override;
 
   void Start();
+  // For a TLS server's plaintext client (call before Start()): answer the
+  // first bytes with a refusal ("server requires TLS": GOAWAY for bevrpc,
+  // 400 for HTTP) and close.
+  void RefusePlaintext() { refuse_plaintext_ = true; }
 
   // Graceful drain: GOAWAY with the last call id, refuse new calls with
   // UNAVAILABLE, close once open calls finish. An HTTP session goes on
@@ -218,6 +222,9 @@ class ServerSession : public transport::ConnectionHandler, public FrameSink {
   // Sniffing: whether `input` starts with an HTTP method (kHttp), cannot
   // (kRpc), or is too short to tell (kSniff).
   static SessionProtocol Sniff(const transport::Buffer& input);
+  // The first read: refuses plaintext on a TLS port and TLS on a
+  // plaintext port. Returns false when the session is closing.
+  bool CheckTransport(const transport::Buffer& input);
   // Turns this session into an HTTP one; ends every RPC timer.
   void BecomeHttp();
   // Counts bytes read since the last callback into stats_ (entry), and
@@ -235,6 +242,8 @@ class ServerSession : public transport::ConnectionHandler, public FrameSink {
   uint64_t last_call_id_ = 0;
   bool draining_ = false;
   bool closing_ = false;
+  bool refuse_plaintext_ = false;  // RefusePlaintext().
+  bool first_read_ = true;         // Nothing read yet (TLS sniffing).
   // Memory budget: request bytes held by open calls (loop), what this
   // session last reported to shared_->memory, and whether reading is
   // paused for it. While paused, budget_timer_ re-checks every few

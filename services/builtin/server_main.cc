@@ -5,10 +5,13 @@
 #include <pthread.h>
 #include <signal.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <iostream>
+#include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/flags/flag.h"
@@ -18,6 +21,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 #include "rpc/auth/bearer_token.h"
 #include "rpc/auth/cert_authorizer.h"
@@ -37,6 +41,13 @@ ABSL_FLAG(int, worker_threads, 4,
 ABSL_FLAG(int, max_stream_threads, 256,
           "most sync streaming handlers running at once, each on its own "
           "thread (ServerOptions::max_stream_threads)");
+ABSL_FLAG(std::string, tls_cert, "",
+          "PEM certificate chain: serve TLS (with --tls_key); plaintext "
+          "clients are refused. Reloaded on SIGHUP and when the file changes");
+ABSL_FLAG(std::string, tls_key, "", "PEM private key of --tls_cert");
+ABSL_FLAG(std::string, tls_client_ca, "",
+          "PEM CA certificates: require a client certificate signed by "
+          "them (mutual TLS)");
 ABSL_FLAG(int, grace_ms, 5000,
           "on SIGTERM/SIGINT, how long open calls may take to finish");
 ABSL_FLAG(bool, reflection, true,
@@ -317,6 +328,14 @@ absl::Status ParseFlags(absl::string_view name, MainConfig* config) {
   options.registration.ttl = absl::GetFlag(FLAGS_register_ttl);
   config->id = absl::GetFlag(FLAGS_id);
   options.registration.id = config->id;
+  options.tls.cert_file = absl::GetFlag(FLAGS_tls_cert);
+  options.tls.key_file = absl::GetFlag(FLAGS_tls_key);
+  options.tls.client_ca_file = absl::GetFlag(FLAGS_tls_client_ca);
+  if (options.tls.cert_file.empty() != options.tls.key_file.empty() ||
+      (!options.tls.client_ca_file.empty() && options.tls.cert_file.empty())) {
+    return absl::InvalidArgumentError(
+        "--tls_cert and --tls_key go together; --tls_client_ca needs both");
+  }
   config->reflection = absl::GetFlag(FLAGS_reflection);
   config->server_info = absl::GetFlag(FLAGS_server_info);
   if (absl::Status s = HttpFlags(&options); !s.ok()) return s;
@@ -392,6 +411,61 @@ absl::Status StartServer(const MainConfig& config, Server& server,
   return s;
 }
 
+// TLS reload (--tls_cert): re-reads the files; logs the outcome.
+void ReloadTls(const MainConfig& config, Server& server, absl::string_view why) {
+  absl::Status s = server.ReloadTls();
+  std::cerr << absl::StrCat(config.name, ": ", why, ": ",
+                            s.ok() ? "reloaded TLS certificate"
+                                   : absl::StrCat("TLS reload failed, keeping "
+                                                  "the old certificate: ",
+                                                  s.message()),
+                            "\n");
+}
+
+// Polls the TLS files' modification times every 2 s and reloads when one
+// changed (certificates renewed in place).
+class TlsFileWatcher {
+ public:
+  TlsFileWatcher(const MainConfig& config, Server* server)
+      : config_(config), server_(server), last_(Stamp()) {
+    thread_ = std::thread([this] { Run(); });
+  }
+  ~TlsFileWatcher() {
+    stop_.Notify();
+    thread_.join();
+  }
+
+ private:
+  std::string Stamp() const {
+    std::string out;
+    const transport::TlsServerOptions& t = config_.options.tls;
+    for (const std::string* f : {&t.cert_file, &t.key_file, &t.client_ca_file}) {
+      struct stat st {};
+      if (!f->empty() && stat(f->c_str(), &st) == 0) {
+        absl::StrAppend(&out, st.st_mtim.tv_sec, ".", st.st_mtim.tv_nsec, ":",
+                        st.st_size, ";");
+      } else {
+        out += "-;";
+      }
+    }
+    return out;
+  }
+  void Run() {
+    while (!stop_.WaitForNotificationWithTimeout(absl::Seconds(2))) {
+      std::string now = Stamp();
+      if (now == last_) continue;
+      last_ = now;
+      ReloadTls(config_, *server_, "TLS files changed");
+    }
+  }
+
+  const MainConfig& config_;
+  Server* server_;
+  std::string last_;
+  absl::Notification stop_;
+  std::thread thread_;
+};
+
 // One server process: the whole program without --workers, or one prefork
 // worker (`worker` not null). Serves until SIGTERM/SIGINT, then drains.
 int Serve(MainConfig config, RegisterFn register_services,
@@ -401,6 +475,10 @@ int Serve(MainConfig config, RegisterFn register_services,
   sigemptyset(&stop_signals);
   sigaddset(&stop_signals, SIGTERM);
   sigaddset(&stop_signals, SIGINT);
+  // TLS: SIGHUP reloads the certificate (a prefork master turns SIGHUP into
+  // a rolling restart instead, which loads the files afresh).
+  const bool tls = config.options.tls.enabled();
+  if (tls && worker == nullptr) sigaddset(&stop_signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
   ServerOptions& options = config.options;
@@ -461,8 +539,13 @@ int Serve(MainConfig config, RegisterFn register_services,
     std::cout << "listening on " << listening << std::endl;
   }
 
+  std::unique_ptr<TlsFileWatcher> watcher;
+  if (tls) watcher = std::make_unique<TlsFileWatcher>(config, &server);
   int sig = 0;
-  sigwait(&stop_signals, &sig);
+  while (sigwait(&stop_signals, &sig) == 0 && sig == SIGHUP) {
+    ReloadTls(config, server, "SIGHUP");
+  }
+  watcher.reset();
   // One write: workers share the terminal.
   std::cerr << absl::StrCat(
       config.name,

@@ -195,6 +195,7 @@ absl::Status BenchRun::Start() {
     channel_options.loops = loops_.get();
     channel_options.load_balancer = options_.load_balancer;
     channel_options.service_config = options_.service_config;
+    channel_options.tls = options_.tls;
     absl::StatusOr<std::unique_ptr<Channel>> channel =
         Channel::Create(options_.address, channel_options);
     if (!channel.ok()) return channel.status();

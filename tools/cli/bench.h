@@ -45,6 +45,7 @@
 #include "absl/time/time.h"
 #include "google/protobuf/message.h"
 #include "rpc/service_config.h"
+#include "transport/tls.h"
 #include "rpc/call_options.h"
 #include "tools/cli/histogram.h"
 
@@ -77,6 +78,8 @@ struct BenchOptions {
   // Timeouts, retries, hedging (ChannelOptions::service_config). Default:
   // none (idempotent methods are still retried on UNAVAILABLE).
   ::bevrpc::ServiceConfig service_config;
+  // TLS of the channels (ChannelOptions::tls). Default: plaintext.
+  ::bevrpc::transport::TlsClientOptions tls;
   // Client metrics of the channels (ChannelOptions::enable_metrics).
   // Default: true.
   bool enable_metrics = true;

@@ -61,6 +61,15 @@ file:///PATH or etcd://H:P/PREFIX (docs/naming.md); --lb NAME picks the
 load balancer (round_robin, pick_first, weighted_round_robin, least_loaded,
 ring_hash). Types come from the server's reflection service, or from
 --proto FILE [-I DIR] when reflection is off.
+
+TLS (every command that connects; docs/security.md):
+  --tls_ca FILE           connect over TLS; verify the server against these
+                          PEM CAs (empty with another --tls_* flag: the
+                          system store)
+  --tls_cert FILE         client certificate (mutual TLS), with --tls_key
+  --tls_key FILE          the client certificate's private key
+  --tls_server_name NAME  verify (and send as SNI) NAME instead of the
+                          target's host, e.g. when dialing an IP address
 Run 'bevrpc COMMAND --help' for a command's flags and examples.
 )";
 
@@ -265,7 +274,21 @@ const std::vector<Flag> kCommonFlags = {
     {"--timeout", nullptr, true},  {"--proto", nullptr, true},
     {"--import-path", "-I", true}, {"--help", "-h", false},
     {"--lb", nullptr, true},       {"--service_config", nullptr, true},
+    {"--tls_ca", nullptr, true},   {"--tls_cert", nullptr, true},
+    {"--tls_key", nullptr, true},  {"--tls_server_name", nullptr, true},
 };
+
+// --tls_ca, --tls_cert, --tls_key, --tls_server_name (any one turns TLS on).
+transport::TlsClientOptions TlsFlags(const Args& args) {
+  transport::TlsClientOptions tls;
+  if (args.Has("--tls_ca")) tls.ca_file = args.Get("--tls_ca");
+  if (args.Has("--tls_cert")) tls.cert_file = args.Get("--tls_cert");
+  if (args.Has("--tls_key")) tls.key_file = args.Get("--tls_key");
+  if (args.Has("--tls_server_name")) {
+    tls.server_name = args.Get("--tls_server_name");
+  }
+  return tls;
+}
 
 absl::StatusOr<Args> ParseArgs(const std::vector<std::string>& argv,
                                std::vector<Flag> flags) {
@@ -436,6 +459,7 @@ int OpenSession(const Env& env, const Args& args, const char* help,
     }
   }
   ChannelOptions channel_options;
+  channel_options.tls = TlsFlags(args);
   if (args.Has("--lb")) channel_options.load_balancer = args.Get("--lb");
   if (args.Has("--service_config")) {
     absl::StatusOr<ServiceConfig> config = ServiceConfigFlag(args);
@@ -847,6 +871,7 @@ int Bench(const Env& env, const std::vector<std::string>& argv) {
   o.address = args->positional[0];
   if (args->Has("--lb")) o.load_balancer = args->Get("--lb");
   o.service_config = session.channel_options.service_config;
+  o.tls = session.channel_options.tls;
   o.method = p.wire_name;
   o.request = p.request.get();
   o.response_prototype = p.response.get();
@@ -940,6 +965,7 @@ int Resolve(const Env& env, const std::vector<std::string>& argv) {
   }
   // pick_first would probe one endpoint only: every endpoint in turn.
   ChannelOptions options;
+  options.tls = TlsFlags(*args);
   options.resolver.file_poll_interval = absl::Milliseconds(100);
   auto channel = Channel::Create(args->positional[0], options);
   if (!channel.ok()) return Fail(env, kExitUsage, channel.status().message());
