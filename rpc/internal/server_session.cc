@@ -149,8 +149,11 @@ bool ServerSession::CheckTransport(const transport::Buffer& input) {
     }
     // The GOAWAY's plaintext bytes tell the client's TLS stack at once that
     // this is not TLS ("server speaks plaintext, not TLS").
-    ProtocolError(absl::UnavailableError(
-        "TLS handshake on a plaintext port: this server does not use TLS"));
+    // Bad input like any other wrong magic (INVALID_ARGUMENT), saying what
+    // it probably is.
+    ProtocolError(absl::InvalidArgumentError(
+        "bad magic 0x16: a TLS handshake on a plaintext port (this server "
+        "does not use TLS)"));
     return false;
   }
   return true;
