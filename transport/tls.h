@@ -13,8 +13,9 @@
 //   (*ctx)->Reload();  // e.g. on SIGHUP: new connections get new files
 //
 // What is enforced: TLS 1.2 at least (1.3 preferred); ALPN "bevrpc" (a
-// server refuses a client that offers ALPN without "bevrpc", and accepts a
-// client that offers none); a client verifies the server's chain against
+// server refuses a client that offers ALPN without "bevrpc" or "http/1.1"
+// -- the latter for the admin pages over https -- and accepts a client that
+// offers none); a client verifies the server's chain against
 // ca_file (or the system store) and its host name (SSL_set1_host) or IP
 // address (X509_VERIFY_PARAM_set1_ip_asc), and sends SNI for host names;
 // a server with client_ca_file requires and verifies a client certificate.
