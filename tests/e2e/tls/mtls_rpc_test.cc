@@ -4,7 +4,7 @@
 // without client_ca_file gives handlers no identity; a client without a
 // certificate, a plaintext client and a client that does not trust the
 // server fail with UNAVAILABLE naming the cause; Server::ReloadTls() keeps
-// serving.
+// serving; rate-limited TLS connections answer.
 #include <memory>
 #include <string>
 #include <sys/stat.h>
@@ -151,13 +151,19 @@ TEST_F(MtlsRpcTest, ReloadKeepsServing) {
   EXPECT_EQ(plain.ReloadTls().code(), absl::StatusCode::kFailedPrecondition);
 }
 
-TEST_F(MtlsRpcTest, RateLimitsAreRefusedWithTls) {
+TEST_F(MtlsRpcTest, RateLimitedTlsConnectionsAnswer) {
   ServerOptions o;
   o.tls.cert_file = certs_->server_cert;
   o.tls.key_file = certs_->server_key;
+  o.tls.client_ca_file = certs_->ca_cert;
   o.per_connection_rate_limit.write_bytes_per_sec = 1 << 20;
-  Server server(o);
-  EXPECT_EQ(server.Start().code(), absl::StatusCode::kUnimplemented);
+  o.server_rate_limit.read_bytes_per_sec = 1 << 20;
+  server_ = std::make_unique<Server>(o);
+  ASSERT_TRUE(server_->RegisterService(&service_).ok());
+  ASSERT_TRUE(server_->Start().ok());
+  absl::StatusOr<echo::EchoResponse> r = Call("localhost", Tls(true));
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_THAT(r->message(), HasSubstr("CN=client-a"));
 }
 
 }  // namespace
