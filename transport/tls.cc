@@ -260,21 +260,21 @@ absl::StatusOr<std::shared_ptr<ssl_ctx_st>> TlsContext::Build() const {
 absl::Status TlsContext::Reload() {
   absl::StatusOr<std::shared_ptr<SSL_CTX>> ctx = Build();
   if (!ctx.ok()) return ctx.status();
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   ctx_ = *std::move(ctx);
   ++generation_;
   return absl::OkStatus();
 }
 
 uint64_t TlsContext::generation() const {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   return generation_;
 }
 
 absl::StatusOr<ssl_st*> TlsContext::NewSsl(absl::string_view host) const {
   std::shared_ptr<SSL_CTX> ctx;
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     ctx = ctx_;
   }
   SSL* ssl = SSL_new(ctx.get());  // Holds its own reference to ctx.
