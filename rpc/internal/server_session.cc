@@ -147,11 +147,9 @@ bool ServerSession::CheckTransport(const transport::Buffer& input) {
       std::cerr << "bevrpc server: TLS handshake on a plaintext port from "
                 << conn_->peer() << std::endl;
     }
-    // The GOAWAY's plaintext bytes tell the client's TLS stack at once that
-    // this is not TLS ("server speaks plaintext, not TLS").
-    ProtocolError(absl::UnavailableError(
-        "TLS handshake on a plaintext port: this server does not use TLS"));
-    return false;
+    // Then answered as any bad magic (GOAWAY INVALID_ARGUMENT, close):
+    // those plaintext bytes tell the client's TLS stack at once that this
+    // is not TLS ("server speaks plaintext, not TLS").
   }
   return true;
 }
