@@ -285,13 +285,6 @@ absl::Status ServerImpl::Start() {
       transport::SocketAddress::Parse(o.listen_address);
   if (!addr.ok()) return addr.status();
   if (o.tls.enabled()) {
-    if (o.per_connection_rate_limit.enabled() || o.server_rate_limit.enabled()) {
-      // libevent 2.1.12's OpenSSL bufferevents move no bytes at all under a
-      // token bucket (transport/tls_test.cc, DISABLED_RateLimitsCountTlsBytes).
-      return absl::UnimplementedError(
-          "rate limits (per_connection_rate_limit, server_rate_limit) do not "
-          "work with TLS yet");
-    }
     auto tls = transport::TlsContext::CreateServer(o.tls);
     if (!tls.ok()) return tls.status();
     tls_ = *std::move(tls);

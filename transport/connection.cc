@@ -191,7 +191,7 @@ absl::Status Connection::TlsFailure(short what) {
   }
   SSL* ssl = bufferevent_openssl_get_ssl(bev_);
   const bool handshake_done = !connecting_;
-  if (handshake_done && errors[0] == 0 &&
+  if (handshake_done && errors[0] == 0 && (what & BEV_EVENT_EOF) &&
       (ssl == nullptr || SSL_get_verify_result(ssl) == X509_V_OK)) {
     // A plain socket event (EOF, reset) after the handshake.
     return absl::UnavailableError(

@@ -14,14 +14,20 @@ namespace {
 constexpr int kTickMs = 100;
 constexpr int kTicksPerSecond = 1000 / kTickMs;
 
+// "Unlimited", and the most any bucket holds: 1 GiB. Not EV_RATE_LIMIT_MAX:
+// libevent 2.1.12's OpenSSL bufferevent keeps the bucket's allowance in an
+// int (do_read/do_write), where EV_SSIZE_MAX becomes -1 and the connection
+// never reads again.
+constexpr uint64_t kUnlimited = uint64_t{1} << 30;
+
 // Rate per tick, and a burst of one second's worth, for one direction.
 void PerTick(uint64_t bytes_per_sec, size_t* rate, size_t* burst) {
   if (bytes_per_sec == 0) {
-    *rate = EV_RATE_LIMIT_MAX;
-    *burst = EV_RATE_LIMIT_MAX;
+    *rate = kUnlimited;
+    *burst = kUnlimited;
     return;
   }
-  uint64_t capped = std::min<uint64_t>(bytes_per_sec, EV_RATE_LIMIT_MAX);
+  uint64_t capped = std::min<uint64_t>(bytes_per_sec, kUnlimited);
   *rate = std::max<uint64_t>(1, capped / kTicksPerSecond);
   *burst = std::max<uint64_t>(*rate, capped);
 }

@@ -20,6 +20,11 @@ namespace {
 
 // ALPN wire form: length-prefixed "bevrpc".
 constexpr unsigned char kAlpnWire[] = {6, 'b', 'e', 'v', 'r', 'p', 'c'};
+// What a server accepts, in its order of preference: bevrpc, and HTTP/1.1
+// for the admin pages (/metrics, /status) from browsers and curl.
+constexpr unsigned char kServerAlpnWire[] = {
+    6, 'b', 'e', 'v', 'r', 'p', 'c',
+    8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
 
 // OpenSSL's reason for the most recent error on this thread's queue (then
 // clears the queue): "no such file", "no start line", ...
@@ -44,12 +49,13 @@ absl::Status FileError(absl::string_view what, const std::string& file) {
 int SelectAlpn(SSL*, const unsigned char** out, unsigned char* outlen,
                const unsigned char* in, unsigned int inlen, void*) {
   unsigned char* selected = nullptr;
-  if (SSL_select_next_proto(&selected, outlen, kAlpnWire, sizeof(kAlpnWire),
-                            in, inlen) == OPENSSL_NPN_NEGOTIATED) {
+  if (SSL_select_next_proto(&selected, outlen, kServerAlpnWire,
+                            sizeof(kServerAlpnWire), in,
+                            inlen) == OPENSSL_NPN_NEGOTIATED) {
     *out = selected;
     return SSL_TLSEXT_ERR_OK;
   }
-  // The client offers ALPN, but not bevrpc: it speaks something else.
+  // The client offers ALPN, but neither bevrpc nor HTTP/1.1 (h2 only, say).
   return SSL_TLSEXT_ERR_ALERT_FATAL;
 }
 
@@ -254,21 +260,21 @@ absl::StatusOr<std::shared_ptr<ssl_ctx_st>> TlsContext::Build() const {
 absl::Status TlsContext::Reload() {
   absl::StatusOr<std::shared_ptr<SSL_CTX>> ctx = Build();
   if (!ctx.ok()) return ctx.status();
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   ctx_ = *std::move(ctx);
   ++generation_;
   return absl::OkStatus();
 }
 
 uint64_t TlsContext::generation() const {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   return generation_;
 }
 
 absl::StatusOr<ssl_st*> TlsContext::NewSsl(absl::string_view host) const {
   std::shared_ptr<SSL_CTX> ctx;
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     ctx = ctx_;
   }
   SSL* ssl = SSL_new(ctx.get());  // Holds its own reference to ctx.
@@ -364,7 +370,14 @@ std::string DescribeTlsFailure(ssl_st* ssl, const unsigned long* errors,
   }
   if (verify_failed) return "certificate verify failed";
   if (!fallback.empty()) return fallback;
-  return handshake_done ? "TLS error" : "connection closed during the handshake";
+  if (!handshake_done) return "connection closed during the handshake";
+  if (!server && ssl != nullptr && SSL_get_certificate(ssl) == nullptr) {
+    // TLS 1.3: a server that requires a client certificate says so after
+    // the client's handshake is done; a write can meet its reset first.
+    return "the connection failed right after the handshake (the server "
+           "may require a client certificate)";
+  }
+  return "TLS error";
 }
 
 }  // namespace internal

@@ -13,8 +13,9 @@
 //   (*ctx)->Reload();  // e.g. on SIGHUP: new connections get new files
 //
 // What is enforced: TLS 1.2 at least (1.3 preferred); ALPN "bevrpc" (a
-// server refuses a client that offers ALPN without "bevrpc", and accepts a
-// client that offers none); a client verifies the server's chain against
+// server refuses a client that offers ALPN without "bevrpc" or "http/1.1"
+// -- the latter for the admin pages over https -- and accepts a client that
+// offers none); a client verifies the server's chain against
 // ca_file (or the system store) and its host name (SSL_set1_host) or IP
 // address (X509_VERIFY_PARAM_set1_ip_asc), and sends SNI for host names;
 // a server with client_ca_file requires and verifies a client certificate.
@@ -37,10 +38,10 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "transport/event_loop.h"
 #include "transport/peer_identity.h"
+#include "transport/sync.h"
 
 struct ssl_st;
 struct ssl_ctx_st;
@@ -128,7 +129,8 @@ class TlsContext {
   const bool server_;
   const TlsServerOptions server_options_;
   const TlsClientOptions client_options_;
-  mutable absl::Mutex mu_;
+  // transport/sync.h (pthreads): TSan sees its ordering, unlike absl::Mutex.
+  mutable Mutex mu_;
   std::shared_ptr<ssl_ctx_st> ctx_ ABSL_GUARDED_BY(mu_);
   uint64_t generation_ ABSL_GUARDED_BY(mu_) = 0;
 };

@@ -147,14 +147,9 @@ bool ServerSession::CheckTransport(const transport::Buffer& input) {
       std::cerr << "bevrpc server: TLS handshake on a plaintext port from "
                 << conn_->peer() << std::endl;
     }
-    // The GOAWAY's plaintext bytes tell the client's TLS stack at once that
-    // this is not TLS ("server speaks plaintext, not TLS").
-    // Bad input like any other wrong magic (INVALID_ARGUMENT), saying what
-    // it probably is.
-    ProtocolError(absl::InvalidArgumentError(
-        "bad magic 0x16: a TLS handshake on a plaintext port (this server "
-        "does not use TLS)"));
-    return false;
+    // Then answered as any bad magic (GOAWAY INVALID_ARGUMENT, close):
+    // those plaintext bytes tell the client's TLS stack at once that this
+    // is not TLS ("server speaks plaintext, not TLS").
   }
   return true;
 }

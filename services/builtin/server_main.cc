@@ -21,7 +21,6 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
-#include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 #include "rpc/auth/bearer_token.h"
 #include "rpc/auth/cert_authorizer.h"
@@ -32,6 +31,7 @@
 #include "services/builtin/reflection_service.h"
 #include "services/builtin/server_info_service.h"
 #include "transport/address.h"
+#include "transport/sync.h"
 
 ABSL_FLAG(int, port, 0, "TCP port to listen on; 0 picks a free port");
 ABSL_FLAG(std::string, host, "127.0.0.1", "address to listen on");
@@ -462,7 +462,7 @@ class TlsFileWatcher {
   const MainConfig& config_;
   Server* server_;
   std::string last_;
-  absl::Notification stop_;
+  Notification stop_;  // transport/sync.h: visible to TSan.
   std::thread thread_;
 };
 

@@ -47,6 +47,8 @@ constexpr char kUsage[] =
     "  --warmup       seconds run before measuring (default 1)\n"
     "  --threads      client I/O threads (default 1)\n"
     "  --metrics      client metrics on or off (default on)\n"
+    "  --tls_ca FILE, --tls_cert FILE, --tls_key FILE, --tls_server_name NAME\n"
+    "                 connect over TLS (ChannelOptions::tls; docs/security.md)\n"
     "  --scheme       connect through the target SCHEME:///HOST:PORT instead\n"
     "                 of HOST:PORT (resolver and balancer overhead)\n"
     "\n"
@@ -67,6 +69,8 @@ struct ClientFlags {
   double warmup = 1;
   int threads = 1;
   bool metrics = true;  // ChannelOptions::enable_metrics
+  // ChannelOptions::tls: --tls_ca, --tls_cert, --tls_key, --tls_server_name.
+  transport::TlsClientOptions tls;
 };
 
 // Parses an int in [min, max] into *out; on failure sets *error.
@@ -95,7 +99,8 @@ bool ParseSeconds(absl::string_view name, absl::string_view value,
 
 constexpr absl::string_view kFlagNames[] = {
     "host",    "port",     "connections", "concurrency",
-    "payload", "duration", "warmup",      "threads", "scheme", "metrics"};
+    "payload", "duration", "warmup",      "threads", "scheme", "metrics",
+    "tls_ca",  "tls_cert", "tls_key",     "tls_server_name"};
 
 // Sets the known flag `name` from `value`; false (with *error) if bad.
 bool SetFlag(absl::string_view name, absl::string_view value, ClientFlags* f,
@@ -106,6 +111,14 @@ bool SetFlag(absl::string_view name, absl::string_view value, ClientFlags* f,
     return !value.empty();
   }
   if (name == "port") return ParseInt(name, value, 1, 65535, &f->port, error);
+  if (name.substr(0, 4) == "tls_") {
+    std::string* field = name == "tls_ca"     ? &f->tls.ca_file
+                         : name == "tls_cert" ? &f->tls.cert_file
+                         : name == "tls_key"  ? &f->tls.key_file
+                                              : &f->tls.server_name;
+    *field = std::string(value);
+    return true;
+  }
   if (name == "scheme") {
     if (value != "list" && value != "dns") {
       *error = absl::StrCat("--scheme: \"", value, "\" is not list or dns");
@@ -215,6 +228,7 @@ int Main(int argc, char** argv) {
   options.warmup = absl::Seconds(flags.warmup);
   options.threads = flags.threads;
   options.enable_metrics = flags.metrics;
+  options.tls = flags.tls;
   const size_t payload = static_cast<size_t>(flags.payload);
   options.check_response = [payload](const google::protobuf::Message& m) {
     const auto* reply =

@@ -233,8 +233,8 @@ _bevrpc() {
     return
   fi
   case "${COMP_WORDS[1]}" in
-    call) COMPREPLY=($(compgen -W "--data --format --emit-defaults --timeout --metadata --proto -I --lb --service_config --verbose --help" -- "$cur")) ;;
-    bench) COMPREPLY=($(compgen -W "--data --concurrency --connections --rps --calls --duration --warmup --threads --json --timeout --metadata --proto -I --lb --service_config --help" -- "$cur")) ;;
+    call) COMPREPLY=($(compgen -W "--data --format --emit-defaults --timeout --metadata --proto -I --lb --service_config --tls_ca --tls_cert --tls_key --tls_server_name --verbose --help" -- "$cur")) ;;
+    bench) COMPREPLY=($(compgen -W "--data --concurrency --connections --rps --calls --duration --warmup --threads --json --timeout --metadata --proto -I --lb --service_config --tls_ca --tls_cert --tls_key --tls_server_name --help" -- "$cur")) ;;
     list|describe|health) COMPREPLY=($(compgen -W "--timeout --proto -I --lb --help" -- "$cur")) ;;
     resolve) COMPREPLY=($(compgen -W "--watch --timeout --help" -- "$cur")) ;;
     stats) COMPREPLY=($(compgen -W "--watch --interval --count --client --path --timeout --help" -- "$cur")) ;;
