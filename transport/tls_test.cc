@@ -62,8 +62,16 @@ class Peer : public ConnectionHandler {
       : echo_(echo), reply_once_(std::move(reply_once)) {}
 
   Connection* conn = nullptr;  // Set before Start(), on the loop.
+  // When set (before Start()): the first call consumes nothing and asks
+  // for this many bytes before the next.
+  size_t first_want = 0;
 
   size_t OnReadable(Buffer& input) override {
+    if (first_want != 0) {
+      size_t want = first_want;
+      first_want = 0;
+      return want;
+    }
     std::string got = input.TakeString(input.size());
     if (echo_) conn->Write([&](Buffer& out) { out.Append(got); });
     if (!reply_once_.empty() && !replied_) {
@@ -222,6 +230,7 @@ class TlsTest : public ::testing::Test {
     ASSERT_TRUE(conn.ok()) << conn.status();
     side->conn = *std::move(conn);
     peer->conn = side->conn.get();
+    peer->first_want = server_first_want_;
     if (server_bucket_ != nullptr) {
       ASSERT_TRUE(side->conn->SetRateLimits(server_bucket_.get(), nullptr).ok());
     }
@@ -274,6 +283,8 @@ class TlsTest : public ::testing::Test {
   // Applied to each accepted connection right after adopting it (as
   // rpc/server.cc does). Set before Listen().
   std::unique_ptr<TokenBucket> server_bucket_;
+  // Peer::first_want of each accepted connection. Set before Listen().
+  size_t server_first_want_ = 0;
 
   void Send(Side* side, const std::string& bytes) {
     ASSERT_TRUE(client_lt_.RunOnLoop([&] {
@@ -608,6 +619,28 @@ TEST_F(TlsTest, RateLimitsCountTlsBytes) {
   // 192 KiB at 64 KiB/s (burst one second's worth): at least ~2 s.
   EXPECT_GE(absl::Now() - start, absl::Milliseconds(1800));
   EXPECT_TRUE(c->peer->received() == data);
+}
+
+TEST_F(TlsTest, ReadResumesWithBytesOpenSslAlreadyDecrypted) {
+  // The server first waits for `want` bytes, a size that ends inside a TLS
+  // record: libevent's OpenSSL reader stops at the read high watermark
+  // (= want) with the rest of that record decrypted inside OpenSSL, and the
+  // socket empty (the client sent exactly `data`). Those bytes must still
+  // arrive once the handler has consumed what it asked for; libevent alone
+  // would wait for the socket to become readable again, which it never
+  // does (the client waits for nothing).
+  const size_t want = 1024 * 1024 - 5000;  // Read high watermark > 256 KiB.
+  server_first_want_ = want;
+  Listen(Server(ServerOpts(false)));
+  Side* c = Dial(Client(ClientOpts(false)), "localhost");
+  ASSERT_TRUE(c->peer->WaitHandshake().ok());
+  const std::string data = Pattern(1024 * 1024);
+  Send(c, data);
+  Peer* server = Accepted(0);
+  ASSERT_NE(server, nullptr);
+  ASSERT_TRUE(server->WaitReceived(data.size()))
+      << "server got " << server->received().size() << " of " << data.size();
+  EXPECT_TRUE(server->received() == data);
 }
 
 }  // namespace
