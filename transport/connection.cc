@@ -72,6 +72,34 @@ void Connection::Setup() {
   bufferevent_setwatermark(bev_, EV_WRITE, options_.write_low_watermark, 0);
 }
 
+std::unique_ptr<Connection> Connection::Wrap(EventLoop* loop, bufferevent* bev,
+                                             const ConnectionOptions& options,
+                                             TlsRole tls, int adopted_fd) {
+  std::unique_ptr<Connection> conn(new Connection(loop, bev, options));
+  conn->tls_ = tls;
+  conn->Setup();
+  if (adopted_fd >= 0) {
+    absl::StatusOr<SocketAddress> peer = SocketAddress::FromPeerName(adopted_fd);
+    conn->peer_ = peer.ok() ? peer->ToString() : "unknown";
+  }
+  return conn;
+}
+
+absl::Status Connection::BeginConnect(
+    const SocketAddress& address, absl::Duration timeout,
+    absl::AnyInvocable<void(absl::Status)> on_connected) {
+  peer_ = address.ToString();
+  on_connected_ = std::move(on_connected);
+  connecting_ = true;
+  if (bufferevent_socket_connect(bev_, const_cast<sockaddr*>(address.sa()),
+                                 static_cast<int>(address.length)) != 0) {
+    return absl::UnavailableError(absl::StrCat(
+        "connect to ", peer_, ": ", SocketError(bufferevent_getfd(bev_))));
+  }
+  StartConnectTimer(timeout, "connect to");
+  return absl::OkStatus();
+}
+
 absl::StatusOr<std::unique_ptr<Connection>> Connection::Adopt(
     EventLoop* loop, int fd, const ConnectionOptions& options) {
   evutil_make_socket_nonblocking(fd);
@@ -81,11 +109,8 @@ absl::StatusOr<std::unique_ptr<Connection>> Connection::Adopt(
     evutil_closesocket(fd);
     return absl::ResourceExhaustedError("bufferevent_socket_new failed");
   }
-  std::unique_ptr<Connection> conn(new Connection(loop, bev, options));
-  conn->Setup();
+  std::unique_ptr<Connection> conn = Wrap(loop, bev, options, TlsRole::kNone, fd);
   if (options.direct_read) conn->UseDirectRead();
-  absl::StatusOr<SocketAddress> peer = SocketAddress::FromPeerName(fd);
-  conn->peer_ = peer.ok() ? peer->ToString() : "unknown";
   return conn;
 }
 
@@ -97,17 +122,9 @@ absl::StatusOr<std::unique_ptr<Connection>> Connection::Connect(
   if (bev == nullptr) {
     return absl::ResourceExhaustedError("bufferevent_socket_new failed");
   }
-  std::unique_ptr<Connection> conn(new Connection(loop, bev, options));
-  conn->Setup();
-  conn->peer_ = address.ToString();
-  conn->on_connected_ = std::move(on_connected);
-  conn->connecting_ = true;
-  if (bufferevent_socket_connect(bev, const_cast<sockaddr*>(address.sa()),
-                                 static_cast<int>(address.length)) != 0) {
-    return absl::UnavailableError(absl::StrCat(
-        "connect to ", conn->peer_, ": ", SocketError(bufferevent_getfd(bev))));
-  }
-  conn->StartConnectTimer(timeout, "connect to");
+  std::unique_ptr<Connection> conn = Wrap(loop, bev, options, TlsRole::kNone, -1);
+  absl::Status s = conn->BeginConnect(address, timeout, std::move(on_connected));
+  if (!s.ok()) return s;
   return conn;
 }
 
@@ -143,11 +160,7 @@ absl::StatusOr<std::unique_ptr<Connection>> Connection::AdoptTls(
     return absl::ResourceExhaustedError("bufferevent_openssl_socket_new failed");
   }
   bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
-  std::unique_ptr<Connection> conn(new Connection(loop, bev, options));
-  conn->tls_ = TlsRole::kServer;
-  conn->Setup();
-  absl::StatusOr<SocketAddress> peer = SocketAddress::FromPeerName(fd);
-  conn->peer_ = peer.ok() ? peer->ToString() : "unknown";
+  std::unique_ptr<Connection> conn = Wrap(loop, bev, options, TlsRole::kServer, fd);
   // Until the handshake is done, libevent drives the socket itself.
   conn->connecting_ = true;
   conn->on_connected_ = std::move(on_handshake);
@@ -168,18 +181,9 @@ absl::StatusOr<std::unique_ptr<Connection>> Connection::ConnectTls(
     return absl::ResourceExhaustedError("bufferevent_openssl_socket_new failed");
   }
   bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
-  std::unique_ptr<Connection> conn(new Connection(loop, bev, options));
-  conn->tls_ = TlsRole::kClient;
-  conn->Setup();
-  conn->peer_ = address.ToString();
-  conn->on_connected_ = std::move(on_connected);
-  conn->connecting_ = true;
-  if (bufferevent_socket_connect(bev, const_cast<sockaddr*>(address.sa()),
-                                 static_cast<int>(address.length)) != 0) {
-    return absl::UnavailableError(absl::StrCat(
-        "connect to ", conn->peer_, ": ", SocketError(bufferevent_getfd(bev))));
-  }
-  conn->StartConnectTimer(timeout, "connect to");
+  std::unique_ptr<Connection> conn = Wrap(loop, bev, options, TlsRole::kClient, -1);
+  absl::Status s = conn->BeginConnect(address, timeout, std::move(on_connected));
+  if (!s.ok()) return s;
   return conn;
 }
 

@@ -240,6 +240,15 @@ class Connection {
 
   Connection(EventLoop* loop, bufferevent* bev, const ConnectionOptions& opts);
   void Setup();
+  // A Connection around `bev` (owned), set up; its peer is read from
+  // `adopted_fd` when that is >= 0.
+  static std::unique_ptr<Connection> Wrap(EventLoop* loop, bufferevent* bev,
+                                          const ConnectionOptions& options,
+                                          TlsRole tls, int adopted_fd);
+  // Starts connecting bev_ to `address`, timing out after `timeout`.
+  absl::Status BeginConnect(const SocketAddress& address,
+                            absl::Duration timeout,
+                            absl::AnyInvocable<void(absl::Status)> on_connected);
   // Arms connect_timer_ to fail on_connected_ with DEADLINE_EXCEEDED.
   void StartConnectTimer(absl::Duration timeout, absl::string_view what);
   // The status for a failed or closed TLS connection (event callback).
