@@ -234,6 +234,19 @@ TEST(PreforkTest, SighupReplacesEveryWorkerWithoutRefusedConnections) {
   Counts raw;
   Counts channel_counts;
   std::vector<std::thread> load;
+  // Stops and joins the load however the test ends: an ASSERT that returns
+  // early must not destroy joinable threads (std::terminate, "terminate
+  // called without an active exception", instead of the failure message).
+  struct JoinLoad {
+    std::atomic<bool>* stop;
+    std::vector<std::thread>* load;
+    ~JoinLoad() {
+      *stop = true;
+      for (std::thread& t : *load) {
+        if (t.joinable()) t.join();
+      }
+    }
+  } join_load{&stop, &load};
   for (int t = 0; t < 2; ++t) {
     load.emplace_back([&] {
       for (int i = 0; i < 100000 && !stop; ++i) {
@@ -280,7 +293,7 @@ TEST(PreforkTest, SighupReplacesEveryWorkerWithoutRefusedConnections) {
   int target = raw.ok + 200;
   WaitFor([&] { return raw.ok > target; });
   stop = true;
-  for (std::thread& t : load) t.join();
+  for (std::thread& t : load) t.join();  // Before reading the counts.
   std::cerr << "SIGHUP under load, tcp_migrate_req=" << MigrateReq()
             << ": raw fresh connections: " << raw.ToString()
             << "; channel calls: " << channel_counts.ToString() << "\n";
