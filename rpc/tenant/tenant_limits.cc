@@ -94,14 +94,16 @@ absl::StatusOr<std::shared_ptr<TenantLimiter>> TenantLimiter::Create(
 }
 
 TenantLimiter::~TenantLimiter() {
-  // The groups first: they are empty, as every connection of the servers
-  // using the limiter is closed (see "Lifetime" in the header). Then the
-  // loop their refill timers ran on.
+  // The refill thread stops first: libevent does not wait for a refill
+  // callback under way on another thread when its group is freed. Then
+  // the groups, which are empty, as every connection of the servers using
+  // the limiter is closed (see "Lifetime" in the header); then their loop.
+  MutexLock loop_lock(&group_loop_mu_);
+  if (group_loop_ != nullptr) group_loop_->Stop();
   {
     MutexLock lock(&mu_);
     tenants_.clear();
   }
-  MutexLock lock(&group_loop_mu_);
   group_loop_.reset();
 }
 
@@ -199,7 +201,17 @@ const transport::RateLimitGroup* TenantLimiter::Group(Tenant* t) {
   // calls refused.
   transport::EventLoop* loop = GroupLoop();
   if (loop == nullptr) return nullptr;
-  auto group = transport::RateLimitGroup::Create(loop, t->limit.byte_rate);
+  // Made on the thread that runs its refill timer, which libevent arms
+  // before it makes the group's lock: made here, the first refill could
+  // find no lock yet. Once per tenant, the call waits for that round trip.
+  absl::StatusOr<std::unique_ptr<transport::RateLimitGroup>> group =
+      absl::InternalError("not made");
+  Notification made;
+  loop->Post([&] {
+    group = transport::RateLimitGroup::Create(loop, t->limit.byte_rate);
+    made.Notify();
+  });
+  made.WaitForNotification();
   if (!group.ok()) return nullptr;
   t->group = *std::move(group);
   const transport::RateLimitGroup* g = t->group.get();

@@ -49,9 +49,11 @@
 // The groups' refill timers (every 100 ms each) run on one thread of the
 // limiter's, started at the first call of a tenant with a byte rate (not
 // before: a prefork master that builds the limiter stays single-threaded,
-// and each worker starts its own). A default limit with a byte rate gives
-// every tenant seen a group of its own, up to max_tenants (then
-// "__other__" shares one): lower max_tenants if that is many timers.
+// and each worker starts its own). A group is made on that thread: the
+// first call of each such tenant waits for that round trip. A default
+// limit with a byte rate gives every tenant seen a group of its own, up to
+// max_tenants (then "__other__" shares one): lower max_tenants if that is
+// many timers.
 //
 // Metrics (when a registry is given): bevrpc_tenant_calls_total{tenant,
 // result="admitted|rate_limited|concurrency_limited"},
