@@ -95,7 +95,8 @@ struct ServerCallInfo {
   std::string principal;
   // The call's context, e.g. to add a trailer to a refusal
   // (AddTrailer(kRetryPushbackMsKey, ...) tells bevrpc clients when to
-  // retry) or a response header.
+  // retry) or a response header, or to put the call's connection in a
+  // byte-rate group (SetConnectionRateLimitGroup()).
   ServerContext* context = nullptr;
 
   // The value of request header `key`, or null.

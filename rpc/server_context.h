@@ -11,7 +11,7 @@
 // trace() and
 // IsCancelled() are thread-safe. AddTrailer() is for the handler, before it finishes the call.
 // OnCancel(), RunAfter() and RunOnWorkerPool() may be called from any
-// thread.
+// thread. SetConnectionRateLimitGroup() only on the call's I/O loop thread.
 #ifndef BEVRPC_RPC_SERVER_CONTEXT_H_
 #define BEVRPC_RPC_SERVER_CONTEXT_H_
 
@@ -32,6 +32,9 @@ namespace bevrpc {
 using PeerIdentity = transport::PeerIdentity;
 
 class ServerStream;
+namespace transport {
+class RateLimitGroup;
+}  // namespace transport
 namespace internal {
 class ServerCall;
 }  // namespace internal
@@ -102,6 +105,32 @@ class ServerContext {
   // passed by then, the call fails with DEADLINE_EXCEEDED instead. This is
   // how a callback-flavour handler hands blocking work off the I/O loop.
   void RunOnWorkerPool(absl::AnyInvocable<void()> fn);
+
+  // For interceptors that limit bytes per group of callers (per-tenant
+  // byte rates, rpc/tenant/tenant_limits.h): puts the call's connection in
+  // `group`, a byte-rate limit shared by every connection put in it
+  // (transport/rate_limit.h). A connection is in at most one group, and
+  // groups do not nest: it leaves the server-wide group
+  // (ServerOptions::server_rate_limit), whose limit then no longer applies
+  // to it; its own per_connection_rate_limit still does.
+  //
+  // The first group set on a connection keeps it for the connection's
+  // life: setting the same one again is a cheap no-op (OK), another one is
+  // refused with FAILED_PRECONDITION and changes nothing. The move happens
+  // on the loop's next turn, once the current read callback has returned;
+  // the calls admitted until then (this one included) start their handlers
+  // only after it, so their output is limited too. What the connection
+  // sent and read before (other calls' answers included) was not.
+  // Connections without a socket (in-process pairs) stay unlimited.
+  //
+  // Call on the call's I/O loop thread only: from a server interceptor's
+  // OnCallStart, or a callback handler before it returns (else
+  // FAILED_PRECONDITION). `group` is borrowed and must outlive every
+  // connection of the server, e.g. be owned by an interceptor (the server
+  // holds its interceptors until it is destroyed, after its last
+  // connection closed), and its refill loop must live as long.
+  absl::Status SetConnectionRateLimitGroup(
+      const transport::RateLimitGroup& group);
 
  private:
   friend class internal::ServerCall;

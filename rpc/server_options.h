@@ -235,8 +235,10 @@ struct ServerOptions {
   size_t stream_write_buffer_bytes = 64 * 1024;
   // Per-connection byte rates (a token bucket each). Default: unlimited.
   transport::RateLimit per_connection_rate_limit;
-  // Byte rates shared by all connections (a rate-limit group). Default:
-  // unlimited.
+  // Byte rates shared by all connections (a rate-limit group). A
+  // connection moved into another group (per-tenant byte rates,
+  // ServerContext::SetConnectionRateLimitGroup()) leaves this one: groups
+  // do not nest. Default: unlimited.
   transport::RateLimit server_rate_limit;
   // Buffering and watermarks of each connection. Default: see
   // ConnectionOptions.

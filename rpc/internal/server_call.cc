@@ -377,6 +377,20 @@ const std::string& ServerCall::principal() const {
   return intercepted_ != nullptr ? intercepted_->info.principal : *kNone;
 }
 
+absl::Status ServerCall::SetConnectionRateLimitGroup(
+    const transport::RateLimitGroup& group) {
+  if (!loop_->IsInLoopThread()) {
+    return absl::FailedPreconditionError(
+        "SetConnectionRateLimitGroup() must be called on the call's I/O "
+        "loop thread");
+  }
+  if (session_ == nullptr) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "call ", call_id_, " has ended: its connection is not known any more"));
+  }
+  return session_->JoinRateLimitGroup(group);
+}
+
 void ServerCall::EndInterceptors() {
   const ServerInterceptors* chain = interceptors_;
   interceptors_ = nullptr;
@@ -534,6 +548,10 @@ void ServerContext::RunAfter(absl::Duration delay,
 }
 void ServerContext::RunOnWorkerPool(absl::AnyInvocable<void()> fn) {
   call_->RunOnWorkerPool(std::move(fn));
+}
+absl::Status ServerContext::SetConnectionRateLimitGroup(
+    const transport::RateLimitGroup& group) {
+  return call_->SetConnectionRateLimitGroup(group);
 }
 
 Completion::Completion(internal::RefPtr<internal::ServerCall> call)

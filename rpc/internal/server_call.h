@@ -110,6 +110,10 @@ class ServerCall {
   // The caller's identity as an interceptor set it; "" if none did. Any
   // thread once the handler runs.
   const std::string& principal() const;
+  // ServerContext::SetConnectionRateLimitGroup(): on the loop thread, while
+  // the call still has its session.
+  absl::Status SetConnectionRateLimitGroup(
+      const transport::RateLimitGroup& group);
 
   // Runs the handler (inline or on the pool); on the loop thread.
   // `pool` runs sync unary handlers and RunOnWorkerPool() work;

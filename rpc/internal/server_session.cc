@@ -198,6 +198,46 @@ void ServerSession::PublishStats(const transport::Buffer* input) {
   }
 }
 
+absl::Status ServerSession::JoinRateLimitGroup(
+    const transport::RateLimitGroup& group) {
+  if (rate_limit_group_ == &group) return absl::OkStatus();
+  if (rate_limit_group_ != nullptr) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "connection from ", conn_->peer(),
+        " is already in another rate-limit group (an earlier call's)"));
+  }
+  rate_limit_group_ = &group;
+  rate_limit_timer_ = std::make_unique<transport::Timer>(conn_->loop());
+  rate_limit_timer_->Start(absl::ZeroDuration(),
+                           [this] { EnterRateLimitGroup(); });
+  return absl::OkStatus();
+}
+
+void ServerSession::EnterRateLimitGroup() {
+  if (!closing_) {
+    // Fails only for connections without a socket, which stay unlimited.
+    conn_->SetRateLimits(nullptr, rate_limit_group_).IgnoreError();
+  }
+  std::vector<std::pair<RefPtr<ServerCall>, absl::Duration>> calls;
+  calls.swap(awaiting_group_);
+  for (auto& [call, delay] : calls) {
+    // A call that ended meanwhile (cancelled, connection closed) stays
+    // unstarted, as with a fault-injection delay.
+    if (!call->cancelled()) {
+      call->Dispatch(shared_->workers.get(), shared_->stream_workers.get(),
+                     delay);
+    }
+  }
+}
+
+void ServerSession::Dispatch(RefPtr<ServerCall> call, absl::Duration delay) {
+  if (rate_limit_timer_ != nullptr && rate_limit_timer_->pending()) {
+    awaiting_group_.emplace_back(std::move(call), delay);
+    return;
+  }
+  call->Dispatch(shared_->workers.get(), shared_->stream_workers.get(), delay);
+}
+
 size_t ServerSession::OnReadable(transport::Buffer& input) {
   CountInput(input);
   if (first_read_ && !CheckTransport(input)) return 0;
@@ -640,7 +680,7 @@ void ServerSession::HandleRequest(wire::FrameMeta& meta,
       return;
     }
   }
-  call->Dispatch(shared_->workers.get(), shared_->stream_workers.get(), delay);
+  Dispatch(std::move(call), delay);
 }
 
 bool ServerSession::Admit(uint64_t call_id, const MethodDesc* method,

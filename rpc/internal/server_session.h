@@ -20,6 +20,8 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
@@ -129,6 +131,14 @@ class ServerSession : public transport::ConnectionHandler, public FrameSink {
 
   size_t open_calls() const { return calls_.size(); }
 
+  // ServerContext::SetConnectionRateLimitGroup() (loop): the first group
+  // wins; the connection moves into it from a zero-delay timer, once the
+  // read callback under way has returned (the move switches the connection
+  // from its own reads to libevent's, which must not happen while its
+  // input is being decoded). Calls admitted until then start after the
+  // move, so that their output is limited too.
+  absl::Status JoinRateLimitGroup(const transport::RateLimitGroup& group);
+
   // Memory budget: a call's request bytes held (+) or let go (-). Loop.
   void Charge(int64_t delta) { held_ += delta; }
   // Reports what this connection holds to the server-wide budget, and
@@ -231,9 +241,20 @@ class ServerSession : public transport::ConnectionHandler, public FrameSink {
   // remembers what is left (exit); publishes calls and bytes out.
   void CountInput(const transport::Buffer& input);
   void PublishStats(const transport::Buffer* input);
+  // Dispatches the call now, or once the connection is in its rate-limit
+  // group (JoinRateLimitGroup()).
+  void Dispatch(RefPtr<ServerCall> call, absl::Duration delay);
+  // rate_limit_timer_: moves the connection, then starts awaiting_group_.
+  void EnterRateLimitGroup();
 
   const ServerShared* shared_;
   std::unique_ptr<transport::Connection> conn_;
+  // JoinRateLimitGroup(): the group (null: none yet), the timer that
+  // moves the connection into it (made on first use), and the calls that
+  // start once it has, with their fault-injection delay.
+  const transport::RateLimitGroup* rate_limit_group_ = nullptr;
+  std::unique_ptr<transport::Timer> rate_limit_timer_;
+  std::vector<std::pair<RefPtr<ServerCall>, absl::Duration>> awaiting_group_;
   absl::AnyInvocable<void(ServerSession*)> on_closed_;
   FrameDecoder decoder_;
   absl::flat_hash_map<uint64_t, RefPtr<ServerCall>> calls_;

@@ -17,6 +17,10 @@ namespace bevrpc::tenant {
 namespace {
 
 constexpr absl::string_view kOther = "__other__";
+// bevrpc_tenant_bytes_total: read and written for each of 10000 tenants
+// (the default max_tenants). Fixed, so that every limiter registers the
+// same family.
+constexpr size_t kMaxByteSeries = 2 * 10000;
 
 int64_t NowNs() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(
@@ -49,6 +53,15 @@ struct TenantLimiter::Tenant {
   metrics::Counter* rate_limited = nullptr;
   metrics::Counter* concurrency_limited = nullptr;
   metrics::Gauge* in_flight_gauge = nullptr;
+  // Byte rate: the group, made once (Group()) and published in group_ready
+  // for the calls after, and its bytes in metrics. Declared after the
+  // group, the handles are destroyed first: no scrape reads a freed group.
+  Mutex group_mu;
+  bool group_tried ABSL_GUARDED_BY(group_mu) = false;
+  std::unique_ptr<transport::RateLimitGroup> group ABSL_GUARDED_BY(group_mu);
+  std::atomic<const transport::RateLimitGroup*> group_ready{nullptr};
+  metrics::CallbackHandle bytes_read ABSL_GUARDED_BY(group_mu);
+  metrics::CallbackHandle bytes_written ABSL_GUARDED_BY(group_mu);
 
   // Takes a token; false with the wait until one is there.
   bool TakeToken(int64_t now_ns, int64_t* wait_ms) {
@@ -80,6 +93,20 @@ absl::StatusOr<std::shared_ptr<TenantLimiter>> TenantLimiter::Create(
   return std::shared_ptr<TenantLimiter>(new TenantLimiter(std::move(options)));
 }
 
+TenantLimiter::~TenantLimiter() {
+  // The refill thread stops first: libevent does not wait for a refill
+  // callback under way on another thread when its group is freed. Then
+  // the groups, which are empty, as every connection of the servers using
+  // the limiter is closed (see "Lifetime" in the header); then their loop.
+  MutexLock loop_lock(&group_loop_mu_);
+  if (group_loop_ != nullptr) group_loop_->Stop();
+  {
+    MutexLock lock(&mu_);
+    tenants_.clear();
+  }
+  group_loop_.reset();
+}
+
 TenantLimiter::TenantLimiter(TenantLimitsOptions options)
     : options_(std::move(options)) {
   if (options_.metrics_registry != nullptr) {
@@ -95,6 +122,16 @@ TenantLimiter::TenantLimiter(TenantLimitsOptions options)
     in_flight.label_names = {"tenant"};
     auto g = options_.metrics_registry->RegisterGaugeFamily(in_flight);
     if (g.ok()) in_flight_ = *g;
+    metrics::MetricSpec bytes;
+    bytes.name = "bevrpc_tenant_bytes";
+    bytes.help =
+        "Bytes read from and written to the connections of tenants with a "
+        "byte rate, while in the tenant's rate-limit group.";
+    bytes.unit = "bytes";
+    bytes.label_names = {"tenant", "direction"};
+    bytes.max_series = kMaxByteSeries;
+    auto b = options_.metrics_registry->RegisterCounterFamily(bytes);
+    if (b.ok()) bytes_ = *b;
   }
   MutexLock lock(&mu_);
   for (const auto& [name, limit] : options_.tenants) {
@@ -139,6 +176,64 @@ TenantLimiter::Tenant* TenantLimiter::Find(absl::string_view key) {
   return t;
 }
 
+transport::EventLoop* TenantLimiter::GroupLoop() {
+  MutexLock lock(&group_loop_mu_);
+  if (group_loop_ == nullptr && !group_loop_failed_) {
+    auto pool = transport::LoopPool::Start(1, "bevrpc-tenant");
+    if (pool.ok()) {
+      group_loop_ = *std::move(pool);
+    } else {
+      group_loop_failed_ = true;
+    }
+  }
+  return group_loop_ == nullptr ? nullptr : group_loop_->loop(0);
+}
+
+const transport::RateLimitGroup* TenantLimiter::Group(Tenant* t) {
+  if (!t->limit.byte_rate.enabled()) return nullptr;
+  const transport::RateLimitGroup* ready =
+      t->group_ready.load(std::memory_order_acquire);
+  if (ready != nullptr) return ready;
+  MutexLock lock(&t->group_mu);
+  if (t->group_tried) return t->group.get();
+  t->group_tried = true;
+  // Either failure leaves the tenant's bytes unlimited rather than its
+  // calls refused.
+  transport::EventLoop* loop = GroupLoop();
+  if (loop == nullptr) return nullptr;
+  // Made on the thread that runs its refill timer, which libevent arms
+  // before it makes the group's lock: made here, the first refill could
+  // find no lock yet. Once per tenant, the call waits for that round trip.
+  absl::StatusOr<std::unique_ptr<transport::RateLimitGroup>> group =
+      absl::InternalError("not made");
+  Notification made;
+  loop->Post([&] {
+    group = transport::RateLimitGroup::Create(loop, t->limit.byte_rate);
+    made.Notify();
+  });
+  made.WaitForNotification();
+  if (!group.ok()) return nullptr;
+  t->group = *std::move(group);
+  const transport::RateLimitGroup* g = t->group.get();
+  if (bytes_ != nullptr) {
+    // Fails only when another limiter exports this tenant to the registry.
+    auto read = bytes_->AddCallback({t->name, "read"}, [g] {
+      uint64_t read = 0, written = 0;
+      g->Totals(&read, &written);
+      return static_cast<double>(read);
+    });
+    if (read.ok()) t->bytes_read = *std::move(read);
+    auto written = bytes_->AddCallback({t->name, "written"}, [g] {
+      uint64_t read = 0, written = 0;
+      g->Totals(&read, &written);
+      return static_cast<double>(written);
+    });
+    if (written.ok()) t->bytes_written = *std::move(written);
+  }
+  t->group_ready.store(g, std::memory_order_release);
+  return g;
+}
+
 absl::Status TenantLimiter::OnCallStart(ServerCallInfo& call,
                                         std::any& state) {
   absl::string_view key;
@@ -152,6 +247,12 @@ absl::Status TenantLimiter::OnCallStart(ServerCallInfo& call,
   }
   if (key.empty()) key = options_.anonymous_tenant;
   Tenant* t = Find(key);
+  if (const transport::RateLimitGroup* group = Group(t);
+      group != nullptr && call.context != nullptr) {
+    // FAILED_PRECONDITION when the connection is in another tenant's group
+    // already: the first one keeps it (see the header).
+    call.context->SetConnectionRateLimitGroup(*group).IgnoreError();
+  }
   const int max = t->limit.max_concurrent_calls;
   int n = t->in_flight.load(std::memory_order_relaxed);
   do {
@@ -223,7 +324,11 @@ absl::Status TenantLimiter::ParseInto(absl::string_view contents,
       std::pair<absl::string_view, absl::string_view> kv =
           absl::StrSplit(fields[i], absl::MaxSplits('=', 1));
       bool ok = false;
-      if (kv.first == "rps") {
+      if (kv.first == "read_bytes_per_sec") {
+        ok = absl::SimpleAtoi(kv.second, &limit.byte_rate.read_bytes_per_sec);
+      } else if (kv.first == "write_bytes_per_sec") {
+        ok = absl::SimpleAtoi(kv.second, &limit.byte_rate.write_bytes_per_sec);
+      } else if (kv.first == "rps") {
         ok = absl::SimpleAtod(kv.second, &limit.requests_per_second);
       } else if (kv.first == "burst") {
         ok = absl::SimpleAtod(kv.second, &limit.burst);
@@ -233,7 +338,9 @@ absl::Status TenantLimiter::ParseInto(absl::string_view contents,
       if (!ok) {
         return absl::InvalidArgumentError(absl::StrCat(
             "line ", line_no, ": \"", fields[i],
-            "\" is not rps=N, burst=N or concurrency=N"));
+            "\" is not rps=N, burst=N, concurrency=N, "
+            "read_bytes_per_sec=BYTES or write_bytes_per_sec=BYTES (BYTES: "
+            "a whole number of bytes per second)"));
       }
     }
     absl::Status s = CheckLimit(fields[0], limit);

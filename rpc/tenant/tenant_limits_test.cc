@@ -1,10 +1,13 @@
 // Unit tests of per-tenant limits: the concurrency bound and the request
 // bucket per tenant, one tenant over its limit leaving another unaffected,
-// the retry hint, keying by header, the bound on tenants tracked, parsing.
+// the retry hint, keying by header, the bound on tenants tracked, parsing,
+// the byte-rate groups and their metrics (the bytes themselves are limited
+// end to end: tests/e2e/security/tenant_byte_rate_test.cc).
 #include <any>
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "rpc/metrics/metrics.h"
 #include "rpc/tenant/tenant_limits.h"
@@ -171,9 +174,113 @@ TEST(TenantLimiterTest, ParsesALimitsFile) {
   EXPECT_EQ(o.tenants["batch"].max_concurrent_calls, 4);
   EXPECT_EQ(o.default_limit.requests_per_second, 1000);
   EXPECT_EQ(TenantLimiter::ParseInto("a qps=3\n", &o).message(),
-            "line 1: \"qps=3\" is not rps=N, burst=N or concurrency=N");
+            "line 1: \"qps=3\" is not rps=N, burst=N, concurrency=N, "
+            "read_bytes_per_sec=BYTES or write_bytes_per_sec=BYTES (BYTES: a "
+            "whole number of bytes per second)");
   EXPECT_EQ(TenantLimiter::ParseInto("a rps=-1\n", &o).message(),
             "line 1: tenant a: rate, burst and concurrency must be >= 0");
+}
+
+TEST(TenantLimiterTest, ParsesByteRates) {
+  TenantLimitsOptions o = Options();
+  ASSERT_TRUE(TenantLimiter::ParseInto(
+                  "batch rps=50 write_bytes_per_sec=262144\n"
+                  "upload read_bytes_per_sec=1000000 write_bytes_per_sec=0\n"
+                  "* concurrency=8 read_bytes_per_sec=65536 "
+                  "write_bytes_per_sec=131072\n",
+                  &o)
+                  .ok());
+  EXPECT_EQ(o.tenants["batch"].requests_per_second, 50);
+  EXPECT_EQ(o.tenants["batch"].byte_rate.read_bytes_per_sec, 0u);
+  EXPECT_EQ(o.tenants["batch"].byte_rate.write_bytes_per_sec, 262144u);
+  EXPECT_EQ(o.tenants["upload"].byte_rate.read_bytes_per_sec, 1000000u);
+  EXPECT_EQ(o.tenants["upload"].byte_rate.write_bytes_per_sec, 0u);
+  EXPECT_EQ(o.default_limit.max_concurrent_calls, 8);
+  EXPECT_EQ(o.default_limit.byte_rate.read_bytes_per_sec, 65536u);
+  EXPECT_EQ(o.default_limit.byte_rate.write_bytes_per_sec, 131072u);
+}
+
+TEST(TenantLimiterTest, RefusesBadByteRates) {
+  const std::string expected_form =
+      " is not rps=N, burst=N, concurrency=N, read_bytes_per_sec=BYTES or "
+      "write_bytes_per_sec=BYTES (BYTES: a whole number of bytes per second)";
+  // Negative, fractional, with a unit (no size suffixes), empty, too big
+  // for 64 bits, misspelt: each names its line and field.
+  for (const char* field :
+       {"write_bytes_per_sec=-1", "read_bytes_per_sec=1.5",
+        "write_bytes_per_sec=1M", "write_bytes_per_sec=",
+        "read_bytes_per_sec=18446744073709551616", "write_bytes_per_second=5",
+        "write_bytes_per_sec"}) {
+    TenantLimitsOptions o = Options();
+    absl::Status s = TenantLimiter::ParseInto(
+        absl::StrCat("# limits\nok rps=1\nbad rps=2 ", field, "\n"), &o);
+    EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << field;
+    EXPECT_EQ(s.message(),
+              absl::StrCat("line 3: \"", field, "\"", expected_form))
+        << field;
+  }
+}
+
+TEST(TenantLimiterTest, TenantsWithAByteRateGetAGroupAndByteCounts) {
+  metrics::MetricsRegistry registry;
+  TenantLimitsOptions o = Options();
+  o.metrics_registry = &registry;
+  o.tenants["slow"].byte_rate.write_bytes_per_sec = 64 * 1024;
+  o.tenants["free"].max_concurrent_calls = 10;
+  o.default_limit.byte_rate.read_bytes_per_sec = 1024 * 1024;
+  o.max_tenants = 4;
+  auto limiter = TenantLimiter::Create(o);
+  ASSERT_TRUE(limiter.ok()) << limiter.status();
+  std::string page;
+  registry.RenderPrometheus(&page);
+  // Made lazily: no group (and no series) before a tenant's first call.
+  EXPECT_EQ(page.find("bevrpc_tenant_bytes_total{"), std::string::npos)
+      << page;
+  // Calls without a connection (no ServerContext here) still make the
+  // group; the bytes are counted once connections join (end to end).
+  for (const char* who : {"slow", "slow", "free", "x", "y", "z"}) {
+    Call c = MakeCall(who);
+    ASSERT_TRUE((*limiter)->OnCallStart(c.info, c.state).ok()) << who;
+    (*limiter)->OnCallEnd(c.info, c.state, absl::OkStatus(),
+                          absl::Milliseconds(1));
+  }
+  page.clear();
+  registry.RenderPrometheus(&page);
+  for (const char* series :
+       {"bevrpc_tenant_bytes_total{tenant=\"slow\",direction=\"read\"} 0",
+        "bevrpc_tenant_bytes_total{tenant=\"slow\",direction=\"written\"} 0",
+        // The default limit's byte rate: a group per tenant, and one for
+        // the tenants past max_tenants together.
+        "bevrpc_tenant_bytes_total{tenant=\"x\",direction=\"read\"} 0",
+        "bevrpc_tenant_bytes_total{tenant=\"__other__\",direction=\"read\"} 0"}) {
+    EXPECT_NE(page.find(series), std::string::npos) << series << "\n" << page;
+  }
+  // No byte rate, no group.
+  EXPECT_EQ(page.find("bevrpc_tenant_bytes_total{tenant=\"free\""),
+            std::string::npos)
+      << page;
+  EXPECT_EQ(page.find("tenant=\"y\",direction"), std::string::npos) << page;
+  // The series go with the limiter (its groups are freed).
+  limiter->reset();
+  page.clear();
+  registry.RenderPrometheus(&page);
+  EXPECT_EQ(page.find("bevrpc_tenant_bytes_total{"), std::string::npos)
+      << page;
+}
+
+TEST(TenantLimiterTest, NoByteRateNoGroup) {
+  metrics::MetricsRegistry registry;
+  TenantLimitsOptions o = Options();
+  o.metrics_registry = &registry;
+  o.tenants["a"].requests_per_second = 100;
+  auto limiter = TenantLimiter::Create(o);
+  ASSERT_TRUE(limiter.ok());
+  Call c = MakeCall("a");
+  ASSERT_TRUE((*limiter)->OnCallStart(c.info, c.state).ok());
+  std::string page;
+  registry.RenderPrometheus(&page);
+  EXPECT_EQ(page.find("bevrpc_tenant_bytes_total{"), std::string::npos)
+      << page;
 }
 
 }  // namespace

@@ -121,9 +121,9 @@ ABSL_FLAG(std::string, authz_file, "",
           "(docs/security.md)");
 ABSL_FLAG(std::string, tenant_limits, "",
           "per-tenant limits file: \"TENANT [rps=R] [burst=B] "
-          "[concurrency=C]\" per line, \"*\" for every other tenant; the "
-          "tenant is the caller's token name or certificate subject "
-          "(docs/security.md)");
+          "[concurrency=C] [read_bytes_per_sec=N] [write_bytes_per_sec=N]\" "
+          "per line, \"*\" for every other tenant; the tenant is the "
+          "caller's token name or certificate subject (docs/security.md)");
 ABSL_FLAG(std::string, tenant_header, "",
           "with --tenant_limits: take the tenant from this request header "
           "instead of the authenticated identity");

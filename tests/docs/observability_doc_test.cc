@@ -1,7 +1,7 @@
 // docs/observability.md names every metric bevrpc exports: a server and a
 // client that made calls render their registry, and each family on the
-// page (# TYPE lines: server, client, endpoint, process) must appear in the
-// doc as `name`.
+// page (# TYPE lines: server, client, endpoint, process, tenant limits)
+// must appear in the doc as `name`.
 #include <cstdlib>
 #include <fstream>
 #include <memory>
@@ -15,6 +15,7 @@
 #include "rpc/channel.h"
 #include "rpc/metrics/metrics.h"
 #include "rpc/server.h"
+#include "rpc/tenant/tenant_limits.h"
 #include "services/echo/echo.pb.h"
 #include "services/echo/echo_service.h"
 
@@ -35,6 +36,13 @@ TEST(ObservabilityDocTest, EveryExportedMetricIsDocumented) {
   ServerOptions server_options;
   server_options.listen_address = "127.0.0.1:0";
   server_options.metrics_registry = &registry;
+  // Per-tenant limits, with a byte rate so that every family has a series.
+  tenant::TenantLimitsOptions limits;
+  limits.metrics_registry = &registry;
+  limits.default_limit.byte_rate.write_bytes_per_sec = 1 << 30;
+  auto limiter = tenant::TenantLimiter::Create(limits);
+  ASSERT_TRUE(limiter.ok()) << limiter.status();
+  server_options.interceptors = {*limiter};
   Server server(server_options);
   ASSERT_TRUE(echo::RegisterEchoService(server).ok());
   ASSERT_TRUE(server.Start().ok());
