@@ -1,7 +1,5 @@
 #include "rpc/auth/bearer_token.h"
 
-#include <sys/stat.h>
-
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -154,8 +152,8 @@ BearerTokenAuth::~BearerTokenAuth() {
 
 absl::Status BearerTokenAuth::Reload() {
   if (path_.empty()) return absl::OkStatus();
-  struct stat st;
-  if (stat(path_.c_str(), &st) != 0) {
+  absl::StatusOr<internal::FileStamp> stamp = internal::FileStamp::Of(path_);
+  if (!stamp.ok()) {
     return absl::NotFoundError(
         absl::StrCat("token file ", path_, ": cannot stat it"));
   }
@@ -169,10 +167,7 @@ absl::Status BearerTokenAuth::Reload() {
   absl::StatusOr<std::vector<NamedToken>> parsed = Parse(contents.str());
   MutexLock lock(&mu_);
   // Remembered even when bad: the watcher reports a bad file once.
-  file_size_ = st.st_size;
-  file_mtime_ns_ =
-      int64_t{st.st_mtim.tv_sec} * 1000000000 + st.st_mtim.tv_nsec;
-  file_inode_ = st.st_ino;
+  file_stamp_ = *stamp;
   if (!parsed.ok()) {
     return absl::InvalidArgumentError(
         absl::StrCat("token file ", path_, ": ", parsed.status().message()));
@@ -186,13 +181,10 @@ void BearerTokenAuth::Watch() {
   while (!stopping_) {
     stop_cv_.WaitWithTimeout(&mu_, options_.reload_interval);
     if (stopping_) break;
-    struct stat st;
-    const bool changed =
-        stat(path_.c_str(), &st) == 0 &&
-        (st.st_size != file_size_ || st.st_ino != file_inode_ ||
-         int64_t{st.st_mtim.tv_sec} * 1000000000 + st.st_mtim.tv_nsec !=
-             file_mtime_ns_);
-    if (!changed) continue;
+    // A file that cannot be stat()ed (being replaced, gone) is no change:
+    // the tokens in force stay until a readable file differs.
+    absl::StatusOr<internal::FileStamp> now = internal::FileStamp::Of(path_);
+    if (!now.ok() || *now == file_stamp_) continue;
     mu_.Unlock();
     absl::Status s = Reload();
     if (!s.ok()) {

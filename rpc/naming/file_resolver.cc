@@ -1,10 +1,6 @@
 #include "rpc/naming/file_resolver.h"
 
-#include <sys/stat.h>
-
-#include <cerrno>
 #include <cstdio>
-#include <cstring>
 #include <fstream>
 #include <sstream>
 #include <utility>
@@ -15,22 +11,13 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "rpc/internal/file_stamp.h"
 #include "rpc/naming/static_resolver.h"
 
 namespace bevrpc::naming {
 namespace {
 
-// What identifies one version of the file.
-struct FileStamp {
-  dev_t dev = 0;
-  ino_t ino = 0;
-  off_t size = -1;
-  int64_t mtime_ns = -1;
-  bool operator==(const FileStamp& o) const {
-    return dev == o.dev && ino == o.ino && size == o.size &&
-           mtime_ns == o.mtime_ns;
-  }
-};
+using ::bevrpc::internal::FileStamp;
 
 class FileResolver : public Resolver {
  public:
@@ -47,15 +34,14 @@ class FileResolver : public Resolver {
  private:
   void Check() {
     timer_.Start(poll_, [this] { Check(); });
-    struct stat st;
-    if (stat(path_.c_str(), &st) != 0) {
-      Fail(absl::UnavailableError(absl::StrCat(
-          "endpoints file ", path_, ": ", std::strerror(errno))));
+    absl::StatusOr<FileStamp> stamp = FileStamp::Of(path_);
+    if (!stamp.ok()) {
+      // "endpoints file PATH: strerror".
+      Fail(absl::UnavailableError(
+          absl::StrCat("endpoints file ", stamp.status().message())));
       return;
     }
-    FileStamp stamp{st.st_dev, st.st_ino, st.st_size,
-                    int64_t{st.st_mtim.tv_sec} * 1000000000 + st.st_mtim.tv_nsec};
-    if (have_stamp_ && stamp == stamp_) return;
+    if (have_stamp_ && *stamp == stamp_) return;
     std::ifstream in(path_);
     std::stringstream text;
     text << in.rdbuf();
@@ -64,7 +50,7 @@ class FileResolver : public Resolver {
           absl::StrCat("endpoints file ", path_, " could not be read")));
       return;
     }
-    stamp_ = stamp;
+    stamp_ = *stamp;
     have_stamp_ = true;
     ParsedEndpointFile parsed = ParseEndpointFile(text.str());
     for (const std::string& e : parsed.errors) {
