@@ -5,11 +5,10 @@
 #include <sstream>
 #include <utility>
 
-#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
-#include "absl/strings/strip.h"
+#include "rpc/internal/config_lines.h"
 
 namespace bevrpc::auth {
 namespace {
@@ -22,6 +21,30 @@ bool PrintableNoSpace(absl::string_view s) {
     if (c <= ' ' || c > '~') return false;
   }
   return true;
+}
+
+// One line of a token file: "NAME TOKEN" or "TOKEN".
+absl::StatusOr<NamedToken> ParseTokenLine(int line_no, absl::string_view line) {
+  std::vector<absl::string_view> fields =
+      absl::StrSplit(line, absl::ByAnyChar(" \t"), absl::SkipEmpty());
+  NamedToken t;
+  if (fields.size() == 1) {
+    t.name = absl::StrCat("token-", line_no);
+    t.token = std::string(fields[0]);
+  } else if (fields.size() == 2) {
+    t.name = std::string(fields[0]);
+    t.token = std::string(fields[1]);
+  } else {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "line ", line_no, ": expected \"NAME TOKEN\" or \"TOKEN\", got ",
+        fields.size(), " fields"));
+  }
+  if (t.token.size() < kMinTokenBytes || !PrintableNoSpace(t.token)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "line ", line_no, " (", t.name, "): a token is at least ",
+        kMinTokenBytes, " printable ASCII characters without spaces"));
+  }
+  return t;
 }
 
 }  // namespace
@@ -57,38 +80,20 @@ struct BearerTokenAuth::Failures {
 absl::StatusOr<std::vector<NamedToken>> BearerTokenAuth::Parse(
     absl::string_view contents) {
   std::vector<NamedToken> tokens;
-  int line_no = 0;
-  for (absl::string_view line : absl::StrSplit(contents, '\n')) {
-    ++line_no;
-    line = absl::StripAsciiWhitespace(line);
-    if (line.empty() || line[0] == '#') continue;
-    std::vector<absl::string_view> fields =
-        absl::StrSplit(line, absl::ByAnyChar(" \t"), absl::SkipEmpty());
-    NamedToken t;
-    if (fields.size() == 1) {
-      t.name = absl::StrCat("token-", line_no);
-      t.token = std::string(fields[0]);
-    } else if (fields.size() == 2) {
-      t.name = std::string(fields[0]);
-      t.token = std::string(fields[1]);
-    } else {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "line ", line_no, ": expected \"NAME TOKEN\" or \"TOKEN\", got ",
-          fields.size(), " fields"));
-    }
-    if (t.token.size() < kMinTokenBytes || !PrintableNoSpace(t.token)) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "line ", line_no, " (", t.name, "): a token is at least ",
-          kMinTokenBytes, " printable ASCII characters without spaces"));
-    }
-    for (const NamedToken& other : tokens) {
-      if (other.name == t.name) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "line ", line_no, ": the name ", t.name, " is used twice"));
-      }
-    }
-    tokens.push_back(std::move(t));
-  }
+  absl::Status s = internal::ForEachConfigLine(
+      contents, [&](int line_no, absl::string_view line) -> absl::Status {
+        absl::StatusOr<NamedToken> t = ParseTokenLine(line_no, line);
+        if (!t.ok()) return t.status();
+        for (const NamedToken& other : tokens) {
+          if (other.name == t->name) {
+            return absl::InvalidArgumentError(absl::StrCat(
+                "line ", line_no, ": the name ", t->name, " is used twice"));
+          }
+        }
+        tokens.push_back(*std::move(t));
+        return absl::OkStatus();
+      });
+  if (!s.ok()) return s;
   return tokens;
 }
 

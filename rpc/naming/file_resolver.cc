@@ -6,18 +6,19 @@
 #include <utility>
 
 #include "absl/container/flat_hash_set.h"
-#include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
-#include "absl/strings/strip.h"
+#include "rpc/internal/config_lines.h"
 #include "rpc/internal/file_stamp.h"
 #include "rpc/naming/static_resolver.h"
 
 namespace bevrpc::naming {
 namespace {
 
+using ::bevrpc::internal::ConfigLineOptions;
 using ::bevrpc::internal::FileStamp;
+using ::bevrpc::internal::ForEachConfigLine;
 
 class FileResolver : public Resolver {
  public:
@@ -88,66 +89,72 @@ class FileResolver : public Resolver {
   absl::Status last_error_;
 };
 
+// The endpoints one line names: "HOST:PORT [key=value]...", resolved.
+// The error says why the line is bad.
+absl::StatusOr<EndpointList> ParseEndpointLine(absl::string_view line) {
+  std::vector<absl::string_view> fields =
+      absl::StrSplit(line, absl::ByAnyChar(" \t"), absl::SkipEmpty());
+  absl::StatusOr<HostPort> hp = ParseHostPort(fields[0]);
+  if (!hp.ok()) return hp.status();
+  EndpointInfo meta;
+  for (size_t i = 1; i < fields.size(); ++i) {
+    std::pair<absl::string_view, absl::string_view> kv =
+        absl::StrSplit(fields[i], absl::MaxSplits('=', 1));
+    if (kv.first == "weight") {
+      uint32_t w;
+      if (!absl::SimpleAtoi(kv.second, &w) || w == 0) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "weight \"", kv.second, "\" is not a positive integer"));
+      }
+      meta.weight = w;
+    } else if (kv.first == "zone") {
+      meta.zone = std::string(kv.second);
+    } else if (kv.first == "id") {
+      meta.id = std::string(kv.second);
+    } else if (kv.first == "version") {
+      meta.version = std::string(kv.second);
+    } else {
+      return absl::InvalidArgumentError(
+          absl::StrCat("unknown field \"", fields[i],
+                       "\" (known: weight=N, zone=Z, id=I, version=V)"));
+    }
+  }
+  absl::StatusOr<EndpointList> addrs = ResolveHostPort(*hp);
+  if (!addrs.ok()) return addrs.status();
+  EndpointList out;
+  for (EndpointInfo& e : *addrs) {
+    EndpointInfo info = meta;
+    info.address = std::move(e.address);
+    out.push_back(std::move(info));
+  }
+  return out;
+}
+
 }  // namespace
 
 ParsedEndpointFile ParseEndpointFile(absl::string_view text) {
   ParsedEndpointFile out;
   absl::flat_hash_set<std::string> seen;
-  int line_no = 0;
-  for (absl::string_view line : absl::StrSplit(text, '\n')) {
-    ++line_no;
-    size_t hash = line.find('#');
-    if (hash != absl::string_view::npos) line = line.substr(0, hash);
-    line = absl::StripAsciiWhitespace(line);
-    if (line.empty()) continue;
-    std::vector<absl::string_view> fields =
-        absl::StrSplit(line, absl::ByAnyChar(" \t"), absl::SkipEmpty());
-    auto bad = [&](absl::string_view why) {
-      out.errors.push_back(absl::StrCat("line ", line_no, ": ", why));
-    };
-    absl::StatusOr<HostPort> hp = ParseHostPort(fields[0]);
-    if (!hp.ok()) {
-      bad(hp.status().message());
-      continue;
-    }
-    EndpointInfo meta;
-    bool ok = true;
-    for (size_t i = 1; i < fields.size() && ok; ++i) {
-      std::pair<absl::string_view, absl::string_view> kv =
-          absl::StrSplit(fields[i], absl::MaxSplits('=', 1));
-      if (kv.first == "weight") {
-        uint32_t w;
-        if (!absl::SimpleAtoi(kv.second, &w) || w == 0) {
-          bad(absl::StrCat("weight \"", kv.second,
-                           "\" is not a positive integer"));
-          ok = false;
+  ConfigLineOptions options;
+  options.trailing_comments = true;
+  // Never fails: a bad line is reported and skipped, the others count.
+  (void)ForEachConfigLine(
+      text,
+      [&](int line_no, absl::string_view line) {
+        absl::StatusOr<EndpointList> endpoints = ParseEndpointLine(line);
+        if (!endpoints.ok()) {
+          out.errors.push_back(absl::StrCat("line ", line_no, ": ",
+                                            endpoints.status().message()));
+          return absl::OkStatus();
         }
-        meta.weight = w;
-      } else if (kv.first == "zone") {
-        meta.zone = std::string(kv.second);
-      } else if (kv.first == "id") {
-        meta.id = std::string(kv.second);
-      } else if (kv.first == "version") {
-        meta.version = std::string(kv.second);
-      } else {
-        bad(absl::StrCat("unknown field \"", fields[i],
-                         "\" (known: weight=N, zone=Z, id=I, version=V)"));
-        ok = false;
-      }
-    }
-    if (!ok) continue;
-    absl::StatusOr<EndpointList> addrs = ResolveHostPort(*hp);
-    if (!addrs.ok()) {
-      bad(addrs.status().message());
-      continue;
-    }
-    for (EndpointInfo& e : *addrs) {
-      if (!seen.insert(e.address).second) continue;
-      EndpointInfo info = meta;
-      info.address = std::move(e.address);
-      out.endpoints.push_back(std::move(info));
-    }
-  }
+        for (EndpointInfo& e : *endpoints) {
+          if (seen.insert(e.address).second) {
+            out.endpoints.push_back(std::move(e));
+          }
+        }
+        return absl::OkStatus();
+      },
+      options);
   return out;
 }
 
