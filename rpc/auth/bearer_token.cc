@@ -1,14 +1,13 @@
 #include "rpc/auth/bearer_token.h"
 
-#include <fstream>
 #include <iostream>
-#include <sstream>
 #include <utility>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "rpc/internal/config_lines.h"
+#include "rpc/internal/read_file.h"
 
 namespace bevrpc::auth {
 namespace {
@@ -162,14 +161,12 @@ absl::Status BearerTokenAuth::Reload() {
     return absl::NotFoundError(
         absl::StrCat("token file ", path_, ": cannot stat it"));
   }
-  std::ifstream in(path_);
-  if (!in) {
+  absl::StatusOr<std::string> contents = internal::ReadFileToString(path_);
+  if (!contents.ok()) {
     return absl::PermissionDeniedError(
         absl::StrCat("token file ", path_, ": cannot read it"));
   }
-  std::stringstream contents;
-  contents << in.rdbuf();
-  absl::StatusOr<std::vector<NamedToken>> parsed = Parse(contents.str());
+  absl::StatusOr<std::vector<NamedToken>> parsed = Parse(*contents);
   MutexLock lock(&mu_);
   // Remembered even when bad: the watcher reports a bad file once.
   file_stamp_ = *stamp;

@@ -1,8 +1,6 @@
 #include "rpc/auth/cert_authorizer.h"
 
 #include <algorithm>
-#include <fstream>
-#include <sstream>
 #include <utility>
 
 #include "absl/strings/ascii.h"
@@ -11,6 +9,7 @@
 #include "absl/strings/strip.h"
 #include "rpc/auth/bearer_token.h"  // MethodMatches
 #include "rpc/internal/config_lines.h"
+#include "rpc/internal/read_file.h"
 
 namespace bevrpc::auth {
 namespace {
@@ -82,13 +81,11 @@ absl::StatusOr<std::vector<CertRule>> CertAuthorizer::Parse(
 
 absl::StatusOr<std::vector<CertRule>> CertAuthorizer::ParseFile(
     const std::string& path) {
-  std::ifstream in(path);
-  if (!in) {
+  absl::StatusOr<std::string> contents = internal::ReadFileToString(path);
+  if (!contents.ok()) {
     return absl::NotFoundError(absl::StrCat("cannot read ", path));
   }
-  std::stringstream contents;
-  contents << in.rdbuf();
-  absl::StatusOr<std::vector<CertRule>> rules = Parse(contents.str());
+  absl::StatusOr<std::vector<CertRule>> rules = Parse(*contents);
   if (!rules.ok()) {
     return absl::InvalidArgumentError(
         absl::StrCat(path, ": ", rules.status().message()));

@@ -1,8 +1,6 @@
 #include "rpc/naming/file_resolver.h"
 
 #include <cstdio>
-#include <fstream>
-#include <sstream>
 #include <utility>
 
 #include "absl/container/flat_hash_set.h"
@@ -11,6 +9,7 @@
 #include "absl/strings/str_split.h"
 #include "rpc/internal/config_lines.h"
 #include "rpc/internal/file_stamp.h"
+#include "rpc/internal/read_file.h"
 #include "rpc/naming/static_resolver.h"
 
 namespace bevrpc::naming {
@@ -19,6 +18,7 @@ namespace {
 using ::bevrpc::internal::ConfigLineOptions;
 using ::bevrpc::internal::FileStamp;
 using ::bevrpc::internal::ForEachConfigLine;
+using ::bevrpc::internal::ReadFileToString;
 
 class FileResolver : public Resolver {
  public:
@@ -43,17 +43,15 @@ class FileResolver : public Resolver {
       return;
     }
     if (have_stamp_ && *stamp == stamp_) return;
-    std::ifstream in(path_);
-    std::stringstream text;
-    text << in.rdbuf();
-    if (!in.good() && !in.eof()) {
+    absl::StatusOr<std::string> text = ReadFileToString(path_);
+    if (!text.ok()) {
       Fail(absl::UnavailableError(
           absl::StrCat("endpoints file ", path_, " could not be read")));
       return;
     }
     stamp_ = *stamp;
     have_stamp_ = true;
-    ParsedEndpointFile parsed = ParseEndpointFile(text.str());
+    ParsedEndpointFile parsed = ParseEndpointFile(*text);
     for (const std::string& e : parsed.errors) {
       std::fprintf(stderr, "bevrpc: endpoints file %s: %s (line skipped)\n",
                    path_.c_str(), e.c_str());

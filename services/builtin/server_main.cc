@@ -1,7 +1,5 @@
 #include "services/builtin/server_main.h"
 
-#include <fstream>
-#include <sstream>
 #include <pthread.h>
 #include <signal.h>
 #include <sys/resource.h>
@@ -26,6 +24,7 @@
 #include "rpc/auth/bearer_token.h"
 #include "rpc/auth/cert_authorizer.h"
 #include "rpc/internal/file_stamp.h"
+#include "rpc/internal/read_file.h"
 #include "rpc/tenant/tenant_limits.h"
 #include "rpc/naming/target.h"
 #include "rpc/status.h"
@@ -381,17 +380,14 @@ absl::Status InterceptorFlags(ServerOptions* options) {
     }
     return absl::OkStatus();
   }
-  std::ifstream in(limits);
-  if (!in) {
+  absl::StatusOr<std::string> contents = internal::ReadFileToString(limits);
+  if (!contents.ok()) {
     return absl::InvalidArgumentError(
         absl::StrCat("--tenant_limits: cannot read ", limits));
   }
-  std::stringstream contents;
-  contents << in.rdbuf();
   tenant::TenantLimitsOptions tenants;
   tenants.key_header = absl::GetFlag(FLAGS_tenant_header);
-  if (absl::Status s = tenant::TenantLimiter::ParseInto(contents.str(),
-                                                       &tenants);
+  if (absl::Status s = tenant::TenantLimiter::ParseInto(*contents, &tenants);
       !s.ok()) {
     return absl::InvalidArgumentError(
         absl::StrCat("--tenant_limits: ", limits, ": ", s.message()));
