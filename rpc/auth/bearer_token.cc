@@ -1,17 +1,13 @@
 #include "rpc/auth/bearer_token.h"
 
-#include <sys/stat.h>
-
-#include <fstream>
 #include <iostream>
-#include <sstream>
 #include <utility>
 
-#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
-#include "absl/strings/strip.h"
+#include "rpc/internal/config_lines.h"
+#include "rpc/internal/read_file.h"
 
 namespace bevrpc::auth {
 namespace {
@@ -24,6 +20,30 @@ bool PrintableNoSpace(absl::string_view s) {
     if (c <= ' ' || c > '~') return false;
   }
   return true;
+}
+
+// One line of a token file: "NAME TOKEN" or "TOKEN".
+absl::StatusOr<NamedToken> ParseTokenLine(int line_no, absl::string_view line) {
+  std::vector<absl::string_view> fields =
+      absl::StrSplit(line, absl::ByAnyChar(" \t"), absl::SkipEmpty());
+  NamedToken t;
+  if (fields.size() == 1) {
+    t.name = absl::StrCat("token-", line_no);
+    t.token = std::string(fields[0]);
+  } else if (fields.size() == 2) {
+    t.name = std::string(fields[0]);
+    t.token = std::string(fields[1]);
+  } else {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "line ", line_no, ": expected \"NAME TOKEN\" or \"TOKEN\", got ",
+        fields.size(), " fields"));
+  }
+  if (t.token.size() < kMinTokenBytes || !PrintableNoSpace(t.token)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "line ", line_no, " (", t.name, "): a token is at least ",
+        kMinTokenBytes, " printable ASCII characters without spaces"));
+  }
+  return t;
 }
 
 }  // namespace
@@ -59,38 +79,20 @@ struct BearerTokenAuth::Failures {
 absl::StatusOr<std::vector<NamedToken>> BearerTokenAuth::Parse(
     absl::string_view contents) {
   std::vector<NamedToken> tokens;
-  int line_no = 0;
-  for (absl::string_view line : absl::StrSplit(contents, '\n')) {
-    ++line_no;
-    line = absl::StripAsciiWhitespace(line);
-    if (line.empty() || line[0] == '#') continue;
-    std::vector<absl::string_view> fields =
-        absl::StrSplit(line, absl::ByAnyChar(" \t"), absl::SkipEmpty());
-    NamedToken t;
-    if (fields.size() == 1) {
-      t.name = absl::StrCat("token-", line_no);
-      t.token = std::string(fields[0]);
-    } else if (fields.size() == 2) {
-      t.name = std::string(fields[0]);
-      t.token = std::string(fields[1]);
-    } else {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "line ", line_no, ": expected \"NAME TOKEN\" or \"TOKEN\", got ",
-          fields.size(), " fields"));
-    }
-    if (t.token.size() < kMinTokenBytes || !PrintableNoSpace(t.token)) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "line ", line_no, " (", t.name, "): a token is at least ",
-          kMinTokenBytes, " printable ASCII characters without spaces"));
-    }
-    for (const NamedToken& other : tokens) {
-      if (other.name == t.name) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "line ", line_no, ": the name ", t.name, " is used twice"));
-      }
-    }
-    tokens.push_back(std::move(t));
-  }
+  absl::Status s = internal::ForEachConfigLine(
+      contents, [&](int line_no, absl::string_view line) -> absl::Status {
+        absl::StatusOr<NamedToken> t = ParseTokenLine(line_no, line);
+        if (!t.ok()) return t.status();
+        for (const NamedToken& other : tokens) {
+          if (other.name == t->name) {
+            return absl::InvalidArgumentError(absl::StrCat(
+                "line ", line_no, ": the name ", t->name, " is used twice"));
+          }
+        }
+        tokens.push_back(*std::move(t));
+        return absl::OkStatus();
+      });
+  if (!s.ok()) return s;
   return tokens;
 }
 
@@ -154,25 +156,20 @@ BearerTokenAuth::~BearerTokenAuth() {
 
 absl::Status BearerTokenAuth::Reload() {
   if (path_.empty()) return absl::OkStatus();
-  struct stat st;
-  if (stat(path_.c_str(), &st) != 0) {
+  absl::StatusOr<internal::FileStamp> stamp = internal::FileStamp::Of(path_);
+  if (!stamp.ok()) {
     return absl::NotFoundError(
         absl::StrCat("token file ", path_, ": cannot stat it"));
   }
-  std::ifstream in(path_);
-  if (!in) {
+  absl::StatusOr<std::string> contents = internal::ReadFileToString(path_);
+  if (!contents.ok()) {
     return absl::PermissionDeniedError(
         absl::StrCat("token file ", path_, ": cannot read it"));
   }
-  std::stringstream contents;
-  contents << in.rdbuf();
-  absl::StatusOr<std::vector<NamedToken>> parsed = Parse(contents.str());
+  absl::StatusOr<std::vector<NamedToken>> parsed = Parse(*contents);
   MutexLock lock(&mu_);
   // Remembered even when bad: the watcher reports a bad file once.
-  file_size_ = st.st_size;
-  file_mtime_ns_ =
-      int64_t{st.st_mtim.tv_sec} * 1000000000 + st.st_mtim.tv_nsec;
-  file_inode_ = st.st_ino;
+  file_stamp_ = *stamp;
   if (!parsed.ok()) {
     return absl::InvalidArgumentError(
         absl::StrCat("token file ", path_, ": ", parsed.status().message()));
@@ -186,13 +183,10 @@ void BearerTokenAuth::Watch() {
   while (!stopping_) {
     stop_cv_.WaitWithTimeout(&mu_, options_.reload_interval);
     if (stopping_) break;
-    struct stat st;
-    const bool changed =
-        stat(path_.c_str(), &st) == 0 &&
-        (st.st_size != file_size_ || st.st_ino != file_inode_ ||
-         int64_t{st.st_mtim.tv_sec} * 1000000000 + st.st_mtim.tv_nsec !=
-             file_mtime_ns_);
-    if (!changed) continue;
+    // A file that cannot be stat()ed (being replaced, gone) is no change:
+    // the tokens in force stay until a readable file differs.
+    absl::StatusOr<internal::FileStamp> now = internal::FileStamp::Of(path_);
+    if (!now.ok() || *now == file_stamp_) continue;
     mu_.Unlock();
     absl::Status s = Reload();
     if (!s.ok()) {

@@ -43,6 +43,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "rpc/interceptor.h"
+#include "rpc/internal/file_stamp.h"
 #include "rpc/metrics/metrics.h"
 #include "transport/sync.h"
 
@@ -103,10 +104,8 @@ class BearerTokenAuth : public ServerInterceptor {
 
   mutable Mutex mu_;
   std::shared_ptr<const std::vector<NamedToken>> tokens_ ABSL_GUARDED_BY(mu_);
-  // The file as last read: size, mtime (ns), inode.
-  int64_t file_size_ ABSL_GUARDED_BY(mu_) = -1;
-  int64_t file_mtime_ns_ ABSL_GUARDED_BY(mu_) = -1;
-  uint64_t file_inode_ ABSL_GUARDED_BY(mu_) = 0;
+  // The file as last read.
+  internal::FileStamp file_stamp_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   CondVar stop_cv_;
   std::thread watcher_;

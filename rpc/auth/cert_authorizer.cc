@@ -1,16 +1,15 @@
 #include "rpc/auth/cert_authorizer.h"
 
 #include <algorithm>
-#include <fstream>
-#include <sstream>
 #include <utility>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "rpc/auth/bearer_token.h"  // MethodMatches
+#include "rpc/internal/config_lines.h"
+#include "rpc/internal/read_file.h"
 
 namespace bevrpc::auth {
 namespace {
@@ -26,6 +25,41 @@ bool Contains(const std::vector<std::string>& values, absl::string_view v) {
   return std::find(values.begin(), values.end(), v) != values.end();
 }
 
+// One line of a rules file: "PATTERN IDENTITY...".
+absl::StatusOr<CertRule> ParseRuleLine(int line_no, absl::string_view line) {
+  CertRule rule;
+  size_t space = line.find_first_of(" \t");
+  rule.method_pattern = std::string(line.substr(0, space));
+  absl::string_view rest =
+      space == absl::string_view::npos ? "" : line.substr(space);
+  while (true) {
+    rest = absl::StripLeadingAsciiWhitespace(rest);
+    if (rest.empty()) break;
+    if (absl::StartsWith(rest, "subject:")) {
+      rule.allowed.push_back(
+          std::string(absl::StripTrailingAsciiWhitespace(rest)));
+      break;
+    }
+    size_t end = rest.find_first_of(" \t");
+    absl::string_view id = rest.substr(0, end);
+    rest = end == absl::string_view::npos ? "" : rest.substr(end);
+    if (id != "*" && !absl::StartsWith(id, "cn:") &&
+        !absl::StartsWith(id, "dns:") && !absl::StartsWith(id, "ip:") &&
+        !absl::StartsWith(id, "uri:")) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "line ", line_no, ": \"", id,
+          "\" is not cn:, dns:, ip:, uri:, subject: or *"));
+    }
+    rule.allowed.push_back(std::string(id));
+  }
+  if (rule.allowed.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "line ", line_no, ": ", rule.method_pattern,
+        " names no identity (use * for any verified certificate)"));
+  }
+  return rule;
+}
+
 }  // namespace
 
 CertAuthorizer::CertAuthorizer(std::vector<CertRule> rules)
@@ -34,54 +68,24 @@ CertAuthorizer::CertAuthorizer(std::vector<CertRule> rules)
 absl::StatusOr<std::vector<CertRule>> CertAuthorizer::Parse(
     absl::string_view contents) {
   std::vector<CertRule> rules;
-  int line_no = 0;
-  for (absl::string_view line : absl::StrSplit(contents, '\n')) {
-    ++line_no;
-    line = absl::StripAsciiWhitespace(line);
-    if (line.empty() || line[0] == '#') continue;
-    CertRule rule;
-    size_t space = line.find_first_of(" \t");
-    rule.method_pattern = std::string(line.substr(0, space));
-    absl::string_view rest =
-        space == absl::string_view::npos ? "" : line.substr(space);
-    while (true) {
-      rest = absl::StripLeadingAsciiWhitespace(rest);
-      if (rest.empty()) break;
-      if (absl::StartsWith(rest, "subject:")) {
-        rule.allowed.push_back(std::string(absl::StripTrailingAsciiWhitespace(rest)));
-        break;
-      }
-      size_t end = rest.find_first_of(" \t");
-      absl::string_view id = rest.substr(0, end);
-      rest = end == absl::string_view::npos ? "" : rest.substr(end);
-      if (id != "*" && !absl::StartsWith(id, "cn:") &&
-          !absl::StartsWith(id, "dns:") && !absl::StartsWith(id, "ip:") &&
-          !absl::StartsWith(id, "uri:")) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "line ", line_no, ": \"", id,
-            "\" is not cn:, dns:, ip:, uri:, subject: or *"));
-      }
-      rule.allowed.push_back(std::string(id));
-    }
-    if (rule.allowed.empty()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "line ", line_no, ": ", rule.method_pattern,
-          " names no identity (use * for any verified certificate)"));
-    }
-    rules.push_back(std::move(rule));
-  }
+  absl::Status s = internal::ForEachConfigLine(
+      contents, [&](int line_no, absl::string_view line) -> absl::Status {
+        absl::StatusOr<CertRule> rule = ParseRuleLine(line_no, line);
+        if (!rule.ok()) return rule.status();
+        rules.push_back(*std::move(rule));
+        return absl::OkStatus();
+      });
+  if (!s.ok()) return s;
   return rules;
 }
 
 absl::StatusOr<std::vector<CertRule>> CertAuthorizer::ParseFile(
     const std::string& path) {
-  std::ifstream in(path);
-  if (!in) {
+  absl::StatusOr<std::string> contents = internal::ReadFileToString(path);
+  if (!contents.ok()) {
     return absl::NotFoundError(absl::StrCat("cannot read ", path));
   }
-  std::stringstream contents;
-  contents << in.rdbuf();
-  absl::StatusOr<std::vector<CertRule>> rules = Parse(contents.str());
+  absl::StatusOr<std::vector<CertRule>> rules = Parse(*contents);
   if (!rules.ok()) {
     return absl::InvalidArgumentError(
         absl::StrCat(path, ": ", rules.status().message()));

@@ -1,36 +1,24 @@
 #include "rpc/naming/file_resolver.h"
 
-#include <sys/stat.h>
-
-#include <cerrno>
 #include <cstdio>
-#include <cstring>
-#include <fstream>
-#include <sstream>
 #include <utility>
 
 #include "absl/container/flat_hash_set.h"
-#include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
-#include "absl/strings/strip.h"
+#include "rpc/internal/config_lines.h"
+#include "rpc/internal/file_stamp.h"
+#include "rpc/internal/read_file.h"
 #include "rpc/naming/static_resolver.h"
 
 namespace bevrpc::naming {
 namespace {
 
-// What identifies one version of the file.
-struct FileStamp {
-  dev_t dev = 0;
-  ino_t ino = 0;
-  off_t size = -1;
-  int64_t mtime_ns = -1;
-  bool operator==(const FileStamp& o) const {
-    return dev == o.dev && ino == o.ino && size == o.size &&
-           mtime_ns == o.mtime_ns;
-  }
-};
+using ::bevrpc::internal::ConfigLineOptions;
+using ::bevrpc::internal::FileStamp;
+using ::bevrpc::internal::ForEachConfigLine;
+using ::bevrpc::internal::ReadFileToString;
 
 class FileResolver : public Resolver {
  public:
@@ -47,26 +35,23 @@ class FileResolver : public Resolver {
  private:
   void Check() {
     timer_.Start(poll_, [this] { Check(); });
-    struct stat st;
-    if (stat(path_.c_str(), &st) != 0) {
-      Fail(absl::UnavailableError(absl::StrCat(
-          "endpoints file ", path_, ": ", std::strerror(errno))));
+    absl::StatusOr<FileStamp> stamp = FileStamp::Of(path_);
+    if (!stamp.ok()) {
+      // "endpoints file PATH: strerror".
+      Fail(absl::UnavailableError(
+          absl::StrCat("endpoints file ", stamp.status().message())));
       return;
     }
-    FileStamp stamp{st.st_dev, st.st_ino, st.st_size,
-                    int64_t{st.st_mtim.tv_sec} * 1000000000 + st.st_mtim.tv_nsec};
-    if (have_stamp_ && stamp == stamp_) return;
-    std::ifstream in(path_);
-    std::stringstream text;
-    text << in.rdbuf();
-    if (!in.good() && !in.eof()) {
+    if (have_stamp_ && *stamp == stamp_) return;
+    absl::StatusOr<std::string> text = ReadFileToString(path_);
+    if (!text.ok()) {
       Fail(absl::UnavailableError(
           absl::StrCat("endpoints file ", path_, " could not be read")));
       return;
     }
-    stamp_ = stamp;
+    stamp_ = *stamp;
     have_stamp_ = true;
-    ParsedEndpointFile parsed = ParseEndpointFile(text.str());
+    ParsedEndpointFile parsed = ParseEndpointFile(*text);
     for (const std::string& e : parsed.errors) {
       std::fprintf(stderr, "bevrpc: endpoints file %s: %s (line skipped)\n",
                    path_.c_str(), e.c_str());
@@ -102,66 +87,72 @@ class FileResolver : public Resolver {
   absl::Status last_error_;
 };
 
+// The endpoints one line names: "HOST:PORT [key=value]...", resolved.
+// The error says why the line is bad.
+absl::StatusOr<EndpointList> ParseEndpointLine(absl::string_view line) {
+  std::vector<absl::string_view> fields =
+      absl::StrSplit(line, absl::ByAnyChar(" \t"), absl::SkipEmpty());
+  absl::StatusOr<HostPort> hp = ParseHostPort(fields[0]);
+  if (!hp.ok()) return hp.status();
+  EndpointInfo meta;
+  for (size_t i = 1; i < fields.size(); ++i) {
+    std::pair<absl::string_view, absl::string_view> kv =
+        absl::StrSplit(fields[i], absl::MaxSplits('=', 1));
+    if (kv.first == "weight") {
+      uint32_t w;
+      if (!absl::SimpleAtoi(kv.second, &w) || w == 0) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "weight \"", kv.second, "\" is not a positive integer"));
+      }
+      meta.weight = w;
+    } else if (kv.first == "zone") {
+      meta.zone = std::string(kv.second);
+    } else if (kv.first == "id") {
+      meta.id = std::string(kv.second);
+    } else if (kv.first == "version") {
+      meta.version = std::string(kv.second);
+    } else {
+      return absl::InvalidArgumentError(
+          absl::StrCat("unknown field \"", fields[i],
+                       "\" (known: weight=N, zone=Z, id=I, version=V)"));
+    }
+  }
+  absl::StatusOr<EndpointList> addrs = ResolveHostPort(*hp);
+  if (!addrs.ok()) return addrs.status();
+  EndpointList out;
+  for (EndpointInfo& e : *addrs) {
+    EndpointInfo info = meta;
+    info.address = std::move(e.address);
+    out.push_back(std::move(info));
+  }
+  return out;
+}
+
 }  // namespace
 
 ParsedEndpointFile ParseEndpointFile(absl::string_view text) {
   ParsedEndpointFile out;
   absl::flat_hash_set<std::string> seen;
-  int line_no = 0;
-  for (absl::string_view line : absl::StrSplit(text, '\n')) {
-    ++line_no;
-    size_t hash = line.find('#');
-    if (hash != absl::string_view::npos) line = line.substr(0, hash);
-    line = absl::StripAsciiWhitespace(line);
-    if (line.empty()) continue;
-    std::vector<absl::string_view> fields =
-        absl::StrSplit(line, absl::ByAnyChar(" \t"), absl::SkipEmpty());
-    auto bad = [&](absl::string_view why) {
-      out.errors.push_back(absl::StrCat("line ", line_no, ": ", why));
-    };
-    absl::StatusOr<HostPort> hp = ParseHostPort(fields[0]);
-    if (!hp.ok()) {
-      bad(hp.status().message());
-      continue;
-    }
-    EndpointInfo meta;
-    bool ok = true;
-    for (size_t i = 1; i < fields.size() && ok; ++i) {
-      std::pair<absl::string_view, absl::string_view> kv =
-          absl::StrSplit(fields[i], absl::MaxSplits('=', 1));
-      if (kv.first == "weight") {
-        uint32_t w;
-        if (!absl::SimpleAtoi(kv.second, &w) || w == 0) {
-          bad(absl::StrCat("weight \"", kv.second,
-                           "\" is not a positive integer"));
-          ok = false;
+  ConfigLineOptions options;
+  options.trailing_comments = true;
+  // Never fails: a bad line is reported and skipped, the others count.
+  (void)ForEachConfigLine(
+      text,
+      [&](int line_no, absl::string_view line) {
+        absl::StatusOr<EndpointList> endpoints = ParseEndpointLine(line);
+        if (!endpoints.ok()) {
+          out.errors.push_back(absl::StrCat("line ", line_no, ": ",
+                                            endpoints.status().message()));
+          return absl::OkStatus();
         }
-        meta.weight = w;
-      } else if (kv.first == "zone") {
-        meta.zone = std::string(kv.second);
-      } else if (kv.first == "id") {
-        meta.id = std::string(kv.second);
-      } else if (kv.first == "version") {
-        meta.version = std::string(kv.second);
-      } else {
-        bad(absl::StrCat("unknown field \"", fields[i],
-                         "\" (known: weight=N, zone=Z, id=I, version=V)"));
-        ok = false;
-      }
-    }
-    if (!ok) continue;
-    absl::StatusOr<EndpointList> addrs = ResolveHostPort(*hp);
-    if (!addrs.ok()) {
-      bad(addrs.status().message());
-      continue;
-    }
-    for (EndpointInfo& e : *addrs) {
-      if (!seen.insert(e.address).second) continue;
-      EndpointInfo info = meta;
-      info.address = std::move(e.address);
-      out.endpoints.push_back(std::move(info));
-    }
-  }
+        for (EndpointInfo& e : *endpoints) {
+          if (seen.insert(e.address).second) {
+            out.endpoints.push_back(std::move(e));
+          }
+        }
+        return absl::OkStatus();
+      },
+      options);
   return out;
 }
 

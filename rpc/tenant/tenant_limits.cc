@@ -6,11 +6,10 @@
 #include <utility>
 #include <vector>
 
-#include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
-#include "absl/strings/strip.h"
+#include "rpc/internal/config_lines.h"
 #include "rpc/wire_format.h"
 
 namespace bevrpc::tenant {
@@ -35,6 +34,42 @@ absl::Status CheckLimit(absl::string_view name, const TenantLimit& l) {
         "tenant ", name, ": rate, burst and concurrency must be >= 0"));
   }
   return absl::OkStatus();
+}
+
+// The limit a limits-file line sets: `fields` are its NAME and then
+// key=value settings.
+absl::StatusOr<TenantLimit> ParseLimitFields(
+    int line_no, const std::vector<absl::string_view>& fields) {
+  TenantLimit limit;
+  for (size_t i = 1; i < fields.size(); ++i) {
+    std::pair<absl::string_view, absl::string_view> kv =
+        absl::StrSplit(fields[i], absl::MaxSplits('=', 1));
+    bool ok = false;
+    if (kv.first == "read_bytes_per_sec") {
+      ok = absl::SimpleAtoi(kv.second, &limit.byte_rate.read_bytes_per_sec);
+    } else if (kv.first == "write_bytes_per_sec") {
+      ok = absl::SimpleAtoi(kv.second, &limit.byte_rate.write_bytes_per_sec);
+    } else if (kv.first == "rps") {
+      ok = absl::SimpleAtod(kv.second, &limit.requests_per_second);
+    } else if (kv.first == "burst") {
+      ok = absl::SimpleAtod(kv.second, &limit.burst);
+    } else if (kv.first == "concurrency") {
+      ok = absl::SimpleAtoi(kv.second, &limit.max_concurrent_calls);
+    }
+    if (!ok) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "line ", line_no, ": \"", fields[i],
+          "\" is not rps=N, burst=N, concurrency=N, "
+          "read_bytes_per_sec=BYTES or write_bytes_per_sec=BYTES (BYTES: "
+          "a whole number of bytes per second)"));
+    }
+  }
+  absl::Status s = CheckLimit(fields[0], limit);
+  if (!s.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("line ", line_no, ": ", s.message()));
+  }
+  return limit;
 }
 
 }  // namespace
@@ -312,49 +347,19 @@ int TenantLimiter::in_flight(absl::string_view tenant) const {
 
 absl::Status TenantLimiter::ParseInto(absl::string_view contents,
                                       TenantLimitsOptions* options) {
-  int line_no = 0;
-  for (absl::string_view line : absl::StrSplit(contents, '\n')) {
-    ++line_no;
-    line = absl::StripAsciiWhitespace(line);
-    if (line.empty() || line[0] == '#') continue;
-    std::vector<absl::string_view> fields =
-        absl::StrSplit(line, absl::ByAnyChar(" \t"), absl::SkipEmpty());
-    TenantLimit limit;
-    for (size_t i = 1; i < fields.size(); ++i) {
-      std::pair<absl::string_view, absl::string_view> kv =
-          absl::StrSplit(fields[i], absl::MaxSplits('=', 1));
-      bool ok = false;
-      if (kv.first == "read_bytes_per_sec") {
-        ok = absl::SimpleAtoi(kv.second, &limit.byte_rate.read_bytes_per_sec);
-      } else if (kv.first == "write_bytes_per_sec") {
-        ok = absl::SimpleAtoi(kv.second, &limit.byte_rate.write_bytes_per_sec);
-      } else if (kv.first == "rps") {
-        ok = absl::SimpleAtod(kv.second, &limit.requests_per_second);
-      } else if (kv.first == "burst") {
-        ok = absl::SimpleAtod(kv.second, &limit.burst);
-      } else if (kv.first == "concurrency") {
-        ok = absl::SimpleAtoi(kv.second, &limit.max_concurrent_calls);
-      }
-      if (!ok) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "line ", line_no, ": \"", fields[i],
-            "\" is not rps=N, burst=N, concurrency=N, "
-            "read_bytes_per_sec=BYTES or write_bytes_per_sec=BYTES (BYTES: "
-            "a whole number of bytes per second)"));
-      }
-    }
-    absl::Status s = CheckLimit(fields[0], limit);
-    if (!s.ok()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("line ", line_no, ": ", s.message()));
-    }
-    if (fields[0] == "*") {
-      options->default_limit = limit;
-    } else {
-      options->tenants[std::string(fields[0])] = limit;
-    }
-  }
-  return absl::OkStatus();
+  return internal::ForEachConfigLine(
+      contents, [&](int line_no, absl::string_view line) -> absl::Status {
+        std::vector<absl::string_view> fields =
+            absl::StrSplit(line, absl::ByAnyChar(" \t"), absl::SkipEmpty());
+        absl::StatusOr<TenantLimit> limit = ParseLimitFields(line_no, fields);
+        if (!limit.ok()) return limit.status();
+        if (fields[0] == "*") {
+          options->default_limit = *limit;
+        } else {
+          options->tenants[std::string(fields[0])] = *limit;
+        }
+        return absl::OkStatus();
+      });
 }
 
 }  // namespace bevrpc::tenant

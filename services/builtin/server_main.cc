@@ -1,17 +1,16 @@
 #include "services/builtin/server_main.h"
 
-#include <fstream>
-#include <sstream>
 #include <pthread.h>
 #include <signal.h>
 #include <sys/resource.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <iostream>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/flags/flag.h"
@@ -24,6 +23,8 @@
 #include "absl/time/time.h"
 #include "rpc/auth/bearer_token.h"
 #include "rpc/auth/cert_authorizer.h"
+#include "rpc/internal/file_stamp.h"
+#include "rpc/internal/read_file.h"
 #include "rpc/tenant/tenant_limits.h"
 #include "rpc/naming/target.h"
 #include "rpc/status.h"
@@ -379,17 +380,14 @@ absl::Status InterceptorFlags(ServerOptions* options) {
     }
     return absl::OkStatus();
   }
-  std::ifstream in(limits);
-  if (!in) {
+  absl::StatusOr<std::string> contents = internal::ReadFileToString(limits);
+  if (!contents.ok()) {
     return absl::InvalidArgumentError(
         absl::StrCat("--tenant_limits: cannot read ", limits));
   }
-  std::stringstream contents;
-  contents << in.rdbuf();
   tenant::TenantLimitsOptions tenants;
   tenants.key_header = absl::GetFlag(FLAGS_tenant_header);
-  if (absl::Status s = tenant::TenantLimiter::ParseInto(contents.str(),
-                                                       &tenants);
+  if (absl::Status s = tenant::TenantLimiter::ParseInto(*contents, &tenants);
       !s.ok()) {
     return absl::InvalidArgumentError(
         absl::StrCat("--tenant_limits: ", limits, ": ", s.message()));
@@ -422,12 +420,14 @@ void ReloadTls(const MainConfig& config, Server& server, absl::string_view why) 
                             "\n");
 }
 
-// Polls the TLS files' modification times every 2 s and reloads when one
-// changed (certificates renewed in place).
+// Polls the TLS files every 2 s and reloads when one changed (certificates
+// renewed in place or replaced). A file that is missing or cannot be
+// stat()ed counts as a state of its own, so its going and coming back are
+// changes too.
 class TlsFileWatcher {
  public:
   TlsFileWatcher(const MainConfig& config, Server* server)
-      : config_(config), server_(server), last_(Stamp()) {
+      : config_(config), server_(server), last_(Stamps()) {
     thread_ = std::thread([this] { Run(); });
   }
   ~TlsFileWatcher() {
@@ -436,32 +436,34 @@ class TlsFileWatcher {
   }
 
  private:
-  std::string Stamp() const {
-    std::string out;
+  // Certificate, key, client CA; nullopt for one not given or missing.
+  using FileStamps = std::vector<std::optional<internal::FileStamp>>;
+
+  FileStamps Stamps() const {
+    FileStamps out;
     const transport::TlsServerOptions& t = config_.options.tls;
     for (const std::string* f : {&t.cert_file, &t.key_file, &t.client_ca_file}) {
-      struct stat st {};
-      if (!f->empty() && stat(f->c_str(), &st) == 0) {
-        absl::StrAppend(&out, st.st_mtim.tv_sec, ".", st.st_mtim.tv_nsec, ":",
-                        st.st_size, ";");
-      } else {
-        out += "-;";
+      std::optional<internal::FileStamp> stamp;
+      if (!f->empty()) {
+        absl::StatusOr<internal::FileStamp> now = internal::FileStamp::Of(*f);
+        if (now.ok()) stamp = *now;
       }
+      out.push_back(stamp);
     }
     return out;
   }
   void Run() {
     while (!stop_.WaitForNotificationWithTimeout(absl::Seconds(2))) {
-      std::string now = Stamp();
+      FileStamps now = Stamps();
       if (now == last_) continue;
-      last_ = now;
+      last_ = std::move(now);
       ReloadTls(config_, *server_, "TLS files changed");
     }
   }
 
   const MainConfig& config_;
   Server* server_;
-  std::string last_;
+  FileStamps last_;
   Notification stop_;  // transport/sync.h: visible to TSan.
   std::thread thread_;
 };

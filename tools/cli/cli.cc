@@ -4,12 +4,10 @@
 
 #include <algorithm>
 #include <cstdio>
-#include <fstream>
 #include <iostream>
 #include <iterator>
 #include <map>
 #include <memory>
-#include <sstream>
 #include <thread>
 
 #include "absl/container/flat_hash_map.h"
@@ -24,6 +22,7 @@
 #include "google/protobuf/stubs/common.h"
 #include "rpc/channel.h"
 #include "rpc/client_stream.h"
+#include "rpc/internal/read_file.h"
 #include "rpc/service_config.h"
 #include "rpc/status.h"
 #include "transport/http_client.h"
@@ -416,14 +415,13 @@ absl::StatusOr<absl::Duration> ParsePositiveDuration(const std::string& text,
 absl::StatusOr<ServiceConfig> ServiceConfigFlag(const Args& args) {
   std::string text = args.Get("--service_config");
   if (!text.empty() && text[0] == '@') {
-    std::ifstream file(text.substr(1));
-    if (!file) {
+    absl::StatusOr<std::string> file =
+        internal::ReadFileToString(text.substr(1));
+    if (!file.ok()) {
       return absl::InvalidArgumentError(absl::StrCat(
           "--service_config: cannot read ", text.substr(1)));
     }
-    std::stringstream all;
-    all << file.rdbuf();
-    text = all.str();
+    text = *std::move(file);
   }
   absl::StatusOr<ServiceConfig> config = ParseServiceConfig(text);
   if (!config.ok()) {
@@ -558,12 +556,13 @@ absl::StatusOr<std::string> RequestText(const Env& env, const Args& args) {
       return std::string(std::istreambuf_iterator<char>(env.in), {});
     }
     if (absl::StartsWith(data, "@")) {
-      std::ifstream file(data.substr(1));
-      if (!file) {
+      absl::StatusOr<std::string> file =
+          internal::ReadFileToString(data.substr(1));
+      if (!file.ok()) {
         return absl::NotFoundError(
             absl::StrCat("cannot read request file ", data.substr(1)));
       }
-      return std::string(std::istreambuf_iterator<char>(file), {});
+      return file;
     }
     return data;
   }

@@ -3,9 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <fstream>
 #include <map>
-#include <sstream>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/match.h"
@@ -14,6 +12,7 @@
 #include "absl/strings/strip.h"
 #include "google/protobuf/io/tokenizer.h"
 #include "google/protobuf/text_format.h"
+#include "rpc/internal/read_file.h"
 #include "rpc/naming/target.h"
 
 namespace bevrpc::launch {
@@ -273,14 +272,13 @@ absl::StatusOr<LaunchPlan> BuildPlan(const Topology& topology,
 
 absl::StatusOr<LaunchPlan> LoadTopology(absl::string_view path,
                                         absl::string_view bin_dir) {
-  std::ifstream in{std::string(path)};
-  if (!in) {
+  absl::StatusOr<std::string> text =
+      internal::ReadFileToString(std::string(path));
+  if (!text.ok()) {
     return absl::NotFoundError(
         absl::StrCat("cannot read topology file ", path));
   }
-  std::stringstream text;
-  text << in.rdbuf();
-  absl::StatusOr<Topology> topology = ParseTopologyText(text.str(), path);
+  absl::StatusOr<Topology> topology = ParseTopologyText(*text, path);
   if (!topology.ok()) return topology.status();
   absl::StatusOr<LaunchPlan> plan = BuildPlan(*topology, bin_dir);
   if (!plan.ok()) {
