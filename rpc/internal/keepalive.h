@@ -27,11 +27,16 @@
 
 #include "absl/functional/any_invocable.h"
 #include "absl/time/time.h"
-#include "rpc/internal/monotonic_clock.h"  // MonotonicNow()
 #include "transport/connection.h"
 #include "transport/event_loop.h"
 
 namespace bevrpc::internal {
+
+// Time since an arbitrary epoch from the monotonic clock: keepalive and
+// ping-rate checks must not jump with the wall clock.
+inline absl::Duration MonotonicNow() {
+  return absl::FromChrono(std::chrono::steady_clock::now().time_since_epoch());
+}
 
 class Keepalive {
  public:
