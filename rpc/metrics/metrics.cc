@@ -141,14 +141,15 @@ void Counter::Read(SeriesSnapshot* out) const {
 }
 
 Gauge::~Gauge() {
-  if (owns_slot_) internal::FreeSlots(slot_, SlotShape{0, 1});
+  if (owns_slot_) internal::FreeSlots(slot_, SlotShape{1, 1});
 }
 
 double Gauge::Value() const {
+  uint64_t steps = 0;
   double deltas = 0;
-  if (owns_slot_) internal::SumSlots(slot_, SlotShape{0, 1}, nullptr, &deltas);
+  if (owns_slot_) internal::SumSlots(slot_, SlotShape{1, 1}, &steps, &deltas);
   return internal::BitsToDouble(set_bits_.load(std::memory_order_relaxed)) +
-         deltas;
+         static_cast<double>(static_cast<int64_t>(steps)) + deltas;
 }
 
 void Gauge::Read(SeriesSnapshot* out) const { out->value = Value(); }
@@ -212,7 +213,7 @@ std::string FamilyCore::ExportedName() const {
 std::unique_ptr<SeriesBase> FamilyCore::MakeSeries(bool use_sink,
                                                    bool* owns) const {
   SlotShape shape{1, 0};
-  if (type_ == MetricType::kGauge) shape = SlotShape{0, 1};
+  if (type_ == MetricType::kGauge) shape = SlotShape{1, 1};
   if (type_ == MetricType::kHistogram) {
     shape = SlotShape{static_cast<uint32_t>(layout_->num_buckets()), 1};
   }

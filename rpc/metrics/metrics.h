@@ -155,11 +155,17 @@ class Gauge final : public internal::SeriesBase {
     set_bits_.store(internal::DoubleToBits(value), std::memory_order_relaxed);
   }
   void Add(double delta) {
-    internal::AddDouble(internal::ThreadCell(slot_), delta);
+    internal::AddDouble(internal::ThreadCell(slot_) + 1, delta);
   }
   void Sub(double delta) { Add(-delta); }
-  void Increment() { Add(1); }
-  void Decrement() { Add(-1); }
+  // Whole steps (calls in flight) go to an integer cell: an integer add is
+  // half the cost of a floating-point one, and a level counted in steps
+  // stays exact however long it runs.
+  void Increment() { AddSteps(1); }
+  void Decrement() { AddSteps(-1); }
+  void AddSteps(int64_t n) {
+    internal::AddInt(internal::ThreadCell(slot_), static_cast<uint64_t>(n));
+  }
   // Locks; for reads, not the hot path.
   double Value() const;
 
@@ -169,6 +175,8 @@ class Gauge final : public internal::SeriesBase {
   friend class internal::FamilyCore;
   Gauge(uint32_t slot, bool owns_slot) : slot_(slot), owns_slot_(owns_slot) {}
   std::atomic<uint64_t> set_bits_{0};  // 0.0
+  // Slots: slot_ counts steps (int64 in two's complement: the sum over
+  // threads wraps to the right value), slot_ + 1 sums Add()'s deltas.
   const uint32_t slot_;
   const bool owns_slot_;
 };

@@ -216,6 +216,25 @@ TEST(MetricsRegistryTest, GaugeAddsAcrossThreadsAndSets) {
   EXPECT_EQ(level->Value(), -1);
 }
 
+// Whole steps and fractional deltas are kept apart (an integer cell and a
+// double cell per thread) and add up, also below zero and after the
+// writing threads exited.
+TEST(MetricsRegistryTest, GaugeStepsAndDeltasAddUp) {
+  MetricsRegistry r;
+  Gauge* g = (*r.RegisterGaugeFamily(Spec("mixed")))->Get({});
+  std::thread down([g] {
+    for (int i = 0; i < 3000; ++i) g->Decrement();
+    g->Add(0.25);
+  });
+  down.join();
+  EXPECT_EQ(g->Value(), -2999.75);
+  g->AddSteps(5000);
+  g->Sub(0.5);
+  EXPECT_EQ(g->Value(), 2000 - 0.25);
+  g->Set(10);  // The last Set() plus every change.
+  EXPECT_EQ(g->Value(), 2009.75);
+}
+
 TEST(MetricsRegistryTest, HistogramAcrossThreads) {
   MetricsRegistry r;
   HistogramFamily* f =
