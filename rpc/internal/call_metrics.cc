@@ -55,8 +55,8 @@ absl::StatusOr<CallMetricFamilies> CallMetricFamilies::Register(
                   s, "handling_seconds",
                   server ? "Time from reading the REQUEST to queuing the "
                            "RESPONSE on the connection."
-                         : "Time from starting the call to its completion "
-                           "callback, retries included.",
+                         : "Time from starting the call to reading its "
+                           "RESPONSE (or to its failure), retries included.",
                   "seconds")),
               &f.handling)) &&
       ok(Take(registry->RegisterCounterFamily(Spec(

@@ -85,11 +85,11 @@ void ServerCallTrace::HandlerEnded() {
 
 void ServerCallTrace::End(const absl::Status& status,
                           const std::string& method, const std::string& peer,
-                          uint64_t request_bytes, uint64_t response_bytes) {
+                          uint64_t request_bytes, uint64_t response_bytes,
+                          absl::Duration now) {
   if (store_ == nullptr || ended_) return;
   ended_ = true;
   trace::RpczStore* store = store_;
-  const absl::Duration now = MonotonicNow();
   const absl::Duration total = now - arrived_;
   std::shared_ptr<trace::RpczRecord> record = std::move(record_);
   if (record == nullptr) {

@@ -59,11 +59,17 @@ class ServerCallTrace {
   void HandlerStarted();
   void HandlerEnded();
 
-  // The call ended with `status`: stored if it was followed, or if the
-  // store keeps it anyway (failed, slow). Then the call holds nothing.
+  // True between Begin() with a store that records and End(): the call
+  // wants its times (HandlerStarted(), End()'s `now`).
+  bool recording() const { return store_ != nullptr && !ended_; }
+
+  // The call ended with `status` at `now` (MonotonicNow(), read once by the
+  // caller for the trace, interceptors and metrics alike): stored if it was
+  // followed, or if the store keeps it anyway (failed, slow). Then the call
+  // holds nothing.
   void End(const absl::Status& status, const std::string& method,
            const std::string& peer, uint64_t request_bytes,
-           uint64_t response_bytes);
+           uint64_t response_bytes, absl::Duration now);
 
  private:
   // Null: not recording. Set by Begin(), read by every thread the call's

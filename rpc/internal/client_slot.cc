@@ -170,6 +170,7 @@ void ClientConnection::Close(const absl::Status& why) {
 }
 
 size_t ClientConnection::OnReadable(transport::Buffer& input) {
+  read_time_valid_ = false;
   if (keepalive_ != nullptr) keepalive_->OnRead();
   absl::StatusOr<size_t> wanted = decoder_.Decode(input, *this);
   if (!wanted.ok()) {
@@ -761,7 +762,7 @@ void ClientSlot::OnResponse(ClientConnection* conn, const wire::FrameMeta& meta,
         "response trailers from the server", absl::StatusCode::kInternal);
     if (!bad.ok()) {
       // Neither the response nor the trailers are delivered.
-      Finish(meta.call_id(), std::move(bad));
+      Finish(meta.call_id(), std::move(bad), conn);
       return;
     }
   }
@@ -785,7 +786,7 @@ void ClientSlot::OnResponse(ClientConnection* conn, const wire::FrameMeta& meta,
         st->in.push_back({std::move(response), payload_size});
       }
     }
-    Finish(meta.call_id(), std::move(status));
+    Finish(meta.call_id(), std::move(status), conn);
     return;
   }
   if (status.code() == absl::StatusCode::kResourceExhausted &&
@@ -815,7 +816,7 @@ void ClientSlot::OnResponse(ClientConnection* conn, const wire::FrameMeta& meta,
   if (call->trailers != nullptr && !meta.metadata().empty()) {
     call->trailers->insert(meta.metadata().begin(), meta.metadata().end());
   }
-  Finish(meta.call_id(), std::move(status));
+  Finish(meta.call_id(), std::move(status), conn);
 }
 
 void ClientSlot::OnConnectionLost(ClientConnection* conn, uint64_t call_id,
@@ -843,7 +844,8 @@ void ClientSlot::OnDraining(ClientConnection* conn) {
   if (!waiting_.empty() && !shut_down_ && !retiring_) OpenConnection();
 }
 
-void ClientSlot::Finish(uint64_t call_id, absl::Status status) {
+void ClientSlot::Finish(uint64_t call_id, absl::Status status,
+                        ClientConnection* read_by) {
   auto it = calls_.find(call_id);
   if (it == calls_.end()) return;
   std::unique_ptr<ClientCall> call = std::move(it->second);
@@ -860,7 +862,10 @@ void ClientSlot::Finish(uint64_t call_id, absl::Status status) {
   // (CANCELLED, as a client's cancellation ends it, counts for nothing).
   if (metrics_ != nullptr) metrics_->in_flight->Decrement();
   CountEnded(status.code());
-  call->RecordEnd(status.code());
+  if (call->metrics != nullptr) {
+    call->RecordEndAt(status.code(), read_by != nullptr ? read_by->ReadTime()
+                                                        : MonotonicNow());
+  }
   absl::AnyInvocable<void(absl::Status)> done = std::move(call->done);
   // Recycled before `done` runs, so a call it starts can reuse the record.
   Recycle(std::move(call));

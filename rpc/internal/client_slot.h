@@ -93,9 +93,15 @@ struct ClientCall {
   CallMetrics* metrics = nullptr;
   absl::Duration metrics_start;
 
+  // The call ended now.
   void RecordEnd(absl::StatusCode code) {
     if (metrics == nullptr) return;
-    metrics->Ended(code, MonotonicNow() - metrics_start);
+    RecordEndAt(code, MonotonicNow());
+  }
+  // The call ended at `ended` (MonotonicNow()).
+  void RecordEndAt(absl::StatusCode code, absl::Duration ended) {
+    if (metrics == nullptr) return;
+    metrics->Ended(code, ended - metrics_start);
     metrics = nullptr;
   }
   // Ends the call: records it and runs `done`.
@@ -140,6 +146,18 @@ class ClientConnection : public transport::ConnectionHandler,
   ~ClientConnection() override;
 
   size_t OnReadable(transport::Buffer& input) override;
+  // When the bytes being handled now were read (MonotonicNow()): read once
+  // per OnReadable(), at its first use, so that the calls whose RESPONSEs
+  // one read brought share one clock read and all end when they arrived
+  // (not later, for waiting behind each other's callbacks). Loop thread,
+  // inside OnReadable() only.
+  absl::Duration ReadTime() {
+    if (!read_time_valid_) {
+      read_time_ = MonotonicNow();
+      read_time_valid_ = true;
+    }
+    return read_time_;
+  }
   void OnWritabilityChanged(bool writable) override;
   void OnOutputDrained() override { ReleaseSent(); }
   void OnClosed(const absl::Status& why) override;
@@ -163,6 +181,9 @@ class ClientConnection : public transport::ConnectionHandler,
   // Once connected, when keepalive_time is finite. After conn_: uses it.
   std::unique_ptr<Keepalive> keepalive_;
   FrameDecoder decoder_;
+  // ReadTime()'s value, once read during the current OnReadable().
+  absl::Duration read_time_;
+  bool read_time_valid_ = false;
   absl::flat_hash_set<uint64_t> ids_;  // Calls sent here and still open.
   bool ready_ = false;
   bool draining_ = false;
@@ -272,7 +293,11 @@ class ClientSlot : public std::enable_shared_from_this<ClientSlot> {
   // orderly close.
   void OnConnectionClosed(ClientConnection* conn, const absl::Status& why);
   // Ends a call: removes it, cancels its timer and runs its callback.
-  void Finish(uint64_t call_id, absl::Status status);
+  // `read_by`: the connection whose current read brought the call's
+  // RESPONSE (the call then ended when that read did, ReadTime()); null
+  // when it ends for another reason (it ends now).
+  void Finish(uint64_t call_id, absl::Status status,
+              ClientConnection* read_by = nullptr);
   // Streaming (client_stream.cc): MESSAGE / HEADERS / WINDOW_UPDATE frames
   // of an open call; sends what a stream has queued (and its HALF_CLOSE);
   // grants the credit its reads consumed.

@@ -313,8 +313,9 @@ void ServerCall::SendFinal(const absl::Status& status) {
             : absl::Status(final_code_, "the response could not be sent as "
                                         "the handler gave it");
   }
-  EndTrace(status);
-  EndCall();
+  const absl::Duration now = EndTime();
+  EndTrace(status, now);
+  EndCall(now);
 }
 
 void ServerCall::Abort(absl::Status status, bool send_response) {
@@ -331,9 +332,10 @@ void ServerCall::Abort(absl::Status status, bool send_response) {
   }
   end_status_ = status;
   if (interceptors_ != nullptr) intercepted_->status = status;
-  EndTrace(status);
+  const absl::Duration now = EndTime();
+  EndTrace(status, now);
   Cancel(status);
-  EndCall();
+  EndCall(now);
 }
 
 void ServerCall::Detach() {
@@ -391,11 +393,18 @@ absl::Status ServerCall::SetConnectionRateLimitGroup(
   return session_->JoinRateLimitGroup(group);
 }
 
-void ServerCall::EndInterceptors() {
+absl::Duration ServerCall::EndTime() const {
+  if (!trace_.recording() && interceptors_ == nullptr && metrics_ == nullptr) {
+    return absl::ZeroDuration();  // Nobody looks at it.
+  }
+  return MonotonicNow();
+}
+
+void ServerCall::EndInterceptors(absl::Duration now) {
   const ServerInterceptors* chain = interceptors_;
   interceptors_ = nullptr;
   Intercepted& ic = *intercepted_;
-  const absl::Duration latency = MonotonicNow() - ic.start;
+  const absl::Duration latency = now - ic.start;
   while (ic.started > 0) {
     --ic.started;
     (*chain)[ic.started]->OnCallEnd(ic.info, ic.states[ic.started], ic.status,
@@ -404,11 +413,11 @@ void ServerCall::EndInterceptors() {
   }
 }
 
-void ServerCall::EndCall() {
+void ServerCall::EndCall(absl::Duration now) {
   admission_.Release();  // Normally done already (SendFinal, Abort).
-  if (interceptors_ != nullptr) EndInterceptors();
+  if (interceptors_ != nullptr) EndInterceptors(now);
   if (metrics_ != nullptr) {
-    metrics_->Ended(final_code_, MonotonicNow() - metrics_start_);
+    metrics_->Ended(final_code_, now - metrics_start_);
     metrics_ = nullptr;
   }
   if (session_ != nullptr) {
@@ -467,7 +476,7 @@ std::shared_ptr<Cancellation> ServerCall::ChildScope() {
   return child_scope_;
 }
 
-void ServerCall::EndTrace(const absl::Status& status) {
+void ServerCall::EndTrace(const absl::Status& status, absl::Duration now) {
   uint64_t request_bytes = trace_.request_bytes();
   uint64_t response_bytes = 0;
   if (client_streams()) {
@@ -477,7 +486,8 @@ void ServerCall::EndTrace(const absl::Status& status) {
     // SendResponse() sized it.
     response_bytes = static_cast<uint64_t>(response_->GetCachedSize());
   }
-  trace_.End(status, method_->full_name, peer_, request_bytes, response_bytes);
+  trace_.End(status, method_->full_name, peer_, request_bytes, response_bytes,
+             now);
 }
 
 void ServerCall::SetOnCancel(absl::AnyInvocable<void()> cb) {

@@ -224,7 +224,11 @@ class ServerCall {
   // The handler let go of the call (loop): it no longer counts against the
   // connection's concurrency limit.
   void HandlerDone();
-  void EndCall();
+  // When the call ended (MonotonicNow()), read once and only if the trace,
+  // the interceptors or the metrics want it: they share one clock read.
+  absl::Duration EndTime() const;
+  // `now`: EndTime().
+  void EndCall(absl::Duration now);
   // Marks the call cancelled, cancels the outgoing calls made for it
   // (CANCELLED, or DEADLINE_EXCEEDED if `why` is), then runs OnCancel's
   // callback (loop).
@@ -325,13 +329,13 @@ class ServerCall {
   const ServerInterceptors* interceptors_ = nullptr;
   std::unique_ptr<Intercepted> intercepted_;
   // Runs OnCallEnd of the interceptors that started (loop).
-  void EndInterceptors();
+  void EndInterceptors(absl::Duration now);
   CallMetrics* metrics_ = nullptr;  // loop; see StartMetrics()
   absl::Duration metrics_start_;    // loop
   absl::StatusCode final_code_ = absl::StatusCode::kOk;  // loop
   ServerCallTrace trace_;
   // Records the ended call in /rpcz, if it is recorded (loop).
-  void EndTrace(const absl::Status& status);
+  void EndTrace(const absl::Status& status, absl::Duration now);
   std::unique_ptr<transport::Timer> deadline_timer_;       // loop
   // RunAfter() timers, by id; each erases itself when it fires (loop).
   absl::flat_hash_map<uint64_t, std::unique_ptr<transport::Timer>> timers_;
