@@ -208,7 +208,7 @@ CallHandle Channel::StartCall(
   call->hash = hash;
   if (metrics != nullptr) {
     call->metrics = metrics;
-    call->metrics_start = internal::MonotonicNow();
+    call->metrics_start = internal::LatencyClock::Now();
     metrics->Started();
   }
   CallHandle handle;

@@ -360,7 +360,7 @@ std::shared_ptr<internal::ClientStreamState> ClientStreamBase::Start(
   call->stream = state;
   if (channel.metrics_ != nullptr) {
     call->metrics = channel.metrics_->For(method);
-    call->metrics_start = internal::MonotonicNow();
+    call->metrics_start = internal::LatencyClock::Now();
     call->metrics->Started();
   }
   // Messages of its own: the unary response pointer stays unused.

@@ -91,6 +91,12 @@ class CallMetrics {
     Handled(code)->Increment();
     handling_->ObserveDuration(latency);
   }
+  // Ended() with the latency in nanoseconds (no Duration arithmetic).
+  void EndedNanos(absl::StatusCode code, int64_t latency_ns) {
+    in_flight_->Decrement();
+    Handled(code)->Increment();
+    handling_->ObserveNanos(latency_ns);
+  }
   // A call that ended as it started (refused before dispatch): counted as
   // started and handled, never in flight.
   void Refused(absl::StatusCode code, absl::Duration latency) {

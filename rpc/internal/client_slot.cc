@@ -863,8 +863,9 @@ void ClientSlot::Finish(uint64_t call_id, absl::Status status,
   if (metrics_ != nullptr) metrics_->in_flight->Decrement();
   CountEnded(status.code());
   if (call->metrics != nullptr) {
-    call->RecordEndAt(status.code(), read_by != nullptr ? read_by->ReadTime()
-                                                        : MonotonicNow());
+    call->RecordEndAt(status.code(), read_by != nullptr
+                                         ? read_by->ReadTime()
+                                         : LatencyClock::Now());
   }
   absl::AnyInvocable<void(absl::Status)> done = std::move(call->done);
   // Recycled before `done` runs, so a call it starts can reuse the record.

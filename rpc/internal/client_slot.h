@@ -35,6 +35,7 @@
 #include "rpc/internal/call_policy.h"
 #include "rpc/internal/frame_writer.h"
 #include "rpc/internal/keepalive.h"
+#include "rpc/internal/latency_clock.h"
 #include "rpc/naming/internal/backoff.h"
 #include "transport/address.h"
 #include "transport/connection.h"
@@ -89,19 +90,19 @@ struct ClientCall {
   uint64_t ticket = 0;
   // Its method's metrics (null: not recorded, e.g. metrics off or a hedged
   // call's attempt), counted as started at `metrics_start`
-  // (MonotonicNow()); RecordEnd() counts its end once.
+  // (LatencyClock::Now()); RecordEnd() counts its end once.
   CallMetrics* metrics = nullptr;
-  absl::Duration metrics_start;
+  int64_t metrics_start = 0;
 
   // The call ended now.
   void RecordEnd(absl::StatusCode code) {
     if (metrics == nullptr) return;
-    RecordEndAt(code, MonotonicNow());
+    RecordEndAt(code, LatencyClock::Now());
   }
-  // The call ended at `ended` (MonotonicNow()).
-  void RecordEndAt(absl::StatusCode code, absl::Duration ended) {
+  // The call ended at `ended` (LatencyClock::Now()).
+  void RecordEndAt(absl::StatusCode code, int64_t ended) {
     if (metrics == nullptr) return;
-    metrics->Ended(code, ended - metrics_start);
+    metrics->EndedNanos(code, LatencyClock::ToNanos(ended - metrics_start));
     metrics = nullptr;
   }
   // Ends the call: records it and runs `done`.
@@ -146,14 +147,14 @@ class ClientConnection : public transport::ConnectionHandler,
   ~ClientConnection() override;
 
   size_t OnReadable(transport::Buffer& input) override;
-  // When the bytes being handled now were read (MonotonicNow()): read once
-  // per OnReadable(), at its first use, so that the calls whose RESPONSEs
-  // one read brought share one clock read and all end when they arrived
-  // (not later, for waiting behind each other's callbacks). Loop thread,
-  // inside OnReadable() only.
-  absl::Duration ReadTime() {
+  // When the bytes being handled now were read (LatencyClock::Now()): read
+  // once per OnReadable(), at its first use, so that the calls whose
+  // RESPONSEs one read brought share one clock read and all end when they
+  // arrived (not later, for waiting behind each other's callbacks). Loop
+  // thread, inside OnReadable() only.
+  int64_t ReadTime() {
     if (!read_time_valid_) {
-      read_time_ = MonotonicNow();
+      read_time_ = LatencyClock::Now();
       read_time_valid_ = true;
     }
     return read_time_;
@@ -182,7 +183,7 @@ class ClientConnection : public transport::ConnectionHandler,
   std::unique_ptr<Keepalive> keepalive_;
   FrameDecoder decoder_;
   // ReadTime()'s value, once read during the current OnReadable().
-  absl::Duration read_time_;
+  int64_t read_time_ = 0;
   bool read_time_valid_ = false;
   absl::flat_hash_set<uint64_t> ids_;  // Calls sent here and still open.
   bool ready_ = false;

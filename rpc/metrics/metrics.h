@@ -201,6 +201,8 @@ class Histogram final : public internal::SeriesBase {
                                1e-9
                          : absl::ToDoubleSeconds(d));
   }
+  // Observe() in seconds of a duration in nanoseconds.
+  void ObserveNanos(int64_t ns) { Observe(static_cast<double>(ns) * 1e-9); }
   // Counts, sum and count now. Locks; for reads, not the hot path.
   HistogramSnapshot Snapshot() const;
 
