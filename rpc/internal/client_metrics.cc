@@ -2,6 +2,10 @@
 
 #include <cstdint>
 #include <cstring>
+#include <iterator>
+#include <map>
+#include <memory>
+#include <string>
 #include <utility>
 
 
@@ -28,7 +32,45 @@ constexpr balancing::EndpointState kStates[] = {
 
 }  // namespace
 
+namespace {
+
+// The live ClientMetrics by registry and target. A registry outlives its
+// ClientMetrics, so a live entry's registry address cannot have been
+// reused; expired entries are dropped as others are added.
+struct SharedTables {
+  Mutex mu;
+  std::map<std::pair<const metrics::MetricsRegistry*, std::string>,
+           std::weak_ptr<ClientMetrics>>
+      live ABSL_GUARDED_BY(mu);
+};
+
+SharedTables& Shared() {
+  static SharedTables* tables = new SharedTables();
+  return *tables;
+}
+
+}  // namespace
+
 absl::StatusOr<std::shared_ptr<ClientMetrics>> ClientMetrics::Create(
+    metrics::MetricsRegistry* registry, std::string target) {
+  SharedTables& shared = Shared();
+  MutexLock lock(&shared.mu);
+  auto key = std::make_pair(registry, target);
+  auto it = shared.live.find(key);
+  if (it != shared.live.end()) {
+    if (std::shared_ptr<ClientMetrics> m = it->second.lock()) return m;
+  }
+  absl::StatusOr<std::shared_ptr<ClientMetrics>> made =
+      Make(registry, std::move(target));
+  if (!made.ok()) return made.status();
+  for (auto i = shared.live.begin(); i != shared.live.end();) {
+    i = i->second.expired() ? shared.live.erase(i) : std::next(i);
+  }
+  shared.live[key] = *made;
+  return made;
+}
+
+absl::StatusOr<std::shared_ptr<ClientMetrics>> ClientMetrics::Make(
     metrics::MetricsRegistry* registry, std::string target) {
   absl::StatusOr<CallMetricFamilies> families =
       CallMetricFamilies::Register(registry, CallMetricFamilies::kClient);

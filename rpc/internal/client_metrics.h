@@ -62,7 +62,12 @@ class ClientMetrics : public std::enable_shared_from_this<ClientMetrics> {
   // Distinct method names with their own series; more share one.
   static constexpr size_t kMaxMethods = 1000;
 
-  // `registry` is borrowed and must outlive this.
+  // `registry` is borrowed and must outlive this. Channels to one target
+  // in one registry share one ClientMetrics (their series are the same
+  // anyway): the live one, if there is one, is returned. So a client with
+  // many channels to a service (one per connection, as a benchmark opens
+  // them) looks its methods up in one table, which stays in cache, not in
+  // one table per channel.
   static absl::StatusOr<std::shared_ptr<ClientMetrics>> Create(
       metrics::MetricsRegistry* registry, std::string target);
   ~ClientMetrics();
@@ -97,6 +102,8 @@ class ClientMetrics : public std::enable_shared_from_this<ClientMetrics> {
   static_assert(kSlots >= 2 * kMaxMethods, "keep the table half empty");
 
   ClientMetrics() = default;
+  static absl::StatusOr<std::shared_ptr<ClientMetrics>> Make(
+      metrics::MetricsRegistry* registry, std::string target);
   static size_t Hash(absl::string_view name);
   CallMetrics* Insert(absl::string_view full_name, size_t hash);
 

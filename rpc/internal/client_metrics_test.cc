@@ -94,5 +94,33 @@ TEST(ClientMetricsTest, NamesPastTheBoundShareTheOverflowSeries) {
             std::string::npos);
 }
 
+TEST(ClientMetricsTest, ChannelsToOneTargetShareOneTable) {
+  metrics::MetricsRegistry registry;
+  metrics::MetricsRegistry other_registry;
+  std::shared_ptr<ClientMetrics> a = Make(&registry);
+  std::shared_ptr<ClientMetrics> b = Make(&registry);
+  ASSERT_NE(a, nullptr);
+  EXPECT_EQ(a, b);
+  EXPECT_EQ(a->For("pkg.Svc/M"), b->For("pkg.Svc/M"));
+  std::shared_ptr<ClientMetrics> elsewhere = Make(&other_registry);
+  EXPECT_NE(elsewhere, a);
+  absl::StatusOr<std::shared_ptr<ClientMetrics>> other_target =
+      ClientMetrics::Create(&registry, "127.0.0.1:2");
+  ASSERT_TRUE(other_target.ok());
+  EXPECT_NE(*other_target, a);
+  // Once no channel holds it, the next channel gets a new table over the
+  // same series.
+  a->For("pkg.Svc/M")->Started();
+  a.reset();
+  b.reset();
+  std::shared_ptr<ClientMetrics> again = Make(&registry);
+  ASSERT_NE(again, nullptr);
+  again->For("pkg.Svc/M")->Started();
+  EXPECT_NE(Scrape(registry).find("bevrpc_client_started_total{service="
+                                  "\"pkg.Svc\",method=\"M\"} 2"),
+            std::string::npos)
+      << Scrape(registry);
+}
+
 }  // namespace
 }  // namespace bevrpc::internal
