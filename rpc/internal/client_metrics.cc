@@ -32,6 +32,39 @@ constexpr balancing::EndpointState kStates[] = {
 
 }  // namespace
 
+// The state series of one (target, address), one callback per state, and
+// the healths of the channels' endpoints with that address, earliest first.
+// Lock order: a family's lock (held while a callback runs), then mu.
+struct EndpointStateSeries {
+  ~EndpointStateSeries() {
+    // Removed (under the family's lock) before the healths go: no callback
+    // runs after this.
+    handles.clear();
+  }
+  Mutex mu;
+  std::vector<std::shared_ptr<const balancing::EndpointHealth>> healths
+      ABSL_GUARDED_BY(mu);
+  std::vector<metrics::CallbackHandle> handles;  // Set once, at creation.
+
+  double Is(balancing::EndpointState s) {
+    MutexLock lock(&mu);
+    if (healths.empty()) return 0;
+    return healths.front()->state() == s ? 1.0 : 0.0;
+  }
+};
+
+EndpointMetrics::~EndpointMetrics() {
+  if (state == nullptr) return;
+  MutexLock lock(&state->mu);
+  auto& healths = state->healths;
+  for (auto it = healths.begin(); it != healths.end(); ++it) {
+    if (*it == health) {
+      healths.erase(it);
+      break;
+    }
+  }
+}
+
 namespace {
 
 // The live ClientMetrics by registry and target. A registry outlives its
@@ -170,14 +203,28 @@ std::shared_ptr<EndpointMetrics> ClientMetrics::ForEndpoint(
   m->in_flight = endpoint_in_flight_->Get({target_, address});
   m->errors = endpoint_errors_->Get({target_, address});
   m->ejections = endpoint_ejections_->Get({target_, address});
-  for (balancing::EndpointState s : kStates) {
-    // ALREADY_EXISTS when another channel to the same target has this
-    // endpoint too: its series stand for both.
-    auto handle = endpoint_state_->AddCallback(
-        {target_, address, std::string(balancing::EndpointStateName(s))},
-        [health, s] { return health->state() == s ? 1.0 : 0.0; });
-    if (handle.ok()) m->state.push_back(*std::move(handle));
+  m->health = std::move(health);
+  MutexLock lock(&mu_);
+  auto it = endpoint_states_.find(address);
+  if (it != endpoint_states_.end()) m->state = it->second.lock();
+  if (m->state == nullptr) {
+    for (auto i = endpoint_states_.begin(); i != endpoint_states_.end();) {
+      i = i->second.expired() ? endpoint_states_.erase(i) : std::next(i);
+    }
+    auto series = std::make_shared<EndpointStateSeries>();
+    EndpointStateSeries* raw = series.get();
+    for (balancing::EndpointState s : kStates) {
+      // The callbacks go before the series does (its destructor).
+      auto handle = endpoint_state_->AddCallback(
+          {target_, address, std::string(balancing::EndpointStateName(s))},
+          [raw, s] { return raw->Is(s); });
+      if (handle.ok()) series->handles.push_back(*std::move(handle));
+    }
+    endpoint_states_[address] = series;
+    m->state = std::move(series);
   }
+  MutexLock state_lock(&m->state->mu);
+  m->state->healths.push_back(m->health);
   return m;
 }
 

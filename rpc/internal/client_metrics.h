@@ -21,6 +21,9 @@
 //                                             removed with the endpoint
 // The first three stay (at their last values) after an endpoint leaves;
 // each family holds at most metrics::MetricSpec::max_series series.
+// Channels to one target share these series (Create()); where several have
+// an endpoint, its state is the one the earliest of them that still has it
+// sees, and its state series go only when the last of them lets it go.
 //
 // Threading: thread-safe.
 #ifndef BEVRPC_RPC_INTERNAL_CLIENT_METRICS_H_
@@ -29,6 +32,7 @@
 #include <array>
 #include <atomic>
 #include <cstddef>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -44,17 +48,25 @@
 namespace bevrpc::internal {
 
 class ClientMetrics;
+struct EndpointStateSeries;  // client_metrics.cc
 
-// One endpoint's series. Shared by the endpoint (EndpointSet) and its
-// slots.
+// One endpoint's series, for one channel's endpoint. Shared by the endpoint
+// (EndpointSet) and its slots.
 struct EndpointMetrics {
+  EndpointMetrics() = default;
+  EndpointMetrics(const EndpointMetrics&) = delete;
+  EndpointMetrics& operator=(const EndpointMetrics&) = delete;
+  ~EndpointMetrics();  // Withdraws `health` from `state`.
+
   // Keeps the channel's series (which calls on the slots point to) alive.
   std::shared_ptr<ClientMetrics> owner;
   metrics::Gauge* in_flight = nullptr;
   metrics::Counter* errors = nullptr;
   metrics::Counter* ejections = nullptr;
-  // The state series (callbacks reading the endpoint's health).
-  std::vector<metrics::CallbackHandle> state;
+  // The state series of the address, shared by every channel's
+  // EndpointMetrics for it, and this one's health among those they read.
+  std::shared_ptr<EndpointStateSeries> state;
+  std::shared_ptr<const balancing::EndpointHealth> health;
 };
 
 class ClientMetrics : public std::enable_shared_from_this<ClientMetrics> {
@@ -84,8 +96,8 @@ class ClientMetrics : public std::enable_shared_from_this<ClientMetrics> {
     return Insert(full_name, hash);
   }
 
-  // The series of endpoint `address`, its state read from `health`
-  // (shared: kept alive by the callbacks' owner, the result).
+  // The series of endpoint `address`, its state read from `health` while
+  // the result lives (and no earlier holder of the address does).
   std::shared_ptr<EndpointMetrics> ForEndpoint(
       const std::string& address,
       std::shared_ptr<const balancing::EndpointHealth> health);
@@ -114,8 +126,13 @@ class ClientMetrics : public std::enable_shared_from_this<ClientMetrics> {
   metrics::CounterFamily* endpoint_ejections_ = nullptr;
   metrics::GaugeFamily* endpoint_state_ = nullptr;
   std::unique_ptr<CallMetrics> overflow_;
-  Mutex mu_;  // Inserts.
+  Mutex mu_;  // Inserts, endpoint_states_.
   size_t entries_ ABSL_GUARDED_BY(mu_) = 0;
+  // The live state series by address; expired entries are dropped as
+  // others are added (so the map is bounded by the endpoints of the live
+  // channels, plus one).
+  std::map<std::string, std::weak_ptr<EndpointStateSeries>> endpoint_states_
+      ABSL_GUARDED_BY(mu_);
   // Written once each (under mu_), read without it; freed by the destructor.
   std::array<std::atomic<Entry*>, kSlots> slots_{};
 };

@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
+#include "rpc/balancing/endpoint_health.h"
 #include "rpc/metrics/exposition.h"
 #include "rpc/metrics/metrics.h"
 
@@ -120,6 +121,48 @@ TEST(ClientMetricsTest, ChannelsToOneTargetShareOneTable) {
                                   "\"pkg.Svc\",method=\"M\"} 2"),
             std::string::npos)
       << Scrape(registry);
+}
+
+std::string StateLine(const std::string& state, int value) {
+  return absl::StrCat("bevrpc_client_endpoint_state{target=\"127.0.0.1:1\","
+                      "endpoint=\"10.0.0.1:80\",state=\"",
+                      state, "\"} ", value, "\n");
+}
+
+// Two channels to one target both have endpoint 10.0.0.1:80: one set of
+// state series stands for both, reads the earlier channel's view, and
+// outlives it while the other still has the endpoint.
+TEST(ClientMetricsTest, EndpointStateSeriesLastWhileAnyChannelHasTheEndpoint) {
+  metrics::MetricsRegistry registry;
+  std::shared_ptr<ClientMetrics> m = Make(&registry);
+  ASSERT_NE(m, nullptr);
+  auto ready = std::make_shared<balancing::EndpointHealth>(1);
+  ready->AddReady(1);
+  auto connecting = std::make_shared<balancing::EndpointHealth>(1);
+  connecting->AddConnecting(1);
+  std::shared_ptr<EndpointMetrics> first = m->ForEndpoint("10.0.0.1:80", ready);
+  std::shared_ptr<EndpointMetrics> second =
+      m->ForEndpoint("10.0.0.1:80", connecting);
+  EXPECT_EQ(first->state, second->state);
+  EXPECT_EQ(first->in_flight, second->in_flight);
+  std::string text = Scrape(registry);
+  EXPECT_NE(text.find(StateLine("READY", 1)), std::string::npos) << text;
+  EXPECT_NE(text.find(StateLine("CONNECTING", 0)), std::string::npos) << text;
+
+  first.reset();  // The first channel lets the endpoint go.
+  text = Scrape(registry);
+  EXPECT_NE(text.find(StateLine("READY", 0)), std::string::npos) << text;
+  EXPECT_NE(text.find(StateLine("CONNECTING", 1)), std::string::npos) << text;
+
+  second.reset();  // And the last.
+  text = Scrape(registry);
+  EXPECT_EQ(text.find("bevrpc_client_endpoint_state{"), std::string::npos)
+      << text;
+
+  // The endpoint comes back: new series.
+  std::shared_ptr<EndpointMetrics> back = m->ForEndpoint("10.0.0.1:80", ready);
+  text = Scrape(registry);
+  EXPECT_NE(text.find(StateLine("READY", 1)), std::string::npos) << text;
 }
 
 }  // namespace
