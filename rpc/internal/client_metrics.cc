@@ -67,6 +67,14 @@ EndpointMetrics::~EndpointMetrics() {
 
 namespace {
 
+// Drops the entries of a map of weak pointers whose objects are gone.
+template <typename Key, typename T>
+void EraseExpired(std::map<Key, std::weak_ptr<T>>* live) {
+  for (auto i = live->begin(); i != live->end();) {
+    i = i->second.expired() ? live->erase(i) : std::next(i);
+  }
+}
+
 // The live ClientMetrics by registry and target. A registry outlives its
 // ClientMetrics, so a live entry's registry address cannot have been
 // reused; expired entries are dropped as others are added.
@@ -96,9 +104,7 @@ absl::StatusOr<std::shared_ptr<ClientMetrics>> ClientMetrics::Create(
   absl::StatusOr<std::shared_ptr<ClientMetrics>> made =
       Make(registry, std::move(target));
   if (!made.ok()) return made.status();
-  for (auto i = shared.live.begin(); i != shared.live.end();) {
-    i = i->second.expired() ? shared.live.erase(i) : std::next(i);
-  }
+  EraseExpired(&shared.live);
   shared.live[key] = *made;
   return made;
 }
@@ -208,9 +214,7 @@ std::shared_ptr<EndpointMetrics> ClientMetrics::ForEndpoint(
   auto it = endpoint_states_.find(address);
   if (it != endpoint_states_.end()) m->state = it->second.lock();
   if (m->state == nullptr) {
-    for (auto i = endpoint_states_.begin(); i != endpoint_states_.end();) {
-      i = i->second.expired() ? endpoint_states_.erase(i) : std::next(i);
-    }
+    EraseExpired(&endpoint_states_);
     auto series = std::make_shared<EndpointStateSeries>();
     EndpointStateSeries* raw = series.get();
     for (balancing::EndpointState s : kStates) {
